@@ -1,0 +1,556 @@
+//! Scoring-counter strategies: the plug-in interface and the catalogue.
+//!
+//! A strategy is one implementation of the story's `scoringMap[gameId]`
+//! counter. It plugs in through a trait pair, in the style of bustle's
+//! `Collection`/`CollectionHandle`:
+//!
+//! * set-up ([`SyncStrategy::new`], [`AsyncStrategy::setup`]) allocates the
+//!   map (or connects to Redis) **outside** the timed region, and hands every
+//!   worker its own handle ([`SyncStrategy::handle`]);
+//! * the handle's `record` call is the only thing the hot loop touches: it
+//!   counts one answer and returns whether *this call* completed the round,
+//!   i.e. whether it is the one that emits `endQuizTime`.
+//!
+//! Synchronous strategies run on plain OS threads with no async machinery;
+//! asynchronous ones (those that `await` while scoring, or talk to Redis) run
+//! on tokio. The simulator never names a concrete strategy type: names map to
+//! types in exactly one place, [`StrategyId::visit`].
+//!
+//! Where scoring work goes is part of each strategy's design and is what
+//! separates the families:
+//!
+//! * **read–score–write** strategies (`racy-rmw`, `async-rmw`, the mutexes,
+//!   `dashmap`, `redis-get-set`) read the count, do the scoring work, then
+//!   write. In the racy ones the work is the race window; the locking ones
+//!   hold their lock across it, which is safe but serialises scoring.
+//! * **score-then-count** strategies (`atomic`, `cas`, `semaphore`,
+//!   `snapshot`, `actor`, `check-then-act`, the other Redis ones) score first
+//!   and then count with one indivisible step.
+
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+use serde::Serialize;
+
+pub mod actor;
+pub mod atomics;
+pub mod locks;
+pub mod racy;
+pub mod redis;
+pub mod semaphore;
+pub mod snapshot;
+pub mod trace;
+
+pub use trace::{TraceEvent, TraceOp, Tracer};
+
+/// One answer: which room-round it counts towards, and who gave it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Answer {
+    /// Room (the story's `gameId`).
+    pub room: u32,
+    /// Question number inside the room.
+    pub round: u32,
+    /// Player id inside the room (`0..players`).
+    pub player: u32,
+    /// Dense index of the room-round, `room * rounds + round` (see [`Layout::slot`]).
+    pub slot: u32,
+}
+
+/// The shape of a game, known when a strategy is set up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Layout {
+    /// Number of rooms.
+    pub rooms: u32,
+    /// Questions per room.
+    pub rounds: u32,
+    /// Players per room: a round completes when this many answers are counted.
+    pub players: u32,
+}
+
+impl Layout {
+    /// Number of room-rounds, i.e. of independent counters.
+    pub fn slots(&self) -> usize {
+        self.rooms as usize * self.rounds as usize
+    }
+
+    /// Dense index of a room-round.
+    pub fn slot(&self, room: u32, round: u32) -> u32 {
+        room * self.rounds + round
+    }
+
+    /// Builds the [`Answer`] of `player` in `room`, `round`.
+    pub fn answer(&self, room: u32, round: u32, player: u32) -> Answer {
+        Answer {
+            room,
+            round,
+            player,
+            slot: self.slot(room, round),
+        }
+    }
+}
+
+/// Simulated scoring work done while an answer is being recorded.
+///
+/// In read–score–write strategies this is the gap between the read and the
+/// write, i.e. the race window; `Sleep` is what an `await` on a database call
+/// looks like.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ScoringWork {
+    /// No work: the window is as short as the code allows.
+    #[default]
+    None,
+    /// Give up the time slice (`thread::yield_now`, or one `Pending` in async code).
+    Yield,
+    /// Busy-wait this many `spin_loop` hints.
+    Spin(u32),
+    /// Sleep (`thread::sleep`, or `tokio::time::sleep` in async code).
+    Sleep(Duration),
+}
+
+impl ScoringWork {
+    /// Does the work on the current thread.
+    pub fn run(&self) {
+        match *self {
+            ScoringWork::None => {}
+            ScoringWork::Yield => crate::sync::yield_now(),
+            ScoringWork::Spin(n) => {
+                for _ in 0..n {
+                    std::hint::spin_loop();
+                }
+            }
+            ScoringWork::Sleep(d) => std::thread::sleep(d),
+        }
+    }
+
+    /// Does the work in async code: yields to the executor or sleeps on its timer.
+    ///
+    /// `Yield` uses [`yield_now`] and works under any executor (tokio or
+    /// shuttle); `Sleep` needs a tokio runtime with the timer enabled.
+    pub async fn run_async(&self) {
+        match *self {
+            ScoringWork::None => {}
+            ScoringWork::Yield => yield_now().await,
+            ScoringWork::Spin(n) => {
+                for _ in 0..n {
+                    std::hint::spin_loop();
+                }
+            }
+            ScoringWork::Sleep(d) => tokio::time::sleep(d).await,
+        }
+    }
+}
+
+impl fmt::Display for ScoringWork {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ScoringWork::None => f.write_str("none"),
+            ScoringWork::Yield => f.write_str("yield"),
+            ScoringWork::Spin(n) => write!(f, "spin:{n}"),
+            ScoringWork::Sleep(d) => write!(f, "sleep:{}us", d.as_micros()),
+        }
+    }
+}
+
+/// Returns `Pending` once, waking itself: the smallest possible `await` point.
+///
+/// Executor-agnostic (unlike `tokio::task::yield_now`), so the same strategy
+/// code runs under tokio and under shuttle's model checker.
+pub fn yield_now() -> impl Future<Output = ()> {
+    struct YieldNow(bool);
+    impl Future for YieldNow {
+        type Output = ();
+        fn poll(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<()> {
+            if self.0 {
+                std::task::Poll::Ready(())
+            } else {
+                self.0 = true;
+                cx.waker().wake_by_ref();
+                std::task::Poll::Pending
+            }
+        }
+    }
+    YieldNow(false)
+}
+
+/// A worker's handle on a synchronous strategy.
+pub trait Recorder: Send + 'static {
+    /// Records one answer; returns `true` if this call completed the round
+    /// (the caller emits `endQuizTime`).
+    fn record(&mut self, answer: Answer, work: &ScoringWork) -> bool;
+}
+
+/// A strategy whose record call never blocks on I/O: it runs on OS threads.
+pub trait SyncStrategy: Send + Sync + Sized + 'static {
+    /// Per-worker handle used in the hot loop.
+    type Handle: Recorder;
+    /// Allocates the counters for `layout` (in-process set-up cannot fail).
+    fn new(layout: Layout) -> Self;
+    /// Like [`SyncStrategy::new`], but logs every step to `tracer`
+    /// (used by `quizrace explain`). Strategies without interesting steps
+    /// ignore the tracer.
+    fn traced(layout: Layout, tracer: Tracer) -> Self {
+        let _ = tracer;
+        Self::new(layout)
+    }
+    /// A new worker handle. Called before timing starts.
+    fn handle(&self) -> Self::Handle;
+    /// Final value of every room-round counter, indexed by slot.
+    fn counts(&self) -> Vec<u32>;
+}
+
+/// What happened to one asynchronous record call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The answer was counted; `ended` is this call's `endQuizTime` decision.
+    Ok {
+        /// Whether this call completed the round.
+        ended: bool,
+    },
+    /// The answer was definitely not counted (e.g. connection refused).
+    Failed,
+    /// It is unknown whether the answer was counted (e.g. a timeout after sending).
+    Unknown,
+}
+
+/// A worker's handle on an asynchronous strategy.
+pub trait AsyncRecorder: Send + 'static {
+    /// Records one answer.
+    fn record(&mut self, answer: Answer, work: &ScoringWork)
+        -> impl Future<Output = Outcome> + Send;
+}
+
+/// A strategy whose record call awaits (scoring I/O, an async lock, Redis).
+pub trait AsyncStrategy: Send + Sync + Sized + 'static {
+    /// Per-worker handle used in the hot loop.
+    type Handle: AsyncRecorder;
+    /// Allocates or connects. Runs before timing starts.
+    fn setup(
+        layout: Layout,
+        env: &Env,
+        tracer: Option<Tracer>,
+    ) -> impl Future<Output = Result<Self, SetupError>> + Send;
+    /// A new worker handle. Called before timing starts.
+    fn handle(&self) -> impl Future<Output = Result<Self::Handle, SetupError>> + Send;
+    /// Final value of every room-round counter, indexed by slot.
+    fn counts(&self) -> impl Future<Output = Result<Vec<u32>, SetupError>> + Send;
+    /// Releases external resources (deletes the run's Redis keys).
+    fn teardown(&self) -> impl Future<Output = Result<(), SetupError>> + Send {
+        async { Ok(()) }
+    }
+}
+
+/// Settings strategies may need from outside the process (Redis).
+#[derive(Clone, Debug, Default)]
+pub struct Env {
+    /// Redis settings; `None` for in-process runs.
+    pub redis: Option<redis::RedisConfig>,
+}
+
+/// A strategy could not be set up (or torn down, or read back).
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// The strategy needs Redis but the run has no Redis configured.
+    #[error("strategy `{0}` needs Redis: pass --redis-url or set QUIZRACE_REDIS_URL")]
+    NoRedis(&'static str),
+    /// A Redis operation failed; the message says what and how to fix it.
+    #[error("{0}")]
+    Redis(String),
+}
+
+/// Whether a strategy is expected to keep the invariants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    /// Exists to reproduce a race; anomalies are the expected result.
+    Racy,
+    /// Correct inside one process, broken across processes (`local-map`).
+    RacyAcrossProcesses,
+    /// Must keep every invariant; an anomaly is a bug (`--check` fails).
+    Correct,
+}
+
+impl Kind {
+    /// The kebab-case name used in JSON and tables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Racy => "racy",
+            Kind::RacyAcrossProcesses => "racy-across-processes",
+            Kind::Correct => "correct",
+        }
+    }
+}
+
+/// Where workers run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Runtime {
+    /// Barrier-started OS threads.
+    Threads,
+    /// Tasks on tokio's multi-thread runtime.
+    Tokio,
+    /// Tasks on one thread: concurrency without parallelism.
+    TokioCurrent,
+    /// Real child processes of quizrace, each with its own memory.
+    Processes,
+}
+
+impl Runtime {
+    /// Every runtime, in display order.
+    pub const ALL: [Runtime; 4] = [
+        Runtime::Threads,
+        Runtime::Tokio,
+        Runtime::TokioCurrent,
+        Runtime::Processes,
+    ];
+
+    /// The kebab-case name used on the command line and in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Runtime::Threads => "threads",
+            Runtime::Tokio => "tokio",
+            Runtime::TokioCurrent => "tokio-current",
+            Runtime::Processes => "processes",
+        }
+    }
+}
+
+impl fmt::Display for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Static facts about one strategy: the single source of names and kinds.
+#[derive(Debug)]
+pub struct Info {
+    /// Stable kebab-case name.
+    pub name: &'static str,
+    /// Racy or correct.
+    pub kind: Kind,
+    /// Runtimes it can run on.
+    pub runtimes: &'static [Runtime],
+    /// One line for `quizrace list`.
+    pub description: &'static str,
+    /// Several paragraphs for `quizrace explain`: mechanism, safety, cost.
+    pub explanation: &'static str,
+    /// Whether it needs a Redis server.
+    pub needs_redis: bool,
+}
+
+const IN_PROCESS: &[Runtime] = &[Runtime::Threads, Runtime::Tokio, Runtime::TokioCurrent];
+const ASYNC_ONLY: &[Runtime] = &[Runtime::Tokio, Runtime::TokioCurrent];
+const EVERYWHERE: &[Runtime] = &[
+    Runtime::Threads,
+    Runtime::Tokio,
+    Runtime::TokioCurrent,
+    Runtime::Processes,
+];
+const DISTRIBUTED: &[Runtime] = &[Runtime::Tokio, Runtime::TokioCurrent, Runtime::Processes];
+
+/// Receives the concrete type behind a [`StrategyId`] (see [`StrategyId::visit`]).
+pub trait Visitor {
+    /// What the visit produces.
+    type Output;
+    /// Called for synchronous strategies.
+    fn visit_sync<S: SyncStrategy>(self, id: StrategyId) -> Self::Output;
+    /// Called for asynchronous strategies.
+    fn visit_async<S: AsyncStrategy>(self, id: StrategyId) -> Self::Output;
+}
+
+macro_rules! catalogue {
+    ($( $variant:ident => $mode:ident $ty:ty, $name:literal, $kind:ident, $rt:ident, $redis:literal,
+        $desc:literal, $explain:expr; )*) => {
+        /// Every strategy in the catalogue. Names, kinds and types are declared
+        /// once, here.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum StrategyId {
+            $(
+                #[doc = $desc]
+                $variant,
+            )*
+        }
+
+        impl StrategyId {
+            /// The whole catalogue, racy strategies first.
+            pub const ALL: &'static [StrategyId] = &[$(StrategyId::$variant),*];
+
+            /// Static facts about this strategy.
+            pub fn info(self) -> &'static Info {
+                match self {
+                    $(StrategyId::$variant => &Info {
+                        name: $name,
+                        kind: Kind::$kind,
+                        runtimes: $rt,
+                        description: $desc,
+                        explanation: $explain,
+                        needs_redis: $redis,
+                    },)*
+                }
+            }
+
+            /// Calls the visitor with the concrete strategy type: the one place
+            /// where names become types.
+            pub fn visit<V: Visitor>(self, v: V) -> V::Output {
+                match self {
+                    $(StrategyId::$variant => catalogue!(@visit $mode, v, self, $ty),)*
+                }
+            }
+        }
+    };
+    (@visit sync, $v:ident, $id:ident, $ty:ty) => { $v.visit_sync::<$ty>($id) };
+    (@visit async, $v:ident, $id:ident, $ty:ty) => { $v.visit_async::<$ty>($id) };
+}
+
+catalogue! {
+    RacyRmw => sync racy::RacyRmw, "racy-rmw", Racy, IN_PROCESS, false,
+        "load, score (the race window), store: concurrent increments overwrite each other",
+        racy::RACY_RMW_EXPLAIN;
+    AsyncRmw => async racy::AsyncRmw, "async-rmw", Racy, ASYNC_ONLY, false,
+        "read, await scoring, write: loses updates even on one thread, across an await",
+        racy::ASYNC_RMW_EXPLAIN;
+    CheckThenAct => sync racy::CheckThenAct, "check-then-act", Racy, IN_PROCESS, false,
+        "atomic increment, then a separate read decides: several callers see the full count",
+        racy::CHECK_THEN_ACT_EXPLAIN;
+    LocalMap => sync locks::LocalMap, "local-map", RacyAcrossProcesses, EVERYWHERE, false,
+        "a per-process map behind a mutex: exact in one process, never complete across two",
+        locks::LOCAL_MAP_EXPLAIN;
+    StdMutex => sync locks::StdMutex, "std-mutex", Correct, IN_PROCESS, false,
+        "std::sync::Mutex around the whole map, held across read-score-write",
+        locks::STD_MUTEX_EXPLAIN;
+    ParkingLotMutex => sync locks::ParkingLotMutex, "parking-lot-mutex", Correct, IN_PROCESS, false,
+        "parking_lot::Mutex around the whole map, held across read-score-write",
+        locks::PARKING_LOT_EXPLAIN;
+    TokioMutex => async locks::TokioMutex, "tokio-mutex", Correct, ASYNC_ONLY, false,
+        "tokio's async Mutex held across the scoring await",
+        locks::TOKIO_MUTEX_EXPLAIN;
+    DashMap => sync locks::Sharded, "dashmap", Correct, IN_PROCESS, false,
+        "sharded concurrent map: one lock per shard, held across read-score-write",
+        locks::DASHMAP_EXPLAIN;
+    Atomic => sync atomics::Atomic, "atomic", Correct, IN_PROCESS, false,
+        "fetch_add per room-round; the caller that moves N-1 to N fires",
+        atomics::ATOMIC_EXPLAIN;
+    Cas => sync atomics::Cas, "cas", Correct, IN_PROCESS, false,
+        "compare-and-swap loop per room-round; retries when another worker got there first",
+        atomics::CAS_EXPLAIN;
+    Semaphore => sync semaphore::Semaphore, "semaphore", Correct, IN_PROCESS, false,
+        "counting semaphore per room-round: scorers release permits, one taker gets all N",
+        semaphore::SEMAPHORE_EXPLAIN;
+    Snapshot => sync snapshot::Snapshot, "snapshot", Correct, IN_PROCESS, false,
+        "immutable persistent scoreboard swapped atomically (arc-swap RCU)",
+        snapshot::SNAPSHOT_EXPLAIN;
+    Actor => sync actor::Actor, "actor", Correct, IN_PROCESS, false,
+        "one thread owns the map; workers send messages and wait for the decision",
+        actor::ACTOR_EXPLAIN;
+    RedisGetSet => async redis::GetSet, "redis-get-set", Racy, DISTRIBUTED, true,
+        "GET, score, SET v+1: the lost update across processes",
+        redis::GET_SET_EXPLAIN;
+    RedisIncrGet => async redis::IncrGet, "redis-incr-get", Racy, DISTRIBUTED, true,
+        "INCRBY, then a separate GET decides: duplicate ends",
+        redis::INCR_GET_EXPLAIN;
+    RedisIncrby => async redis::Incrby, "redis-incrby", Correct, DISTRIBUTED, true,
+        "the story's fix: decide from INCRBY's return value (not safe under retries)",
+        redis::INCRBY_EXPLAIN;
+    RedisLua => async redis::Lua, "redis-lua", Correct, DISTRIBUTED, true,
+        "one Lua script increments, decides and marks the round ended",
+        redis::LUA_EXPLAIN;
+    RedisWatch => async redis::Watch, "redis-watch", Correct, DISTRIBUTED, true,
+        "optimistic WATCH/MULTI/EXEC with retries",
+        redis::WATCH_EXPLAIN;
+    RedisSadd => async redis::Sadd, "redis-sadd", Correct, DISTRIBUTED, true,
+        "SADD the player id, count with SCARD in one script: retries cannot double count",
+        redis::SADD_EXPLAIN;
+}
+
+impl StrategyId {
+    /// The stable name.
+    pub fn name(self) -> &'static str {
+        self.info().name
+    }
+
+    /// Looks a name up; the error lists valid names and the nearest one.
+    pub fn from_name(name: &str) -> Result<StrategyId, UnknownStrategy> {
+        StrategyId::ALL
+            .iter()
+            .copied()
+            .find(|s| s.name() == name)
+            .ok_or_else(|| UnknownStrategy {
+                name: name.to_string(),
+                nearest: nearest(name, StrategyId::ALL.iter().map(|s| s.name())),
+            })
+    }
+
+    /// Whether the strategy can run on `runtime`.
+    pub fn supports(self, runtime: Runtime) -> bool {
+        self.info().runtimes.contains(&runtime)
+    }
+}
+
+impl fmt::Display for StrategyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A strategy name that is not in the catalogue.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown strategy `{name}`{}; valid names: {}",
+    nearest.map(|n| format!(" (did you mean `{n}`?)")).unwrap_or_default(),
+    StrategyId::ALL.iter().map(|s| s.name()).collect::<Vec<_>>().join(", "))]
+pub struct UnknownStrategy {
+    /// What was asked for.
+    pub name: String,
+    /// The closest valid name, if any is close.
+    pub nearest: Option<&'static str>,
+}
+
+/// The candidate with the smallest edit distance to `input`, if it is close.
+pub fn nearest<'a>(input: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .map(|c| (levenshtein(input, c), c))
+        .filter(|(d, c)| *d <= (c.len().max(input.len()) / 2).max(2) || c.contains(input))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_round_trip() {
+        for s in StrategyId::ALL {
+            assert_eq!(StrategyId::from_name(s.name()).unwrap(), *s);
+        }
+        let mut names: Vec<_> = StrategyId::ALL.iter().map(|s| s.name()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), StrategyId::ALL.len());
+    }
+
+    #[test]
+    fn unknown_name_suggests_nearest() {
+        let e = StrategyId::from_name("atomc").unwrap_err();
+        assert_eq!(e.nearest, Some("atomic"));
+        assert!(e.to_string().contains("std-mutex"));
+        let e = StrategyId::from_name("std_mutex").unwrap_err();
+        assert_eq!(e.nearest, Some("std-mutex"));
+    }
+}

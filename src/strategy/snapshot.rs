@@ -1,0 +1,84 @@
+//! Immutable data: a persistent scoreboard swapped atomically (RCU).
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use crate::strategy::{Answer, Layout, Recorder, ScoringWork, SyncStrategy};
+
+pub(crate) const SNAPSHOT_EXPLAIN: &str = "\
+snapshot never mutates the scoreboard. The board is an immutable persistent
+hash map (imbl's HAMT) behind an ArcSwap pointer. To record an answer a worker
+loads the current board, builds a new one with this room-round's count + 1
+(path copying: only the O(log n) nodes on the way to that key are copied,
+every other room is shared with the old board), and publishes it with a
+compare-and-swap on the pointer (arc-swap's rcu). If another worker published
+first, the swap fails and the update is redone on the newer board. Decisions
+come from the board the swap replaced, so exactly one worker sees N-1 -> N.
+
+Readers (a leaderboard, a monitor) get a consistent snapshot of every room
+without any lock. Cost: an allocation and a few node copies per answer plus
+the retry loop, tens of ns alone and several hundred when two cores collide on
+the single pointer: immutable data buys readers and reasoning, not write
+throughput. Not modelled by loom (arc-swap's debt lists are outside it);
+covered by the stress tests.";
+
+type Board = imbl::HashMap<u32, u32>;
+
+/// `snapshot`: an immutable persistent map behind an [`ArcSwap`].
+///
+/// * **Guarantees:** exact counts and one end per round; readers see whole
+///   snapshots.
+/// * **Costs:** an allocation and O(log rooms) node copies per answer, plus
+///   retries when the pointer swap loses.
+/// * **Scaling:** all rooms share one pointer, so writers contend globally.
+/// * **Checked by:** the stress tests.
+#[derive(Debug)]
+pub struct Snapshot {
+    board: Arc<ArcSwap<Board>>,
+    slots: usize,
+    players: u32,
+}
+
+/// Worker handle of [`Snapshot`].
+#[derive(Debug)]
+pub struct SnapshotHandle {
+    board: Arc<ArcSwap<Board>>,
+    players: u32,
+}
+
+impl SyncStrategy for Snapshot {
+    type Handle = SnapshotHandle;
+    fn new(layout: Layout) -> Self {
+        Snapshot {
+            board: Arc::new(ArcSwap::from_pointee(Board::new())),
+            slots: layout.slots(),
+            players: layout.players,
+        }
+    }
+    fn handle(&self) -> SnapshotHandle {
+        SnapshotHandle {
+            board: self.board.clone(),
+            players: self.players,
+        }
+    }
+    fn counts(&self) -> Vec<u32> {
+        let board = self.board.load();
+        (0..self.slots as u32)
+            .map(|s| board.get(&s).copied().unwrap_or(0))
+            .collect()
+    }
+}
+
+impl Recorder for SnapshotHandle {
+    #[inline]
+    fn record(&mut self, answer: Answer, work: &ScoringWork) -> bool {
+        work.run();
+        let slot = answer.slot;
+        let replaced = self.board.rcu(|board| {
+            let v = board.get(&slot).copied().unwrap_or(0);
+            board.update(slot, v + 1)
+        });
+        replaced.get(&slot).copied().unwrap_or(0) + 1 == self.players
+    }
+}
