@@ -95,7 +95,8 @@ impl Layout {
 /// In read–score–write strategies this is the gap between the read and the
 /// write, i.e. the race window; `Sleep` is what an `await` on a database call
 /// looks like.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum ScoringWork {
     /// No work: the window is as short as the code allows.
     #[default]
@@ -221,6 +222,12 @@ pub trait AsyncRecorder: Send + 'static {
     /// Records one answer.
     fn record(&mut self, answer: Answer, work: &ScoringWork)
         -> impl Future<Output = Outcome> + Send;
+
+    /// Client-side retries this handle performed so far (timeouts, `WATCH`
+    /// conflicts); reported in the results.
+    fn retries(&self) -> u64 {
+        0
+    }
 }
 
 /// A strategy whose record call awaits (scoring I/O, an async lock, Redis).

@@ -5,10 +5,17 @@ use crate::strategy::{
 };
 
 /// Connection settings for Redis strategies.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct RedisConfig {
     /// Server URL.
     pub url: String,
+}
+
+impl RedisConfig {
+    /// Whether client retries are on, so a retried command may apply twice.
+    pub fn retries_may_double_count(&self) -> bool {
+        false
+    }
 }
 
 pub(crate) const GET_SET_EXPLAIN: &str = "";
@@ -37,3 +44,18 @@ macro_rules! pending {
     )*};
 }
 pending!(GetSet, IncrGet, Incrby, Lua, Watch, Sadd);
+
+/// Builds the run's environment from a URL (flag or `QUIZRACE_REDIS_URL`).
+pub fn env_from_url(url: Option<&str>) -> Result<Env, String> {
+    Ok(Env { redis: Some(RedisConfig { url: url.unwrap_or("redis://127.0.0.1:6379").to_string() }) })
+}
+
+/// Fault settings for the results file.
+pub fn faults_json(_env: &Env) -> Option<serde_json::Value> {
+    None
+}
+
+/// The server's version, when Redis is configured and reachable.
+pub fn server_version(_env: &Env) -> Option<String> {
+    None
+}

@@ -1,0 +1,251 @@
+//! Counterexamples for `quizrace explain`: a short real run of the strategy,
+//! traced, searched for the interleaving that broke an invariant.
+//!
+//! Nothing here is canned: the timeline is the log of the operations the
+//! workers actually performed, in the order they hit the counter.
+
+use std::time::Duration;
+
+use crate::sim::{self, Balance, RunOptions, Workload};
+use crate::strategy::{
+    locks::LocalMap, AsyncRecorder, AsyncStrategy, Env, Layout, Outcome, Recorder, Runtime,
+    ScoringWork, StrategyId, SyncStrategy, TraceEvent, TraceOp, Tracer, Visitor,
+};
+
+/// What a short run of a strategy showed.
+#[derive(Debug)]
+pub enum Evidence {
+    /// A racy interleaving, as it happened.
+    Counterexample {
+        /// The runtime and settings of the run.
+        setup: String,
+        /// Attempts needed before the race showed.
+        attempts: u32,
+        /// The events of the affected room-round, in order.
+        timeline: Vec<TraceEvent>,
+        /// Indices into `timeline` of the steps that make the bug.
+        culprits: Vec<usize>,
+        /// One-sentence summary of what went wrong.
+        summary: String,
+    },
+    /// Separate processes' maps (local-map): what each process counted.
+    Partitioned {
+        /// Players per room.
+        players: u32,
+        /// Count seen by each process for the room.
+        counts: Vec<u32>,
+        /// How many times endQuizTime fired (0: the room hung).
+        fires: u32,
+    },
+    /// A confirming run of a correct strategy.
+    Confirmed {
+        /// The run's summary line.
+        setup: String,
+        /// Its result.
+        result: Box<crate::result::StrategyResult>,
+    },
+    /// The race did not show within the attempts.
+    NotReproduced {
+        /// What was tried.
+        setup: String,
+    },
+}
+
+const ATTEMPTS: u32 = 2_000;
+
+/// Runs `id` briefly and returns the evidence.
+pub fn investigate(id: StrategyId, env: &Env) -> Result<Evidence, sim::SimError> {
+    match id {
+        StrategyId::RacyRmw | StrategyId::CheckThenAct => Ok(id.visit(Traced { env })),
+        StrategyId::AsyncRmw | StrategyId::RedisGetSet | StrategyId::RedisIncrGet => {
+            if id.info().needs_redis && env.redis.is_none() {
+                return Err(crate::strategy::SetupError::NoRedis(id.name()).into());
+            }
+            Ok(id.visit(Traced { env }))
+        }
+        StrategyId::LocalMap => Ok(partitioned()),
+        _ => {
+            let runtime = if id.supports(Runtime::Threads) {
+                Runtime::Threads
+            } else {
+                Runtime::Tokio
+            };
+            let w = Workload {
+                rooms: 100,
+                rounds: 10,
+                players: 8,
+                workers: 4,
+                processes: 1,
+                runtime,
+                seed: 7,
+                window: Duration::ZERO,
+                work: ScoringWork::None,
+                time_limit: Duration::from_secs(10),
+                balance: Balance::RoundRobin,
+            };
+            let opts = RunOptions {
+                env: env.clone(),
+                ..RunOptions::default()
+            };
+            let result = sim::run(id, &w, &opts)?;
+            Ok(Evidence::Confirmed {
+                setup: format!(
+                    "{} rooms x {} players x {} rounds on {} {} workers",
+                    w.rooms, w.players, w.rounds, w.workers, runtime
+                ),
+                result: Box::new(result),
+            })
+        }
+    }
+}
+
+/// Two rounds of 2 workers on one room of 2 players, scoring with a yield
+/// between read and write: the smallest setting in which the race can show.
+const LAYOUT: Layout = Layout {
+    rooms: 1,
+    rounds: 1,
+    players: 2,
+};
+
+struct Traced<'a> {
+    env: &'a Env,
+}
+
+impl Visitor for Traced<'_> {
+    type Output = Evidence;
+
+    fn visit_sync<S: SyncStrategy>(self, id: StrategyId) -> Evidence {
+        let setup = "1 room x 2 players on 2 threads, scoring work = yield".to_string();
+        for attempt in 1..=ATTEMPTS {
+            let tracer = Tracer::new();
+            let s = S::traced(LAYOUT, tracer.clone());
+            let barrier = std::sync::Barrier::new(2);
+            std::thread::scope(|scope| {
+                for player in 0..2 {
+                    let mut h = s.handle();
+                    let barrier = &barrier;
+                    scope.spawn(move || {
+                        barrier.wait();
+                        h.record(LAYOUT.answer(0, 0, player), &ScoringWork::Yield);
+                    });
+                }
+            });
+            if let Some(e) = diagnose(id, &tracer.events(), attempt, &setup) {
+                return e;
+            }
+        }
+        Evidence::NotReproduced { setup }
+    }
+
+    fn visit_async<S: AsyncStrategy>(self, id: StrategyId) -> Evidence {
+        let setup = "1 room x 2 players as 2 tasks on one thread (tokio-current), scoring work = yield"
+            .to_string();
+        let rt = match crate::sim::process::runtime_for_explain() {
+            Ok(rt) => rt,
+            Err(_) => return Evidence::NotReproduced { setup },
+        };
+        rt.block_on(async {
+            for attempt in 1..=ATTEMPTS.min(50) {
+                let tracer = Tracer::new();
+                let Ok(s) = S::setup(LAYOUT, self.env, Some(tracer.clone())).await else {
+                    break;
+                };
+                let mut tasks = Vec::new();
+                for player in 0..2 {
+                    let Ok(mut h) = s.handle().await else { break };
+                    tasks.push(tokio::spawn(async move {
+                        h.record(LAYOUT.answer(0, 0, player), &ScoringWork::Yield).await
+                    }));
+                }
+                for t in tasks {
+                    let _: Result<Outcome, _> = t.await;
+                }
+                let _ = s.teardown().await;
+                if let Some(e) = diagnose(id, &tracer.events(), attempt, &setup) {
+                    return e;
+                }
+            }
+            Evidence::NotReproduced { setup }
+        })
+    }
+}
+
+/// Finds the bug in a trace: two reads of the same value (a lost update) or
+/// two fires (a duplicate end).
+fn diagnose(id: StrategyId, events: &[TraceEvent], attempts: u32, setup: &str) -> Option<Evidence> {
+    let fires: Vec<usize> = (0..events.len())
+        .filter(|&i| events[i].op == TraceOp::Fire)
+        .collect();
+    if fires.len() > 1 {
+        let checks: Vec<usize> = (0..events.len())
+            .filter(|&i| matches!(events[i].op, TraceOp::Check(_) | TraceOp::Read(_)))
+            .collect();
+        return Some(Evidence::Counterexample {
+            setup: setup.to_string(),
+            attempts,
+            timeline: events.to_vec(),
+            culprits: checks.into_iter().chain(fires.iter().copied()).collect(),
+            summary: format!(
+                "{}: both workers saw the full count and emitted endQuizTime, so the round ended {} times",
+                id.name(),
+                fires.len()
+            ),
+        });
+    }
+    for (i, a) in events.iter().enumerate() {
+        if let TraceOp::Read(v) = a.op {
+            if let Some(j) = events[i + 1..]
+                .iter()
+                .position(|b| b.worker != a.worker && b.op == TraceOp::Read(v))
+            {
+                let j = i + 1 + j;
+                let writes: Vec<usize> = (j..events.len())
+                    .filter(|&k| events[k].op == TraceOp::Write(v + 1))
+                    .collect();
+                if writes.len() >= 2 {
+                    return Some(Evidence::Counterexample {
+                        setup: setup.to_string(),
+                        attempts,
+                        timeline: events.to_vec(),
+                        culprits: [i, j].into_iter().chain(writes).collect(),
+                        summary: format!(
+                            "{}: workers {} and {} both read {v} and both wrote {}: two answers, \
+                             one increment. The count stops at {} of {}, nobody emits endQuizTime, \
+                             and the room hangs",
+                            id.name(),
+                            a.worker,
+                            events[j].worker,
+                            v + 1,
+                            v + 1,
+                            LAYOUT.players
+                        ),
+                    });
+                }
+            }
+        }
+    }
+    None
+}
+
+/// `local-map`: two processes' maps, each fed half of the room's players.
+fn partitioned() -> Evidence {
+    let layout = Layout {
+        rooms: 1,
+        rounds: 1,
+        players: 8,
+    };
+    let servers = [LocalMap::new(layout), LocalMap::new(layout)];
+    let mut fires = 0;
+    for player in 0..layout.players {
+        // Round-robin, as the story's nginx did for the API.
+        let mut h = servers[(player % 2) as usize].handle();
+        if h.record(layout.answer(0, 0, player), &ScoringWork::None) {
+            fires += 1;
+        }
+    }
+    Evidence::Partitioned {
+        players: layout.players,
+        counts: servers.iter().map(|s| s.counts()[0]).collect(),
+        fires,
+    }
+}

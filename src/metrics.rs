@@ -1,0 +1,116 @@
+//! Latency recording: one HDR histogram per worker, merged after the run.
+//!
+//! Each worker owns its histogram, so the hot loop never touches shared
+//! recording state (a shared histogram or a `Mutex<Vec<Duration>>` would
+//! measure the harness's contention, not the strategy's). Histograms keep 3
+//! significant figures (0.1 % resolution) and grow to the largest value seen.
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+use crate::result::Percentiles;
+
+/// A worker's latency recorder (nanoseconds).
+#[derive(Clone, Debug)]
+pub struct Recorder {
+    hist: Histogram<u64>,
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Recorder {
+    /// An empty recorder.
+    pub fn new() -> Self {
+        Recorder {
+            // 3 significant figures is HdrHistogram's usual precision; the
+            // auto-resizing histogram starts small and grows with the data.
+            hist: Histogram::new(3).expect("3 significant figures is a valid precision"),
+        }
+    }
+
+    /// Records one latency.
+    #[inline]
+    pub fn record(&mut self, ns: u64) {
+        self.hist.saturating_record(ns.max(1));
+    }
+
+    /// Adds another recorder's values.
+    pub fn merge(&mut self, other: &Recorder) {
+        // Auto-resizing histograms accept any values, so `add` cannot fail.
+        let _ = self.hist.add(&other.hist);
+    }
+
+    /// Number of values recorded.
+    pub fn len(&self) -> u64 {
+        self.hist.len()
+    }
+
+    /// Whether nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.hist.is_empty()
+    }
+
+    /// p50, p90, p99, p99.9 and max (zeros when empty).
+    pub fn percentiles(&self) -> Percentiles {
+        if self.hist.is_empty() {
+            return Percentiles::default();
+        }
+        let q = |q: f64| self.hist.value_at_quantile(q);
+        Percentiles {
+            p50: q(0.50),
+            p90: q(0.90),
+            p99: q(0.99),
+            p999: q(0.999),
+            max: self.hist.max(),
+        }
+    }
+
+    /// A compact, lossless-at-histogram-precision form for sending between processes.
+    pub fn to_buckets(&self) -> Buckets {
+        Buckets(
+            self.hist
+                .iter_recorded()
+                .map(|v| (v.value_iterated_to(), v.count_at_value()))
+                .collect(),
+        )
+    }
+
+    /// Rebuilds a recorder from [`Recorder::to_buckets`].
+    pub fn from_buckets(b: &Buckets) -> Recorder {
+        let mut r = Recorder::new();
+        for &(value, count) in &b.0 {
+            r.hist.saturating_record_n(value.max(1), count);
+        }
+        r
+    }
+}
+
+/// Histogram buckets as `(value, count)` pairs.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Buckets(pub Vec<(u64, u64)>);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_and_round_trip_keep_percentiles() {
+        let mut a = Recorder::new();
+        let mut b = Recorder::new();
+        for v in 1..=1000 {
+            a.record(v * 10);
+            b.record(v * 1000);
+        }
+        a.merge(&b);
+        assert_eq!(a.len(), 2000);
+        let p = a.percentiles();
+        assert!(p.p50 >= 9_900 && p.p50 <= 10_010, "{p:?}");
+        assert!(p.max >= 999_000);
+        let c = Recorder::from_buckets(&a.to_buckets());
+        assert_eq!(c.percentiles(), p);
+    }
+}

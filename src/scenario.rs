@@ -1,0 +1,295 @@
+//! Scenario files (`scenarios/*.toml`): plain data, every field optional with
+//! a documented default (see `scenarios/README.md`), unknown keys rejected.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::sim::{Balance, Workload};
+use crate::strategy::{nearest, Runtime, ScoringWork, StrategyId};
+
+/// Defaults used when neither the scenario nor the command line says.
+pub mod defaults {
+    /// Rooms.
+    pub const ROOMS: u32 = 500;
+    /// Players per room.
+    pub const PLAYERS: u32 = 8;
+    /// Questions per room.
+    pub const ROUNDS: u32 = 10;
+    /// Workers per process.
+    pub const WORKERS: u32 = 4;
+    /// Processes (with `runtime = "processes"`).
+    pub const PROCESSES: u32 = 2;
+    /// Seed.
+    pub const SEED: u64 = 42;
+    /// Round time limit.
+    pub const TIME_LIMIT: &str = "10s";
+}
+
+/// A scenario as written in a TOML file. `None` means "use the default".
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioFile {
+    /// Display name (default: the file stem).
+    pub name: Option<String>,
+    /// What the scenario shows, for students.
+    pub description: Option<String>,
+    /// Strategy names, or `["all"]`.
+    pub strategies: Option<Vec<String>>,
+    /// Seed of the answer streams.
+    pub seed: Option<u64>,
+    /// Rooms.
+    pub rooms: Option<u32>,
+    /// Players per room.
+    pub players: Option<u32>,
+    /// Questions per room.
+    pub rounds: Option<u32>,
+    /// Workers per process.
+    pub workers: Option<u32>,
+    /// `threads`, `tokio`, `tokio-current` or `processes`.
+    pub runtime: Option<String>,
+    /// OS processes for `runtime = "processes"`.
+    pub processes: Option<u32>,
+    /// `round-robin` or `hash`.
+    pub balance: Option<String>,
+    /// `none`, `yield`, `spin:N` or `sleep:DURATION`.
+    pub scoring_work: Option<String>,
+    /// Answer window, e.g. `"2ms"`; `"0"` is a burst.
+    pub window: Option<String>,
+    /// Round time limit, e.g. `"10s"`.
+    pub time_limit: Option<String>,
+    /// Sweeps, e.g. `{ workers = [1, 2, 4, 8] }`.
+    pub sweep: Option<std::collections::BTreeMap<String, Vec<u64>>>,
+}
+
+impl ScenarioFile {
+    /// Reads a scenario; errors name the file, line and column.
+    pub fn load(path: &Path) -> Result<ScenarioFile, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read scenario {}: {e}", path.display()))?;
+        let mut s = Self::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        if s.name.is_none() {
+            s.name = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+        }
+        Ok(s)
+    }
+
+    /// Parses scenario TOML.
+    pub fn parse(text: &str) -> Result<ScenarioFile, String> {
+        toml::from_str::<ScenarioFile>(text).map_err(|e| {
+            let place = e
+                .span()
+                .map(|span| {
+                    let before = &text[..span.start.min(text.len())];
+                    let line = before.matches('\n').count() + 1;
+                    let col = before.rfind('\n').map_or(before.len(), |i| before.len() - i - 1) + 1;
+                    format!("line {line}, column {col}: ")
+                })
+                .unwrap_or_default();
+            format!("{place}{}", e.message())
+        })
+    }
+
+    /// Fields set in `over` replace those in `self` (command-line overrides).
+    pub fn overlay(mut self, over: &ScenarioFile) -> ScenarioFile {
+        macro_rules! take {
+            ($($f:ident),*) => { $( if over.$f.is_some() { self.$f = over.$f.clone(); } )* };
+        }
+        take!(
+            name,
+            description,
+            strategies,
+            seed,
+            rooms,
+            players,
+            rounds,
+            workers,
+            runtime,
+            processes,
+            balance,
+            scoring_work,
+            window,
+            time_limit,
+            sweep
+        );
+        self
+    }
+
+    /// The workload this scenario describes, with defaults filled in.
+    pub fn workload(&self) -> Result<Workload, String> {
+        let runtime = match &self.runtime {
+            None => Runtime::Threads,
+            Some(r) => parse_runtime(r)?,
+        };
+        Ok(Workload {
+            rooms: self.rooms.unwrap_or(defaults::ROOMS),
+            rounds: self.rounds.unwrap_or(defaults::ROUNDS),
+            players: self.players.unwrap_or(defaults::PLAYERS),
+            workers: self.workers.unwrap_or(defaults::WORKERS),
+            processes: self.processes.unwrap_or(if runtime == Runtime::Processes {
+                defaults::PROCESSES
+            } else {
+                1
+            }),
+            runtime,
+            seed: self.seed.unwrap_or(defaults::SEED),
+            window: match &self.window {
+                None => Duration::ZERO,
+                Some(w) => parse_duration(w).map_err(|e| format!("window: {e}"))?,
+            },
+            work: match &self.scoring_work {
+                None => ScoringWork::None,
+                Some(w) => w.parse()?,
+            },
+            time_limit: parse_duration(self.time_limit.as_deref().unwrap_or(defaults::TIME_LIMIT))
+                .map_err(|e| format!("time_limit: {e}"))?,
+            balance: match self.balance.as_deref() {
+                None | Some("round-robin") => Balance::RoundRobin,
+                Some("hash") => Balance::Hash,
+                Some(other) => {
+                    return Err(format!(
+                        "balance `{other}` is not known; use `round-robin` or `hash`"
+                    ))
+                }
+            },
+        })
+    }
+
+    /// The strategies to run: named ones, or every one that fits the runtime
+    /// (`all`, the default). Redis strategies join `all` only when
+    /// `with_redis` (a Redis URL was given).
+    pub fn strategies(&self, runtime: Runtime, with_redis: bool) -> Result<Vec<StrategyId>, String> {
+        let names = self.strategies.clone().unwrap_or_else(|| vec!["all".into()]);
+        let mut out = Vec::new();
+        for name in &names {
+            if name == "all" {
+                out.extend(StrategyId::ALL.iter().copied().filter(|s| {
+                    s.supports(runtime) && (with_redis || !s.info().needs_redis)
+                }));
+            } else {
+                out.push(StrategyId::from_name(name).map_err(|e| e.to_string())?);
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        out.retain(|s| seen.insert(*s));
+        if out.is_empty() {
+            return Err(format!("no strategy runs on `{runtime}` here"));
+        }
+        Ok(out)
+    }
+}
+
+/// Parses a runtime name.
+pub fn parse_runtime(s: &str) -> Result<Runtime, String> {
+    Runtime::ALL
+        .iter()
+        .copied()
+        .find(|r| r.as_str() == s)
+        .ok_or_else(|| {
+            let hint = nearest(s, Runtime::ALL.iter().map(|r| r.as_str()))
+                .map(|n| format!(" (did you mean `{n}`?)"))
+                .unwrap_or_default();
+            format!("runtime `{s}` is not known{hint}; use threads, tokio, tokio-current or processes")
+        })
+}
+
+/// Parses `0`, `250ns`, `50us`, `2ms`, `1.5s`, `1m`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    if s == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .ok_or_else(|| format!("`{s}` needs a unit: ns, us, ms, s or m (e.g. 50us)"))?;
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration (e.g. 50us, 2ms, 1s)"))?;
+    let ns = match unit {
+        "ns" => 1.0,
+        "us" | "µs" => 1e3,
+        "ms" => 1e6,
+        "s" => 1e9,
+        "m" => 60e9,
+        _ => return Err(format!("unit `{unit}` in `{s}` is not one of ns, us, ms, s, m")),
+    };
+    let total = n * ns;
+    if !total.is_finite() || total > 3600e9 {
+        return Err(format!("`{s}` is over the limit of one hour"));
+    }
+    Ok(Duration::from_nanos(total as u64))
+}
+
+impl FromStr for ScoringWork {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let usage = "use none, yield, spin:N or sleep:DURATION (e.g. sleep:50us)";
+        match s.split_once(':') {
+            None if s == "none" => Ok(ScoringWork::None),
+            None if s == "yield" => Ok(ScoringWork::Yield),
+            Some(("spin", n)) => {
+                let n: u32 = n
+                    .parse()
+                    .map_err(|_| format!("scoring work `{s}`: `{n}` is not a count; {usage}"))?;
+                if n > 100_000_000 {
+                    return Err(format!("scoring work `{s}`: at most 100000000 spins"));
+                }
+                Ok(ScoringWork::Spin(n))
+            }
+            Some(("sleep", d)) => {
+                let d = parse_duration(d).map_err(|e| format!("scoring work `{s}`: {e}"))?;
+                if d > Duration::from_secs(1) {
+                    return Err(format!("scoring work `{s}`: sleeps over 1s per answer would never finish"));
+                }
+                Ok(ScoringWork::Sleep(d))
+            }
+            _ => Err(format!("scoring work `{s}` is not known; {usage}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("50us").unwrap(), Duration::from_micros(50));
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
+        assert!(parse_duration("5").is_err());
+        assert!(parse_duration("5 parsecs").is_err());
+    }
+
+    #[test]
+    fn scoring_work() {
+        assert_eq!("spin:10".parse::<ScoringWork>().unwrap(), ScoringWork::Spin(10));
+        assert_eq!(
+            "sleep:50us".parse::<ScoringWork>().unwrap(),
+            ScoringWork::Sleep(Duration::from_micros(50))
+        );
+        assert!("nap:3".parse::<ScoringWork>().is_err());
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_toml_name_the_place() {
+        let e = ScenarioFile::parse("rooms = 3\nplayrs = 4\n").unwrap_err();
+        assert!(e.contains("line 2"), "{e}");
+        assert!(e.contains("playrs"), "{e}");
+        let e = ScenarioFile::parse("rooms = = 3").unwrap_err();
+        assert!(e.contains("line 1"), "{e}");
+    }
+
+    #[test]
+    fn all_fits_the_runtime() {
+        let s = ScenarioFile::default();
+        let threads = s.strategies(Runtime::Threads, false).unwrap();
+        assert!(threads.contains(&StrategyId::Atomic));
+        assert!(!threads.contains(&StrategyId::AsyncRmw));
+        let procs = s.strategies(Runtime::Processes, true).unwrap();
+        assert!(procs.iter().all(|s| s.supports(Runtime::Processes)));
+    }
+}

@@ -1,0 +1,444 @@
+//! The simulator: plays quiz rooms with concurrent workers, then checks the
+//! strategy against ground truth.
+//!
+//! Stages, each in its own module (STYLE.md item 3):
+//!
+//! * [`workload`]: seeded plans of who answers what, built before timing;
+//! * `threads`, `tokio_rt`, `process`: the runtimes that execute plans and
+//!   time every record call into per-worker histograms;
+//! * [`check`]: compares the strategy's counts and decisions with the
+//!   simulator's own ground truth and counts the anomalies.
+//!
+//! Nothing here prints: progress is an atomic counter the CLI polls.
+
+pub mod check;
+pub mod process;
+mod threads;
+mod tokio_rt;
+pub mod workload;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::metrics::{Buckets, Recorder as Latency};
+use crate::result::{Outcomes, StrategyResult};
+use crate::strategy::{Env, Kind, Runtime, SetupError, StrategyId};
+pub use workload::{Balance, Workload};
+
+/// Hard limits on sizes, so a typo cannot exhaust memory; each says why.
+pub mod limits {
+    /// Rooms: 10 million room counters fit comfortably in memory.
+    pub const MAX_ROOMS: u32 = 10_000_000;
+    /// Players per room: a room is a game, not a stadium.
+    pub const MAX_PLAYERS: u32 = 100_000;
+    /// Rounds: questions per game.
+    pub const MAX_ROUNDS: u32 = 10_000;
+    /// Total answers of one run: each planned answer costs ~40 bytes of plan
+    /// and results, so 200 million is about 8 GB.
+    pub const MAX_ANSWERS: u64 = 200_000_000;
+    /// Workers per process.
+    pub const MAX_WORKERS: u32 = 100_000;
+    /// OS threads: beyond this the OS, not the strategy, is measured.
+    pub const MAX_THREADS: u32 = 1_024;
+    /// Child processes.
+    pub const MAX_PROCESSES: u32 = 64;
+}
+
+/// Options that are not part of the workload.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Redis and other outside settings.
+    pub env: Env,
+    /// Answers submitted so far, for a progress bar.
+    pub progress: Progress,
+    /// The quizrace binary to start for `processes` (default: this executable).
+    pub worker_exe: Option<PathBuf>,
+    /// Workers start no earlier than this instant on the run's clock (0: at once).
+    pub start_at_ns: u64,
+    /// Set inside worker processes: shared state is read and cleaned up by
+    /// the parent, not here.
+    pub in_child: bool,
+}
+
+/// A counter of submitted answers that workers bump once per round.
+#[derive(Clone, Debug, Default)]
+pub struct Progress(Arc<AtomicU64>);
+
+impl Progress {
+    /// Answers submitted so far.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+    pub(crate) fn add(&self, n: u64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// Why a run could not be done (as opposed to anomalies, which are results).
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// Bad workload sizes or combinations.
+    #[error("{0}")]
+    Invalid(String),
+    /// The strategy cannot run on the chosen runtime.
+    #[error("strategy `{strategy}` cannot run on `{runtime}`: {why}")]
+    Unsupported {
+        /// Strategy name.
+        strategy: &'static str,
+        /// Runtime asked for.
+        runtime: Runtime,
+        /// Why, and what to use instead.
+        why: String,
+    },
+    /// Setting the strategy up failed (e.g. Redis unreachable).
+    #[error(transparent)]
+    Setup(#[from] SetupError),
+    /// A worker thread panicked: a bug in a strategy.
+    #[error("a worker of `{0}` panicked (a bug in the strategy); see the message above")]
+    WorkerPanicked(&'static str),
+    /// A child process failed.
+    #[error("worker process {index} of {count} failed ({status}): {stderr}")]
+    ChildFailed {
+        /// Which child.
+        index: u32,
+        /// How many were started.
+        count: u32,
+        /// Exit status.
+        status: String,
+        /// The tail of its standard error.
+        stderr: String,
+    },
+    /// The operating system refused something (threads, processes, runtime).
+    #[error("{what}: {source}")]
+    Os {
+        /// What was attempted.
+        what: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// Wall-clock nanoseconds since a run's epoch, comparable across processes.
+///
+/// `CLOCK_REALTIME` (via [`SystemTime`]) is used rather than [`std::time::Instant`]
+/// because child processes must timestamp on the same axis as their parent
+/// to detect early ends; both are a vDSO call on Linux.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+pub struct Clock {
+    epoch_unix_ns: u64,
+}
+
+impl Clock {
+    /// A clock whose zero is now.
+    pub fn start() -> Clock {
+        Clock {
+            epoch_unix_ns: unix_ns(),
+        }
+    }
+    /// Nanoseconds since the epoch (saturating at 0 if the system clock steps back).
+    #[inline]
+    pub fn now(&self) -> u64 {
+        unix_ns().saturating_sub(self.epoch_unix_ns)
+    }
+    /// Sleeps or spins until `at_ns`.
+    pub fn wait_until(&self, at_ns: u64) {
+        loop {
+            let now = self.now();
+            if now >= at_ns {
+                return;
+            }
+            let left = at_ns - now;
+            if left > 200_000 {
+                // Sleep most of the way; the kernel oversleeps by ~50-100 µs.
+                std::thread::sleep(Duration::from_nanos(left - 150_000));
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+    }
+}
+
+#[inline]
+fn unix_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+/// Outcome codes per planned answer.
+pub(crate) const NOT_SUBMITTED: u8 = 0;
+pub(crate) const OK: u8 = 1;
+pub(crate) const FAILED: u8 = 2;
+pub(crate) const UNKNOWN: u8 = 3;
+
+/// What one worker saw. Built in the hot loop with no sharing.
+#[derive(Debug)]
+pub(crate) struct WorkerOut {
+    pub(crate) latency: Latency,
+    /// Submission time of each planned answer (valid where outcome != NOT_SUBMITTED).
+    pub(crate) submitted_at: Vec<u64>,
+    pub(crate) outcome: Vec<u8>,
+    pub(crate) fires: Vec<(u32, u64)>,
+    pub(crate) start_ns: u64,
+    pub(crate) end_ns: u64,
+    pub(crate) retries: u64,
+}
+
+impl WorkerOut {
+    pub(crate) fn new(answers: usize) -> Self {
+        WorkerOut {
+            latency: Latency::new(),
+            submitted_at: vec![0; answers],
+            outcome: vec![NOT_SUBMITTED; answers],
+            fires: Vec::new(),
+            start_ns: 0,
+            end_ns: 0,
+            retries: 0,
+        }
+    }
+}
+
+/// One process's raw observations, merged per room-round. Sent from child
+/// processes to the parent as JSON.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct RawRun {
+    /// Answers submitted per slot (the ground truth).
+    pub submitted: Vec<u32>,
+    /// Answers acknowledged per slot.
+    pub ok: Vec<u32>,
+    /// Answers with unknown outcome per slot.
+    pub unknown: Vec<u32>,
+    /// Latest submission time per slot (ns on the run's clock).
+    pub last_submit: Vec<u64>,
+    /// Every `endQuizTime`: (slot, time).
+    pub fires: Vec<(u32, u64)>,
+    /// The strategy's final counts as this process sees them.
+    pub counts: Vec<u32>,
+    /// Record-call latencies.
+    pub latency: Buckets,
+    /// Outcome totals.
+    pub outcomes: Outcomes,
+    /// Start of the measured region.
+    pub start_ns: u64,
+    /// End of the measured region.
+    pub end_ns: u64,
+}
+
+impl RawRun {
+    pub(crate) fn from_workers(
+        slots: usize,
+        plans: &[workload::WorkerPlan],
+        outs: Vec<WorkerOut>,
+        counts: Vec<u32>,
+    ) -> RawRun {
+        let mut raw = RawRun {
+            submitted: vec![0; slots],
+            ok: vec![0; slots],
+            unknown: vec![0; slots],
+            last_submit: vec![0; slots],
+            counts,
+            start_ns: u64::MAX,
+            ..RawRun::default()
+        };
+        let mut latency = Latency::new();
+        for (plan, out) in plans.iter().zip(outs) {
+            for (i, p) in plan.answers.iter().enumerate() {
+                let s = p.answer.slot as usize;
+                match out.outcome[i] {
+                    NOT_SUBMITTED => continue,
+                    OK => {
+                        raw.ok[s] += 1;
+                        raw.outcomes.ok += 1;
+                    }
+                    FAILED => raw.outcomes.failed += 1,
+                    _ => {
+                        raw.unknown[s] += 1;
+                        raw.outcomes.unknown += 1;
+                    }
+                }
+                raw.submitted[s] += 1;
+                raw.last_submit[s] = raw.last_submit[s].max(out.submitted_at[i]);
+            }
+            raw.fires.extend_from_slice(&out.fires);
+            raw.outcomes.retries += out.retries;
+            latency.merge(&out.latency);
+            raw.start_ns = raw.start_ns.min(out.start_ns);
+            raw.end_ns = raw.end_ns.max(out.end_ns);
+        }
+        if raw.start_ns == u64::MAX {
+            raw.start_ns = 0;
+        }
+        raw.latency = latency.to_buckets();
+        raw
+    }
+
+    /// Folds another process's observations in. Counts take the element-wise
+    /// maximum: for per-process state (`local-map`) that is the best any one
+    /// process saw; shared state is re-read by the parent anyway.
+    pub(crate) fn merge(&mut self, o: RawRun) {
+        if self.submitted.is_empty() {
+            *self = o;
+            return;
+        }
+        let add = |a: &mut Vec<u32>, b: &[u32]| a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+        add(&mut self.submitted, &o.submitted);
+        add(&mut self.ok, &o.ok);
+        add(&mut self.unknown, &o.unknown);
+        for (x, y) in self.last_submit.iter_mut().zip(&o.last_submit) {
+            *x = (*x).max(*y);
+        }
+        for (x, y) in self.counts.iter_mut().zip(&o.counts) {
+            *x = (*x).max(*y);
+        }
+        self.fires.extend(o.fires);
+        let mut lat = Latency::from_buckets(&self.latency);
+        lat.merge(&Latency::from_buckets(&o.latency));
+        self.latency = lat.to_buckets();
+        self.outcomes.ok += o.outcomes.ok;
+        self.outcomes.failed += o.outcomes.failed;
+        self.outcomes.unknown += o.outcomes.unknown;
+        self.outcomes.retries += o.outcomes.retries;
+        self.start_ns = self.start_ns.min(o.start_ns);
+        self.end_ns = self.end_ns.max(o.end_ns);
+    }
+}
+
+impl Workload {
+    /// Checks sizes and combinations; the message gives the limit and why.
+    pub fn validate(&self) -> Result<(), SimError> {
+        use limits::*;
+        let bad = |m: String| Err(SimError::Invalid(m));
+        let check = |name: &str, v: u32, max: u32, why: &str| -> Result<(), SimError> {
+            if v == 0 {
+                return bad(format!("{name} must be at least 1 (got 0)"));
+            }
+            if v > max {
+                return bad(format!("{name} = {v} is over the limit of {max}: {why}"));
+            }
+            Ok(())
+        };
+        check("rooms", self.rooms, MAX_ROOMS, "10 million counters is plenty")?;
+        check("players", self.players, MAX_PLAYERS, "a room is a game, not a stadium")?;
+        check("rounds", self.rounds, MAX_ROUNDS, "questions per game")?;
+        let max_workers = if self.runtime == Runtime::Threads {
+            MAX_THREADS
+        } else {
+            MAX_WORKERS
+        };
+        check(
+            "workers",
+            self.workers,
+            max_workers,
+            "beyond this the scheduler, not the strategy, is measured",
+        )?;
+        if self.runtime == Runtime::Processes {
+            check("processes", self.processes, MAX_PROCESSES, "one per core is the story")?;
+        }
+        if self.total_answers() > MAX_ANSWERS {
+            return bad(format!(
+                "rooms x players x rounds = {} answers is over the limit of {MAX_ANSWERS}: \
+                 each answer needs ~40 bytes of plan and results",
+                self.total_answers()
+            ));
+        }
+        if self.rooms as u64 * self.rounds as u64 > u32::MAX as u64 {
+            return bad("rooms x rounds must fit in 32 bits".into());
+        }
+        if self.time_limit.is_zero() {
+            return bad("time_limit must be more than 0".into());
+        }
+        Ok(())
+    }
+}
+
+impl StrategyId {
+    /// Whether anomalies are the expected result of this strategy in this run.
+    pub fn anomalies_expected(self, w: &Workload, env: &Env) -> bool {
+        match self.info().kind {
+            Kind::Racy => true,
+            Kind::RacyAcrossProcesses => w.effective_processes() > 1,
+            // The story's fix is only correct without client retries: a
+            // retried INCRBY may have been applied already.
+            Kind::Correct => {
+                self == StrategyId::RedisIncrby
+                    && env.redis.as_ref().is_some_and(|r| r.retries_may_double_count())
+            }
+        }
+    }
+
+    /// `Ok` if the strategy can run on `runtime`, else the reason and what to use.
+    pub fn check_runtime(self, runtime: Runtime) -> Result<(), SimError> {
+        if self.supports(runtime) {
+            return Ok(());
+        }
+        let why = match runtime {
+            Runtime::Processes => "its state lives in one process's memory, so separate processes \
+                 would each count alone; use `local-map` to watch that fail, or a `redis-*` \
+                 strategy for shared state"
+                .to_string(),
+            Runtime::Threads => format!(
+                "it awaits while scoring, so it needs an async runtime; use --runtime tokio or \
+                 tokio-current (it runs on: {})",
+                runtimes(self)
+            ),
+            _ => format!("it runs on: {}", runtimes(self)),
+        };
+        Err(SimError::Unsupported {
+            strategy: self.name(),
+            runtime,
+            why,
+        })
+    }
+}
+
+fn runtimes(id: StrategyId) -> String {
+    id.info()
+        .runtimes
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Runs one strategy on one workload and checks it.
+pub fn run(id: StrategyId, w: &Workload, opts: &RunOptions) -> Result<StrategyResult, SimError> {
+    w.validate()?;
+    id.check_runtime(w.runtime)?;
+    if id.info().needs_redis && opts.env.redis.is_none() {
+        return Err(SetupError::NoRedis(id.name()).into());
+    }
+    let raw = match w.runtime {
+        Runtime::Processes => process::run_parent(id, w, opts)?,
+        _ => run_share(id, w, 0, Clock::start(), opts)?,
+    };
+    Ok(check::evaluate(id, w, &opts.env, &raw))
+}
+
+/// Runs process `process`'s share of the workload in this process.
+pub fn run_share(
+    id: StrategyId,
+    w: &Workload,
+    process: u32,
+    clock: Clock,
+    opts: &RunOptions,
+) -> Result<RawRun, SimError> {
+    let plans = w.plans(process);
+    match w.runtime {
+        Runtime::Threads => threads::run(id, w, plans, clock, opts),
+        Runtime::Tokio | Runtime::TokioCurrent => tokio_rt::run(id, w, plans, clock, opts, w.runtime),
+        // Inside a worker process: sync strategies on threads; async ones on
+        // one thread, as each Node.js server of the story was.
+        Runtime::Processes => {
+            if id.info().needs_redis || matches!(id, StrategyId::AsyncRmw | StrategyId::TokioMutex) {
+                tokio_rt::run(id, w, plans, clock, opts, Runtime::TokioCurrent)
+            } else {
+                threads::run(id, w, plans, clock, opts)
+            }
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! The `processes` runtime: real child processes of quizrace, the story's two
+//! servers.
+//!
+//! The parent writes each child a spec (JSON on stdin, so a Redis password
+//! never shows in `ps`), children set up their strategy, wait for a common
+//! start instant, play their share of the players and print their raw
+//! observations (JSON on stdout). The parent merges them, reads shared
+//! counters itself, and cleans up shared state.
+
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::{run_share, Clock, RawRun, RunOptions, SimError, Workload};
+use crate::strategy::{AsyncStrategy, Env, StrategyId, SyncStrategy, Visitor};
+
+/// The hidden subcommand that runs one worker process.
+pub const WORKER_SUBCOMMAND: &str = "__worker";
+
+/// What a child process is asked to do.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ChildSpec {
+    /// Strategy name.
+    pub strategy: String,
+    /// The whole workload; the child plays only its share.
+    pub workload: Workload,
+    /// This child's index.
+    pub process: u32,
+    /// The parent's clock, so timestamps share one axis.
+    pub clock: Clock,
+    /// When to start playing, on that clock.
+    pub start_at_ns: u64,
+    /// Redis settings (with any password: sent over a pipe, never argv).
+    pub redis: Option<crate::strategy::redis::RedisConfig>,
+}
+
+/// Time children get to start and set up before the common start instant.
+const STARTUP_GRACE: Duration = Duration::from_millis(400);
+
+pub(crate) fn run_parent(
+    id: StrategyId,
+    w: &Workload,
+    opts: &RunOptions,
+) -> Result<RawRun, SimError> {
+    let exe = match &opts.worker_exe {
+        Some(p) => p.clone(),
+        None => std::env::current_exe().map_err(|e| SimError::Os {
+            what: "finding the quizrace executable to start worker processes".into(),
+            source: e,
+        })?,
+    };
+    let count = w.effective_processes();
+    let clock = Clock::start();
+    let start_at_ns = clock.now() + STARTUP_GRACE.as_nanos() as u64;
+    let mut children = Vec::new();
+    for index in 0..count {
+        let spec = ChildSpec {
+            strategy: id.name().to_string(),
+            workload: w.clone(),
+            process: index,
+            clock,
+            start_at_ns,
+            redis: opts.env.redis.clone(),
+        };
+        let mut child = Command::new(&exe)
+            .arg(WORKER_SUBCOMMAND)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| SimError::Os {
+                what: format!("starting worker process {index} ({})", exe.display()),
+                source: e,
+            })?;
+        let json = serde_json::to_vec(&spec).expect("specs always serialise");
+        if let Some(mut stdin) = child.stdin.take() {
+            // A child that died at once shows up below with its stderr.
+            let _ = stdin.write_all(&json);
+        }
+        children.push(child);
+    }
+    let mut merged = RawRun::default();
+    let mut first_error = None;
+    for (index, child) in children.into_iter().enumerate() {
+        let index = index as u32;
+        let out = child.wait_with_output().map_err(|e| SimError::Os {
+            what: format!("waiting for worker process {index}"),
+            source: e,
+        })?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stderr_tail: String = stderr.lines().rev().take(5).collect::<Vec<_>>().join(" | ");
+        if !out.status.success() {
+            first_error.get_or_insert(SimError::ChildFailed {
+                index,
+                count,
+                status: out.status.to_string(),
+                stderr: if stderr_tail.is_empty() {
+                    "no message".into()
+                } else {
+                    stderr_tail
+                },
+            });
+            continue;
+        }
+        match serde_json::from_slice::<RawRun>(&out.stdout) {
+            Ok(raw) => merged.merge(raw),
+            Err(e) => {
+                first_error.get_or_insert(SimError::ChildFailed {
+                    index,
+                    count,
+                    status: "bad output".into(),
+                    stderr: format!("could not read its results ({e})"),
+                });
+            }
+        }
+    }
+    // Shared state is read (and cleaned) by the parent, even after a failure.
+    let shared = id.visit(Shared {
+        w,
+        env: &opts.env,
+    })?;
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    if let Some(counts) = shared {
+        merged.counts = counts;
+    }
+    Ok(merged)
+}
+
+/// Reads and deletes shared (Redis) counters from the parent.
+struct Shared<'a> {
+    w: &'a Workload,
+    env: &'a Env,
+}
+
+impl Visitor for Shared<'_> {
+    type Output = Result<Option<Vec<u32>>, SimError>;
+    fn visit_sync<S: SyncStrategy>(self, _id: StrategyId) -> Self::Output {
+        Ok(None) // per-process state: the children's counts are all there is
+    }
+    fn visit_async<S: AsyncStrategy>(self, id: StrategyId) -> Self::Output {
+        if !id.info().needs_redis {
+            return Ok(None);
+        }
+        let rt = super::tokio_rt::build_runtime(crate::strategy::Runtime::TokioCurrent)?;
+        rt.block_on(async {
+            let s = S::setup(self.w.layout(), self.env, None).await?;
+            let counts = s.counts().await;
+            let teardown = s.teardown().await;
+            let counts = counts?;
+            teardown?;
+            Ok(Some(counts))
+        })
+    }
+}
+
+/// Entry point of a worker process: reads a [`ChildSpec`] from stdin, plays
+/// its share, and returns the JSON to print on stdout.
+pub fn child_main() -> Result<String, String> {
+    let mut input = String::new();
+    std::io::stdin()
+        .read_to_string(&mut input)
+        .map_err(|e| format!("reading the worker spec from stdin: {e}"))?;
+    let spec: ChildSpec = serde_json::from_str(&input)
+        .map_err(|e| format!("this subcommand is internal to quizrace (bad spec: {e})"))?;
+    let id = StrategyId::from_name(&spec.strategy).map_err(|e| e.to_string())?;
+    let opts = RunOptions {
+        env: Env { redis: spec.redis },
+        start_at_ns: spec.start_at_ns,
+        in_child: true,
+        ..RunOptions::default()
+    };
+    let raw = run_share(id, &spec.workload, spec.process, spec.clock, &opts)
+        .map_err(|e| e.to_string())?;
+    serde_json::to_string(&raw).map_err(|e| e.to_string())
+}
+
+/// A one-thread tokio runtime for `quizrace explain`'s async traces.
+pub fn runtime_for_explain() -> Result<tokio::runtime::Runtime, SimError> {
+    super::tokio_rt::build_runtime(crate::strategy::Runtime::TokioCurrent)
+}

@@ -1,0 +1,130 @@
+//! The `threads` runtime: one OS thread per worker, released together.
+//!
+//! Workers wait on a barrier before the first answer and between rounds:
+//! on two cores a thread that starts a few hundred µs late never overlaps a
+//! short run, and the race "does not reproduce".
+
+use std::sync::Barrier;
+
+use super::workload::{Workload, WorkerPlan};
+use super::{Clock, Progress, RawRun, RunOptions, SimError, WorkerOut, OK};
+use crate::strategy::{AsyncStrategy, Recorder, StrategyId, SyncStrategy, Visitor};
+
+pub(super) fn run(
+    id: StrategyId,
+    w: &Workload,
+    plans: Vec<WorkerPlan>,
+    clock: Clock,
+    opts: &RunOptions,
+) -> Result<RawRun, SimError> {
+    id.visit(Threads {
+        w,
+        plans,
+        clock,
+        progress: &opts.progress,
+        start_at: opts.start_at_ns,
+    })
+}
+
+struct Threads<'a> {
+    w: &'a Workload,
+    plans: Vec<WorkerPlan>,
+    clock: Clock,
+    progress: &'a Progress,
+    start_at: u64,
+}
+
+impl Visitor for Threads<'_> {
+    type Output = Result<RawRun, SimError>;
+
+    fn visit_sync<S: SyncStrategy>(self, id: StrategyId) -> Self::Output {
+        let Threads {
+            w,
+            plans,
+            clock,
+            progress,
+            start_at,
+        } = self;
+        // Set-up, handles and plans are all ready before the barrier.
+        let strategy = S::new(w.layout());
+        let handles: Vec<S::Handle> = plans.iter().map(|_| strategy.handle()).collect();
+        let barrier = Barrier::new(plans.len());
+        let outs = std::thread::scope(|scope| {
+            let joins: Vec<_> = handles
+                .into_iter()
+                .zip(&plans)
+                .enumerate()
+                .map(|(i, (h, plan))| {
+                    let barrier = &barrier;
+                    std::thread::Builder::new()
+                        .name(format!("quizrace-worker-{i}"))
+                        .spawn_scoped(scope, move || worker(h, plan, w, clock, barrier, progress, start_at))
+                        .map_err(|e| SimError::Os {
+                            what: format!("starting worker thread {i}"),
+                            source: e,
+                        })
+                })
+                .collect();
+            let mut outs = Vec::with_capacity(joins.len());
+            for j in joins {
+                // A failed spawn leaves the others blocked on the barrier
+                // forever; that cannot be undone, so report it as fatal.
+                let j = j?;
+                outs.push(j.join().map_err(|_| SimError::WorkerPanicked(id.name()))?);
+            }
+            Ok::<_, SimError>(outs)
+        })?;
+        let counts = strategy.counts();
+        Ok(RawRun::from_workers(w.layout().slots(), &plans, outs, counts))
+    }
+
+    fn visit_async<S: AsyncStrategy>(self, id: StrategyId) -> Self::Output {
+        // Unreachable through `sim::run`, which checks runtimes first.
+        Err(id.check_runtime(crate::strategy::Runtime::Threads).unwrap_err())
+    }
+}
+
+/// The hot loop. Everything it writes is its own; the only shared steps are
+/// the strategy's record call, the barriers, and one progress bump per round.
+fn worker<H: Recorder>(
+    mut h: H,
+    plan: &WorkerPlan,
+    w: &Workload,
+    clock: Clock,
+    barrier: &Barrier,
+    progress: &Progress,
+    start_at: u64,
+) -> WorkerOut {
+    let mut out = WorkerOut::new(plan.answers.len());
+    let work = w.work;
+    let limit = w.time_limit.as_nanos() as u64;
+    barrier.wait();
+    clock.wait_until(start_at);
+    out.start_ns = clock.now();
+    for r in 0..w.rounds as usize {
+        let first = plan.round_starts[r];
+        let round_start = clock.now();
+        let deadline = round_start.saturating_add(limit);
+        for (i, p) in plan.round(r).iter().enumerate() {
+            if p.at_ns != 0 {
+                clock.wait_until(round_start + p.at_ns);
+            }
+            let t0 = clock.now();
+            if t0 > deadline {
+                break; // the round is over; the rest are abandoned, not submitted
+            }
+            let ended = h.record(p.answer, &work);
+            let t1 = clock.now();
+            out.latency.record(t1 - t0);
+            out.submitted_at[first + i] = t0;
+            out.outcome[first + i] = OK;
+            if ended {
+                out.fires.push((p.answer.slot, t1));
+            }
+        }
+        out.end_ns = clock.now();
+        progress.add(plan.round(r).len() as u64);
+        barrier.wait();
+    }
+    out
+}

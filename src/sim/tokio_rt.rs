@@ -1,0 +1,224 @@
+//! The `tokio` and `tokio-current` runtimes: one task per worker.
+//!
+//! `tokio-current` runs every task on one thread, so any lost update there
+//! comes from interleaving at `.await` points alone, not from parallelism.
+
+use std::sync::Arc;
+
+use tokio::sync::Barrier;
+
+use super::workload::{Workload, WorkerPlan};
+use super::{Clock, Progress, RawRun, RunOptions, SimError, WorkerOut, FAILED, OK, UNKNOWN};
+use crate::strategy::{
+    Answer, AsyncRecorder, AsyncStrategy, Outcome, Recorder, Runtime, ScoringWork, StrategyId,
+    SyncStrategy, Visitor,
+};
+
+pub(super) fn run(
+    id: StrategyId,
+    w: &Workload,
+    plans: Vec<WorkerPlan>,
+    clock: Clock,
+    opts: &RunOptions,
+    runtime: Runtime,
+) -> Result<RawRun, SimError> {
+    let rt = build_runtime(runtime)?;
+    id.visit(Tokio {
+        rt,
+        w,
+        plans,
+        clock,
+        opts,
+    })
+}
+
+/// A tokio runtime of the requested flavour with the timer enabled.
+pub(crate) fn build_runtime(runtime: Runtime) -> Result<tokio::runtime::Runtime, SimError> {
+    let mut b = if runtime == Runtime::TokioCurrent {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    b.enable_time().enable_io().build().map_err(|e| SimError::Os {
+        what: "starting the tokio runtime".into(),
+        source: e,
+    })
+}
+
+struct Tokio<'a> {
+    rt: tokio::runtime::Runtime,
+    w: &'a Workload,
+    plans: Vec<WorkerPlan>,
+    clock: Clock,
+    opts: &'a RunOptions,
+}
+
+/// Runs a synchronous handle inside a task (no await inside the call).
+struct SyncAdapter<H>(H);
+
+impl<H: Recorder> AsyncRecorder for SyncAdapter<H> {
+    async fn record(&mut self, answer: Answer, work: &ScoringWork) -> Outcome {
+        Outcome::Ok {
+            ended: self.0.record(answer, work),
+        }
+    }
+}
+
+impl Visitor for Tokio<'_> {
+    type Output = Result<RawRun, SimError>;
+
+    fn visit_sync<S: SyncStrategy>(self, _id: StrategyId) -> Self::Output {
+        let strategy = S::new(self.w.layout());
+        let handles = self
+            .plans
+            .iter()
+            .map(|_| SyncAdapter(strategy.handle()))
+            .collect();
+        let (w, plans, clock, progress) = (self.w, self.plans, self.clock, self.opts.progress.clone());
+        let start_at = self.opts.start_at_ns;
+        let (plans, outs) =
+            self.rt.block_on(drive(handles, plans, w.clone(), clock, progress, start_at));
+        Ok(RawRun::from_workers(w.layout().slots(), &plans, outs?, strategy.counts()))
+    }
+
+    fn visit_async<S: AsyncStrategy>(self, id: StrategyId) -> Self::Output {
+        let Tokio {
+            rt,
+            w,
+            plans,
+            clock,
+            opts,
+        } = self;
+        rt.block_on(async move {
+            let strategy = S::setup(w.layout(), &opts.env, None).await?;
+            let result: Result<RawRun, SimError> = async {
+                let mut handles = Vec::with_capacity(plans.len());
+                for _ in 0..plans.len() {
+                    handles.push(strategy.handle().await?);
+                }
+                let (plans, outs) = drive(
+                    handles,
+                    plans,
+                    w.clone(),
+                    clock,
+                    opts.progress.clone(),
+                    opts.start_at_ns,
+                )
+                .await;
+                let outs = outs.map_err(|_| SimError::WorkerPanicked(id.name()))?;
+                // In a worker process the parent reads shared counters.
+                let counts = if opts.in_child {
+                    vec![0; w.layout().slots()]
+                } else {
+                    strategy.counts().await?
+                };
+                Ok(RawRun::from_workers(w.layout().slots(), &plans, outs, counts))
+            }
+            .await;
+            // Clean up after errors too; a teardown error only wins if the run succeeded.
+            let teardown = if opts.in_child {
+                Ok(())
+            } else {
+                strategy.teardown().await
+            };
+            let raw = result?;
+            teardown?;
+            Ok(raw)
+        })
+    }
+}
+
+/// Spawns one task per worker, releases them together, and collects their outputs.
+async fn drive<H: AsyncRecorder>(
+    handles: Vec<H>,
+    plans: Vec<WorkerPlan>,
+    w: Workload,
+    clock: Clock,
+    progress: Progress,
+    start_at: u64,
+) -> (Vec<WorkerPlan>, Result<Vec<WorkerOut>, SimError>) {
+    let plans: Arc<Vec<WorkerPlan>> = Arc::new(plans);
+    let w = Arc::new(w);
+    let barrier = Arc::new(Barrier::new(plans.len()));
+    let tasks: Vec<_> = handles
+        .into_iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let (plans, w, barrier, progress) =
+                (plans.clone(), w.clone(), barrier.clone(), progress.clone());
+            tokio::spawn(async move {
+                worker(h, &plans[i], &w, clock, &barrier, &progress, start_at).await
+            })
+        })
+        .collect();
+    let mut outs = Vec::with_capacity(tasks.len());
+    let mut failed = false;
+    for t in tasks {
+        match t.await {
+            Ok(o) => outs.push(o),
+            Err(_) => failed = true,
+        }
+    }
+    let plans = Arc::try_unwrap(plans).unwrap_or_else(|a| (*a).clone());
+    if failed {
+        return (plans, Err(SimError::WorkerPanicked("worker task")));
+    }
+    (plans, Ok(outs))
+}
+
+async fn worker<H: AsyncRecorder>(
+    mut h: H,
+    plan: &WorkerPlan,
+    w: &Workload,
+    clock: Clock,
+    barrier: &Barrier,
+    progress: &Progress,
+    start_at: u64,
+) -> WorkerOut {
+    let mut out = WorkerOut::new(plan.answers.len());
+    let work = w.work;
+    let limit = w.time_limit.as_nanos() as u64;
+    barrier.wait().await;
+    let now = clock.now();
+    if start_at > now {
+        tokio::time::sleep(std::time::Duration::from_nanos(start_at - now)).await;
+    }
+    out.start_ns = clock.now();
+    for r in 0..w.rounds as usize {
+        let first = plan.round_starts[r];
+        let round_start = clock.now();
+        let deadline = round_start.saturating_add(limit);
+        for (i, p) in plan.round(r).iter().enumerate() {
+            if p.at_ns != 0 {
+                let now = clock.now();
+                let at = round_start + p.at_ns;
+                if at > now {
+                    tokio::time::sleep(std::time::Duration::from_nanos(at - now)).await;
+                }
+            }
+            let t0 = clock.now();
+            if t0 > deadline {
+                break;
+            }
+            let outcome = h.record(p.answer, &work).await;
+            let t1 = clock.now();
+            out.latency.record(t1 - t0);
+            out.submitted_at[first + i] = t0;
+            out.outcome[first + i] = match outcome {
+                Outcome::Ok { ended } => {
+                    if ended {
+                        out.fires.push((p.answer.slot, t1));
+                    }
+                    OK
+                }
+                Outcome::Failed => FAILED,
+                Outcome::Unknown => UNKNOWN,
+            };
+        }
+        out.end_ns = clock.now();
+        progress.add(plan.round(r).len() as u64);
+        barrier.wait().await;
+    }
+    out.retries = h.retries();
+    out
+}

@@ -1,0 +1,230 @@
+//! Workloads: plain, seeded data describing who answers what and when.
+//!
+//! A workload is fully determined by its fields: the same seed gives the same
+//! assignment of players to processes and workers and the same arrival times.
+//! Plans are built before timing starts.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::strategy::{Answer, Layout, Runtime, ScoringWork};
+
+/// How a load balancer spreads players over processes (and workers).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Balance {
+    /// Player `g` goes to process `g % processes`, like nginx round-robin.
+    #[default]
+    RoundRobin,
+    /// A seeded hash of (room, player) picks the process, like nginx `ip_hash`.
+    Hash,
+}
+
+/// Everything that defines a run except the strategy.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Workload {
+    /// Rooms, rounds and players per room.
+    pub rooms: u32,
+    /// Questions per room.
+    pub rounds: u32,
+    /// Players per room.
+    pub players: u32,
+    /// Workers per process: OS threads or tokio tasks.
+    pub workers: u32,
+    /// OS processes (only with [`Runtime::Processes`]).
+    pub processes: u32,
+    /// Where workers run.
+    pub runtime: Runtime,
+    /// Seed of the answer streams.
+    pub seed: u64,
+    /// Answer window per round; zero means a burst at the deadline.
+    pub window: Duration,
+    /// Scoring work per answer (the race window of read–score–write strategies).
+    pub work: ScoringWork,
+    /// Round time limit: answers not submitted by then are abandoned.
+    pub time_limit: Duration,
+    /// How players are spread over processes and workers.
+    pub balance: Balance,
+}
+
+/// One planned answer: what, and when relative to its round's start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Planned {
+    /// The answer.
+    pub answer: Answer,
+    /// Arrival offset from the start of the round, in ns (0 in a burst).
+    pub at_ns: u64,
+}
+
+/// What one worker will submit, round by round.
+#[derive(Clone, Debug, Default)]
+pub struct WorkerPlan {
+    /// All answers, grouped by round in order.
+    pub answers: Vec<Planned>,
+    /// `answers[round_starts[r]..round_starts[r + 1]]` belong to round `r`;
+    /// has `rounds + 1` entries.
+    pub round_starts: Vec<usize>,
+}
+
+impl WorkerPlan {
+    /// The answers of round `r`.
+    pub fn round(&self, r: usize) -> &[Planned] {
+        &self.answers[self.round_starts[r]..self.round_starts[r + 1]]
+    }
+}
+
+impl Workload {
+    /// Rooms, rounds and players as the strategies see them.
+    pub fn layout(&self) -> Layout {
+        Layout {
+            rooms: self.rooms,
+            rounds: self.rounds,
+            players: self.players,
+        }
+    }
+
+    /// Total answers in the run.
+    pub fn total_answers(&self) -> u64 {
+        self.rooms as u64 * self.rounds as u64 * self.players as u64
+    }
+
+    /// Process count that actually applies (1 unless running on processes).
+    pub fn effective_processes(&self) -> u32 {
+        if self.runtime == Runtime::Processes {
+            self.processes.max(1)
+        } else {
+            1
+        }
+    }
+
+    /// Which (process, worker) handles player `player` of `room`.
+    pub fn assign(&self, room: u32, player: u32) -> (u32, u32) {
+        let procs = self.effective_processes();
+        let workers = self.workers.max(1);
+        let g = room as u64 * self.players as u64 + player as u64;
+        match self.balance {
+            Balance::RoundRobin => ((g % procs as u64) as u32, ((g / procs as u64) % workers as u64) as u32),
+            Balance::Hash => {
+                let h = mix(self.seed ^ mix(g));
+                ((h % procs as u64) as u32, ((h >> 32) % workers as u64) as u32)
+            }
+        }
+    }
+
+    /// The plans of every worker of process `process`.
+    ///
+    /// In a burst, a worker submits its answers room by room, so workers
+    /// sweep the rooms in step and collide on the same room-rounds, as the
+    /// answers of one room do at a deadline. With a window, each answer gets
+    /// a seeded arrival time in `[0, window)` and a worker submits in
+    /// arrival order.
+    pub fn plans(&self, process: u32) -> Vec<WorkerPlan> {
+        let layout = self.layout();
+        let workers = self.workers.max(1) as usize;
+        let window = self.window.as_nanos() as u64;
+        let mut plans = vec![WorkerPlan::default(); workers];
+        // Who does what never changes between rounds; compute it once.
+        let mut mine: Vec<Vec<(u32, u32)>> = vec![Vec::new(); workers];
+        for room in 0..self.rooms {
+            for player in 0..self.players {
+                let (p, w) = self.assign(room, player);
+                if p == process {
+                    mine[w as usize].push((room, player));
+                }
+            }
+        }
+        for (plan, mine) in plans.iter_mut().zip(&mine) {
+            plan.answers.reserve(mine.len() * self.rounds as usize);
+            for round in 0..self.rounds {
+                plan.round_starts.push(plan.answers.len());
+                let start = plan.answers.len();
+                for &(room, player) in mine {
+                    let at_ns = if window == 0 {
+                        0
+                    } else {
+                        let key = ((room as u64) << 32 | player as u64) ^ ((round as u64) << 20);
+                        mix(self.seed.wrapping_add(mix(key))) % window
+                    };
+                    plan.answers.push(Planned {
+                        answer: layout.answer(room, round, player),
+                        at_ns,
+                    });
+                }
+                if window != 0 {
+                    plan.answers[start..].sort_by_key(|p| p.at_ns);
+                }
+            }
+            plan.round_starts.push(plan.answers.len());
+        }
+        plans
+    }
+}
+
+/// SplitMix64's finaliser: a fast, well-mixed 64-bit hash (Steele et al., 2014).
+pub(crate) fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn w(processes: u32, workers: u32, balance: Balance, window: Duration) -> Workload {
+        Workload {
+            rooms: 7,
+            rounds: 3,
+            players: 5,
+            workers,
+            processes,
+            runtime: Runtime::Processes,
+            seed: 42,
+            window,
+            work: ScoringWork::None,
+            time_limit: Duration::from_secs(5),
+            balance,
+        }
+    }
+
+    #[test]
+    fn every_answer_is_planned_exactly_once() {
+        for balance in [Balance::RoundRobin, Balance::Hash] {
+            for window in [Duration::ZERO, Duration::from_millis(1)] {
+                let wl = w(3, 4, balance, window);
+                let mut seen = std::collections::HashSet::new();
+                for p in 0..3 {
+                    for plan in wl.plans(p) {
+                        assert_eq!(plan.round_starts.len(), 4);
+                        for (r, _) in (0..3).enumerate() {
+                            assert!(plan.round(r).iter().all(|a| a.answer.round == r as u32));
+                        }
+                        for a in plan.answers {
+                            assert!(seen.insert(a.answer), "{a:?} planned twice");
+                            assert!(a.at_ns < window.as_nanos().max(1) as u64);
+                        }
+                    }
+                }
+                assert_eq!(seen.len() as u64, wl.total_answers());
+            }
+        }
+    }
+
+    #[test]
+    fn same_seed_same_plan_other_seed_other_plan() {
+        let a = w(2, 2, Balance::Hash, Duration::from_millis(1));
+        let mut b = a.clone();
+        let plan = |wl: &Workload| -> Vec<(Answer, u64)> {
+            wl.plans(0)
+                .into_iter()
+                .flat_map(|p| p.answers)
+                .map(|p| (p.answer, p.at_ns))
+                .collect()
+        };
+        assert_eq!(plan(&a), plan(&b));
+        b.seed = 43;
+        assert_ne!(plan(&a), plan(&b));
+    }
+}
