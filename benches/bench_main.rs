@@ -1,1 +1,26 @@
-fn main(){}
+//! quizrace's one criterion bench binary. Modules, one per dimension:
+//!
+//! * `record`: every correct in-process strategy x workers x rooms, plus the
+//!   hardware baselines (bare `fetch_add`, plain increment) in the same group;
+//! * `false_sharing`: per-worker counters packed versus cache-line padded;
+//! * `redis`: Redis strategies, when `QUIZRACE_REDIS_URL` names a server.
+//!
+//! Every timed region starts behind a barrier with set-up done, and every
+//! iteration checks its final counts: a strategy that loses updates panics
+//! here rather than posting a fast number. `cargo bench -- --quick` is the
+//! short mode; README.md "Reading the numbers" explains the groups.
+
+use criterion::{criterion_group, criterion_main};
+
+mod false_sharing;
+mod harness;
+mod record;
+mod redis;
+
+criterion_group!(
+    benches,
+    record::bench,
+    false_sharing::bench,
+    redis::bench
+);
+criterion_main!(benches);

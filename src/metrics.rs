@@ -35,7 +35,10 @@ impl Recorder {
     /// Records one latency.
     #[inline]
     pub fn record(&mut self, ns: u64) {
-        self.hist.saturating_record(ns.max(1));
+        // `record`, not `saturating_record`: the latter clamps to the current
+        // range instead of growing it, so an auto-resizing histogram would
+        // silently file every slow call under its initial maximum.
+        let _ = self.hist.record(ns.max(1));
     }
 
     /// Adds another recorder's values.
@@ -83,7 +86,7 @@ impl Recorder {
     pub fn from_buckets(b: &Buckets) -> Recorder {
         let mut r = Recorder::new();
         for &(value, count) in &b.0 {
-            r.hist.saturating_record_n(value.max(1), count);
+            let _ = r.hist.record_n(value.max(1), count);
         }
         r
     }
@@ -112,5 +115,13 @@ mod tests {
         assert!(p.max >= 999_000);
         let c = Recorder::from_buckets(&a.to_buckets());
         assert_eq!(c.percentiles(), p);
+    }
+
+    #[test]
+    fn large_values_grow_the_range_instead_of_clamping() {
+        let mut r = Recorder::new();
+        r.record(3);
+        r.record(5_000_000_000);
+        assert!(r.percentiles().max >= 4_990_000_000, "{:?}", r.percentiles());
     }
 }

@@ -1,5 +1,13 @@
 //! quizrace's integration tests: one binary, one module per area.
 //!
+//! * `cli`: the real binary: verbs, exit codes, JSON contract, bad input.
+//! * `stress`: every strategy on real threads and tasks; racy ones must be caught.
+//! * `shuttle`: async strategies under shuttle's seeded schedulers.
 //! * `report`: HTML report generation, escaping and the real-browser check.
+//!
+//! The loom models live in `tests/loom.rs` (run by `scripts/loom.sh`).
 
+mod cli;
 mod report;
+mod shuttle;
+mod stress;

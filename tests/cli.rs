@@ -1,0 +1,267 @@
+//! The real `quizrace` binary: verbs, exit codes, JSON contract, bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use quizrace::result::{ResultsFile, Verdict, SCHEMA};
+
+fn quizrace(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_quizrace"))
+        .args(args)
+        .env_remove("QUIZRACE_REDIS_URL")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("quizrace runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// A scratch directory unique to this test.
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("quizrace-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Runs and expects exit 2 with one clear message and no panic trace.
+fn bad_input(args: &[&str], expect: &[&str]) {
+    let out = quizrace(args);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+    assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
+    assert!(!err.contains("RUST_BACKTRACE"), "{err}");
+    for e in expect {
+        assert!(err.contains(e), "{args:?}: `{e}` not in: {err}");
+    }
+}
+
+fn results(path: &Path) -> ResultsFile {
+    ResultsFile::from_json(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn list_json_has_the_catalogue_with_kinds() {
+    let out = quizrace(&["list", "--json"]);
+    assert!(out.status.success());
+    let items: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(items.len(), 19);
+    let kind = |n: &str| {
+        items
+            .iter()
+            .find(|i| i["name"] == n)
+            .unwrap_or_else(|| panic!("{n} missing"))["kind"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    for n in ["racy-rmw", "async-rmw", "check-then-act", "redis-get-set", "redis-incr-get"] {
+        assert_eq!(kind(n), "racy");
+    }
+    assert_eq!(kind("local-map"), "racy-across-processes");
+    for n in [
+        "std-mutex",
+        "parking-lot-mutex",
+        "tokio-mutex",
+        "dashmap",
+        "atomic",
+        "cas",
+        "semaphore",
+        "snapshot",
+        "actor",
+        "redis-incrby",
+        "redis-lua",
+        "redis-watch",
+        "redis-sadd",
+    ] {
+        assert_eq!(kind(n), "correct", "{n}");
+    }
+    for i in &items {
+        assert!(i["runtimes"].as_array().is_some_and(|r| !r.is_empty()));
+        assert!(i["description"].as_str().is_some_and(|d| d.len() > 10));
+    }
+}
+
+#[test]
+fn run_without_arguments_uses_in_process_defaults() {
+    let out = quizrace(&["run"]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(stdout.contains("atomic"), "{stdout}");
+    assert!(!stdout.contains("redis-"), "Redis must not join `all` unasked");
+    assert!(!stdout.contains('\x1b'), "NO_COLOR must disable colour");
+}
+
+#[test]
+fn json_follows_the_v1_contract() {
+    let dir = scratch("json");
+    let path = dir.join("r.json");
+    let out = quizrace(&[
+        "run", "-s", "atomic", "-s", "racy-rmw", "--rooms", "20", "--rounds", "4", "--json",
+        path.to_str().unwrap(), "--quiet",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let raw: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(raw["schema"], SCHEMA);
+    for k in ["name", "seed", "rooms", "players", "rounds", "runtime", "workers", "processes"] {
+        assert!(!raw["scenario"][k].is_null(), "scenario.{k}");
+    }
+    for k in ["quizrace", "rustc", "os", "cpus", "git"] {
+        assert!(!raw["environment"][k].is_null(), "environment.{k}");
+    }
+    let r = &raw["results"][0];
+    for k in [
+        "strategy", "kind", "answers", "recorded", "room_rounds", "anomalies", "verdict",
+        "elapsed_s", "answers_per_s", "latency_ns", "end_latency_ns",
+    ] {
+        assert!(!r[k].is_null(), "results[].{k}");
+    }
+    for k in ["lost_updates", "over_counts", "missed_end", "duplicate_end", "early_end"] {
+        assert!(r["anomalies"][k].is_u64(), "anomalies.{k}");
+    }
+    for k in ["p50", "p90", "p99", "p999", "max"] {
+        assert!(r["latency_ns"][k].is_u64(), "latency_ns.{k}");
+    }
+    let f = results(&path);
+    let atomic = f.results.iter().find(|r| r.strategy == "atomic").unwrap();
+    assert_eq!(atomic.verdict, Verdict::Exact);
+    assert_eq!(atomic.answers, 20 * 8 * 4);
+    assert_eq!(f.scenario.rooms, 20);
+}
+
+#[test]
+fn local_map_on_two_processes_misses_every_end() {
+    let dir = scratch("procs");
+    let path = dir.join("r.json");
+    let out = quizrace(&[
+        "run", "--runtime", "processes", "--processes", "2", "-s", "local-map", "--rooms", "30",
+        "--rounds", "3", "--json", path.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let f = results(&path);
+    let r = &f.results[0];
+    assert_eq!(r.answers, 30 * 8 * 3);
+    assert_eq!(r.anomalies.missed_end, r.room_rounds, "{:?}", r.anomalies);
+    assert!(r.anomalies_expected);
+    assert_eq!(f.scenario.processes, 2);
+}
+
+#[test]
+fn sweep_writes_one_entry_per_point() {
+    let dir = scratch("sweep");
+    let path = dir.join("r.json");
+    let out = quizrace(&[
+        "run", "-s", "atomic", "-s", "cas", "--rooms", "10", "--rounds", "2", "--sweep",
+        "workers=1,2,4", "--json", path.to_str().unwrap(), "--quiet",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let f = results(&path);
+    assert_eq!(f.results.len(), 6);
+    let workers: Vec<u64> = f.results.iter().map(|r| r.point["workers"]).collect();
+    assert_eq!(workers, [1, 1, 2, 2, 4, 4]);
+}
+
+#[test]
+fn check_exits_1_only_when_a_correct_strategy_breaks() {
+    // Racy anomalies are results: exit 0 even with --check.
+    let out = quizrace(&[
+        "run", "-s", "racy-rmw", "--rooms", "20", "--scoring-work", "yield", "--check", "--quiet",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // A round limit shorter than the scoring work makes even `atomic` leave
+    // rooms hanging: that is a broken invariant of a correct strategy.
+    let out = quizrace(&[
+        "run", "-s", "atomic", "--rooms", "2", "--rounds", "1", "--workers", "1",
+        "--scoring-work", "sleep:2ms", "--time-limit", "3ms", "--check", "--quiet",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("never ended"));
+}
+
+#[test]
+fn explain_shows_a_real_counterexample() {
+    let out = quizrace(&["explain", "racy-rmw"]);
+    let s = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(s.contains("read  count = "), "{s}");
+    assert!(s.contains("write count = "), "{s}");
+    assert!(s.contains("both read"), "{s}");
+
+    let out = quizrace(&["explain", "check-then-act"]);
+    let s = text(&out.stdout);
+    assert!(s.contains("emit endQuizTime") && s.contains("ended 2 times"), "{s}");
+
+    let out = quizrace(&["explain", "async-rmw"]);
+    assert!(text(&out.stdout).contains("both read"), "{}", text(&out.stdout));
+
+    let out = quizrace(&["explain", "local-map"]);
+    let s = text(&out.stdout);
+    assert!(s.contains("process 0: scoringMap[room] = 4 of 8"), "{s}");
+    assert!(s.contains("fired 0 times"), "{s}");
+
+    let out = quizrace(&["explain", "atomic"]);
+    assert!(text(&out.stdout).contains("verdict exact"), "{}", text(&out.stdout));
+}
+
+#[test]
+fn every_bundled_in_process_scenario_runs() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut ran = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let body = std::fs::read_to_string(&path).unwrap();
+        if body.contains("redis-") {
+            continue; // covered by the Redis tests, which own a server
+        }
+        let out = quizrace(&["run", path.to_str().unwrap(), "--quick", "--quiet", "--check"]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}: {}{}",
+            path.display(),
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        ran += 1;
+    }
+    assert!(ran >= 8, "only {ran} in-process scenarios");
+}
+
+#[test]
+fn bad_input_exits_2_with_a_clear_message() {
+    let dir = scratch("bad");
+    let write = |name: &str, body: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, body).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let malformed = write("malformed.toml", "rooms = 5\nplayers = = 3\n");
+    bad_input(&["run", &malformed], &["line 2", "column"]);
+    let unknown_key = write("unknown.toml", "rooms = 5\nplayrs = 3\n");
+    bad_input(&["run", &unknown_key], &["playrs", "line 2"]);
+    bad_input(&["run", "-s", "atomc"], &["unknown strategy `atomc`", "did you mean `atomic`"]);
+    bad_input(&["explain", "std_mutex"], &["did you mean `std-mutex`"]);
+    bad_input(&["run", "--rooms", "0"], &["rooms must be at least 1"]);
+    bad_input(&["run", "--players", "999999999"], &["players", "limit"]);
+    bad_input(
+        &["run", "--rooms", "10000000", "--players", "100", "--rounds", "100"],
+        &["answers is over the limit"],
+    );
+    bad_input(
+        &["run", "--runtime", "processes", "-s", "atomic"],
+        &["cannot run on `processes`", "local-map"],
+    );
+    bad_input(&["run", "--runtime", "threads", "-s", "async-rmw"], &["async runtime"]);
+    bad_input(&["run", "--runtime", "fibers"], &["runtime `fibers`"]);
+    bad_input(&["run", "--scoring-work", "nap:3"], &["scoring work"]);
+    bad_input(&["run", "--window", "5"], &["unit"]);
+    bad_input(&["run", "--sweep", "colour=1,2"], &["cannot sweep `colour`"]);
+    bad_input(&["run", "/nonexistent/scenario.toml"], &["cannot read scenario"]);
+    bad_input(&["frobnicate"], &["unrecognized subcommand"]);
+}
