@@ -1,1 +1,650 @@
-//! Report tests (being built).
+//! `quizrace::report`: page generation from fixture results, HTML escaping,
+//! bad input (and that a good page survives it), criterion's real file
+//! format, and a real-browser check with headless Chromium.
+//!
+//! Fixtures are built from the library's own result types and serialised,
+//! so they always match schema `quizrace.result.v1`.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use quizrace::report::{generate, ReportError};
+use quizrace::result::{
+    Anomalies, Environment, Outcomes, Percentiles, ResultsFile, ScenarioInfo, StrategyResult,
+    Verdict, SCHEMA,
+};
+
+/// A fresh directory under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let dir = std::env::temp_dir().join(format!(
+            "quizrace-report-{tag}-{}-{n}-{nanos}",
+            std::process::id()
+        ));
+        fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+fn pct(p50: u64) -> Percentiles {
+    Percentiles {
+        p50,
+        p90: p50 * 2,
+        p99: p50 * 5,
+        p999: p50 * 20,
+        max: p50 * 50,
+    }
+}
+
+fn entry(strategy: &str, kind: &str, anomalies: Anomalies, answers_per_s: f64) -> StrategyResult {
+    let answers = 4000;
+    StrategyResult {
+        strategy: strategy.to_string(),
+        kind: kind.to_string(),
+        answers,
+        recorded: answers + anomalies.over_counts - anomalies.lost_updates,
+        room_rounds: 500,
+        anomalies,
+        verdict: if anomalies.is_exact() {
+            Verdict::Exact
+        } else {
+            Verdict::Anomalies
+        },
+        anomalies_expected: false,
+        elapsed_s: answers as f64 / answers_per_s,
+        answers_per_s,
+        latency_ns: pct(120),
+        end_latency_ns: pct(3_000),
+        outcomes: Outcomes {
+            ok: answers,
+            ..Outcomes::default()
+        },
+        point: BTreeMap::new(),
+    }
+}
+
+fn lost(n: u64) -> Anomalies {
+    Anomalies {
+        lost_updates: n,
+        missed_end: n / 8,
+        ..Anomalies::default()
+    }
+}
+
+fn file(name: &str, results: Vec<StrategyResult>) -> ResultsFile {
+    ResultsFile {
+        schema: SCHEMA.to_string(),
+        scenario: ScenarioInfo {
+            name: name.to_string(),
+            seed: 42,
+            rooms: 50,
+            players: 8,
+            rounds: 10,
+            runtime: "threads".to_string(),
+            workers: 8,
+            processes: 1,
+            description: format!("Fixture scenario {name}."),
+            scoring_work: "sleep:50us".to_string(),
+            window_us: 0,
+            faults: None,
+        },
+        environment: Environment {
+            quizrace: "0.1.0".to_string(),
+            rustc: "rustc 1.85.0 (fixture)".to_string(),
+            os: "linux x86_64".to_string(),
+            cpus: 2,
+            git: "abc1234".to_string(),
+            redis: None,
+            profile: "release".to_string(),
+        },
+        results,
+    }
+}
+
+/// A basic scenario: two racy strategies with anomalies, three correct exact ones.
+fn basic(name: &str) -> ResultsFile {
+    file(
+        name,
+        vec![
+            entry("racy-rmw", "racy", lost(812), 9.0e6),
+            entry(
+                "check-then-act",
+                "racy",
+                Anomalies {
+                    duplicate_end: 17,
+                    ..Anomalies::default()
+                },
+                8.0e6,
+            ),
+            entry("std-mutex", "correct", Anomalies::default(), 2.5e6),
+            entry("atomic", "correct", Anomalies::default(), 1.1e7),
+            entry("actor", "correct", Anomalies::default(), 6.0e5),
+        ],
+    )
+}
+
+/// A scenario that sweeps workers 1, 2, 4, 8 for three strategies.
+fn sweep(name: &str) -> ResultsFile {
+    let mut results = Vec::new();
+    for (strategy, kind, base) in [
+        ("racy-rmw", "racy", 4.0e6),
+        ("atomic", "correct", 6.0e6),
+        ("std-mutex", "correct", 2.0e6),
+    ] {
+        for w in [1u64, 2, 4, 8] {
+            let anomalies = if kind == "racy" && w > 1 {
+                lost(10 * w)
+            } else {
+                Anomalies::default()
+            };
+            let mut e = entry(strategy, kind, anomalies, base * (w as f64).sqrt());
+            e.point.insert("workers".to_string(), w);
+            e.latency_ns = pct(100 * w);
+            results.push(e);
+        }
+    }
+    let mut f = file(name, results);
+    f.scenario.seed = 7;
+    f
+}
+
+fn write_json(dir: &Path, name: &str, f: &ResultsFile) -> PathBuf {
+    let path = dir.join(format!("{name}.json"));
+    fs::write(&path, serde_json::to_string_pretty(f).expect("serialise")).expect("write fixture");
+    path
+}
+
+fn read(path: &Path) -> String {
+    fs::read_to_string(path).expect("read page")
+}
+
+#[test]
+fn generates_page_from_fixture_results() {
+    let tmp = TempDir::new("gen");
+    let a = write_json(tmp.path(), "contention", &basic("contention"));
+    let b = write_json(tmp.path(), "scaling", &sweep("scaling"));
+    // The output directory does not exist yet: generate creates it.
+    let out = tmp.path().join("out/nested");
+    let index = generate(&[a, b], None, &out).expect("report generated");
+    assert_eq!(index, out.join("index.html"));
+    let html = read(&index);
+
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    // 3 exact in `contention`, 4 + 4 + 1 exact in `scaling` (racy-rmw at 1 worker).
+    assert!(
+        html.contains("12 of 17 strategy results were exact."),
+        "banner count"
+    );
+    assert!(html.contains("class=\"banner ok\""));
+    assert!(html.contains("No correct strategy showed an anomaly"));
+    // Matrix: both scenarios as columns, the racy cells expected with counts.
+    assert!(html.contains("<table class=\"matrix\">"));
+    assert!(html.contains("<th scope=\"col\">contention</th>"));
+    assert!(html.contains("<th scope=\"col\">scaling</th>"));
+    assert!(html.contains("<td class=\"expected\"><span class=\"tag\">expected</span>"));
+    assert!(
+        html.contains("lost 812"),
+        "summed lost updates in the matrix"
+    );
+    // racy-rmw in `scaling`: 20 + 40 + 80 lost over its four sweep points.
+    assert!(html.contains("lost 140"));
+    assert!(html.contains("dup end 17"));
+    // actor did not run in `scaling`.
+    assert!(html.contains("<td class=\"missing\""));
+    // Charts: sweep only where there is sweep data, a note elsewhere.
+    assert!(html.contains("No sweep data in this scenario"));
+    assert_eq!(
+        html.matches("aria-label=\"Throughput vs workers").count(),
+        1
+    );
+    assert_eq!(html.matches("aria-label=\"Record-call latency").count(), 2);
+    assert_eq!(html.matches("aria-label=\"endQuizTime latency").count(), 2);
+    assert_eq!(html.matches("aria-label=\"Cost vs correctness").count(), 2);
+    assert_eq!(html.matches("<svg class=\"chart\"").count(), 7);
+    // Axis labels with units, legends.
+    assert!(html.contains("throughput (answers/s, log scale)"));
+    assert!(html.contains("p99.9"));
+    // Environment and seeds.
+    assert!(html.contains("rustc 1.85.0 (fixture)"));
+    assert!(html.contains("abc1234"));
+    assert!(
+        html.contains("<td class=\"num\">7</td>"),
+        "seed of `scaling`"
+    );
+    // Self-contained: nothing fetched, no scripts.
+    assert!(!html.contains("<script"));
+    assert!(!html.contains("src="), "nothing embedded by reference");
+    assert!(!html.contains("<link"));
+    assert!(!html.contains("url("));
+    assert!(!html.contains("href=\"http"));
+    // No temporary file left behind.
+    let leftovers: Vec<_> = fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n != "index.html")
+        .collect();
+    assert!(leftovers.is_empty(), "left over: {leftovers:?}");
+}
+
+#[test]
+fn one_strategy_and_repeated_scenario_names() {
+    let tmp = TempDir::new("one");
+    let single = file(
+        "solo",
+        vec![entry("atomic", "correct", Anomalies::default(), 1.0e7)],
+    );
+    let a = write_json(tmp.path(), "a", &single);
+    let b = write_json(tmp.path(), "b", &single);
+    let html = read(&generate(&[a, b], None, &tmp.path().join("out")).unwrap());
+    // Two runs of the same scenario stay two columns.
+    assert!(html.contains("<th scope=\"col\">solo</th><th scope=\"col\">solo (2)</th>"));
+    assert!(html.contains("2 of 2 strategy results were exact."));
+    // A one-row dot plot still has its strategy label.
+    assert_eq!(html.matches("aria-label=\"Record-call latency").count(), 2);
+    let chart = &html[html.find("aria-label=\"Record-call latency").unwrap()..];
+    let chart = &chart[..chart.find("</svg>").unwrap()];
+    assert!(chart.contains(">\natomic\n</text>"), "row label missing");
+
+    // Zero latencies cannot sit on a log axis: a note replaces the charts.
+    let mut zero = single.clone();
+    zero.results[0].latency_ns = Percentiles::default();
+    zero.results[0].end_latency_ns = Percentiles::default();
+    let z = write_json(tmp.path(), "z", &zero);
+    let html = read(&generate(&[z], None, &tmp.path().join("out")).unwrap());
+    assert!(html.contains("No record-call latency was recorded in this scenario."));
+    assert!(html.contains("No <code>endQuizTime</code> latency was recorded"));
+    assert!(html.contains("No strategy has both a throughput and a p99 latency to plot."));
+    assert!(!html.contains("<svg"));
+}
+
+#[test]
+fn correct_strategy_with_anomalies_is_flagged_unless_expected() {
+    let tmp = TempDir::new("flag");
+    let mut f = basic("story");
+    f.results.push(entry(
+        "redis-incrby",
+        "correct",
+        Anomalies {
+            over_counts: 3,
+            early_end: 2,
+            ..Anomalies::default()
+        },
+        5.0e4,
+    ));
+    let path = write_json(tmp.path(), "story", &f);
+    let html = read(&generate(&[path], None, &tmp.path().join("out")).unwrap());
+    assert!(html.contains("class=\"banner fail\""));
+    assert!(html.contains("<li><code>redis-incrby</code> in scenario <code>story</code>: over_counts 3, early_end 2</li>"));
+    assert!(html.contains("<td class=\"unexpected\"><span class=\"tag\">unexpected</span>"));
+
+    // The same anomalies, flagged as outside the strategy's guarantee (retries).
+    f.results.last_mut().unwrap().anomalies_expected = true;
+    let path = write_json(tmp.path(), "story", &f);
+    let html = read(&generate(&[path], None, &tmp.path().join("out")).unwrap());
+    assert!(html.contains("class=\"banner ok\""));
+    assert!(!html.contains("class=\"unexpected\""));
+    assert!(html.contains("over 3"));
+
+    // A verdict of `anomalies` with zero counts is still not exact.
+    let mut f = basic("odd");
+    f.results[2].verdict = Verdict::Anomalies;
+    let path = write_json(tmp.path(), "odd", &f);
+    let html = read(&generate(&[path], None, &tmp.path().join("out")).unwrap());
+    assert!(html.contains("<code>std-mutex</code> in scenario <code>odd</code>"));
+}
+
+#[test]
+fn user_strings_are_escaped_in_html_and_svg() {
+    let tmp = TempDir::new("esc");
+    let mut f = sweep("<script>alert(1)</script>");
+    f.scenario.description = "<img src=x onerror=alert(2)> & more".to_string();
+    f.environment.os = "\"><script>alert(3)</script>".to_string();
+    f.environment.redis = Some("7.2 <i>x</i>".to_string());
+    for r in &mut f.results {
+        if r.strategy == "atomic" {
+            r.strategy = "<b>bold</b>'\"".to_string();
+        }
+    }
+    let path = write_json(tmp.path(), "evil", &f);
+    let html = read(&generate(&[path], None, &tmp.path().join("out")).unwrap());
+
+    let lower = html.to_lowercase();
+    assert!(
+        !lower.contains("<script"),
+        "a raw script tag reached the page"
+    );
+    assert!(!lower.contains("<img"));
+    assert!(!lower.contains("<b>bold"));
+    assert!(!lower.contains("<i>x"));
+    // Shown as text, in the page and in the chart titles (SVG <text>).
+    assert!(html.contains("<th scope=\"col\">&lt;script&gt;alert(1)&lt;/script&gt;</th>"));
+    assert!(html.contains("&lt;img src=x onerror=alert(2)&gt; &amp; more"));
+    assert!(html.contains("Throughput vs workers — &lt;script&gt;alert(1)&lt;/script&gt;\n</text>"));
+    assert!(html.contains("&lt;b&gt;bold&lt;/b&gt;"));
+    // In attributes too (the chart's aria-label).
+    assert!(
+        html.contains("aria-label=\"Cost vs correctness — &lt;script&gt;alert(1)&lt;/script&gt;\"")
+    );
+}
+
+#[test]
+fn bad_input_is_an_error_and_keeps_the_good_page() {
+    let tmp = TempDir::new("bad");
+    let good = write_json(tmp.path(), "good", &basic("good"));
+    let out = tmp.path().join("out");
+    let index = generate(std::slice::from_ref(&good), None, &out).unwrap();
+    let before = fs::read(&index).unwrap();
+
+    let missing = tmp.path().join("does-not-exist.json");
+    let err = generate(&[good.clone(), missing.clone()], None, &out).unwrap_err();
+    assert!(
+        matches!(err, ReportError::Read { ref path, .. } if *path == missing),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("does-not-exist.json"));
+    assert!(
+        err.to_string().contains("quizrace run --json"),
+        "says how to fix: {err}"
+    );
+
+    let mut other = serde_json::to_value(basic("v2")).unwrap();
+    other["schema"] = "quizrace.result.v2".into();
+    let v2 = tmp.path().join("v2.json");
+    fs::write(&v2, other.to_string()).unwrap();
+    let err = generate(&[v2], None, &out).unwrap_err();
+    assert!(matches!(err, ReportError::Invalid { .. }), "{err:?}");
+    assert!(err.to_string().contains("quizrace.result.v2"), "{err}");
+
+    let not_json = tmp.path().join("garbage.json");
+    fs::write(&not_json, "{ results: oops").unwrap();
+    let err = generate(&[not_json], None, &out).unwrap_err();
+    assert!(matches!(err, ReportError::Invalid { .. }), "{err:?}");
+
+    let empty = write_json(tmp.path(), "empty", &file("empty", vec![]));
+    let err = generate(&[good.clone(), empty], None, &out).unwrap_err();
+    assert!(matches!(err, ReportError::EmptyResults { .. }), "{err:?}");
+
+    let err = generate(&[], None, &out).unwrap_err();
+    assert!(matches!(err, ReportError::NoInputs), "{err:?}");
+
+    let err = generate(
+        std::slice::from_ref(&good),
+        Some(&tmp.path().join("no-criterion")),
+        &out,
+    )
+    .unwrap_err();
+    assert!(matches!(err, ReportError::CriterionDir { .. }), "{err:?}");
+
+    assert_eq!(
+        fs::read(&index).unwrap(),
+        before,
+        "a failed run replaced the good page"
+    );
+    assert_eq!(
+        fs::read_dir(&out).unwrap().count(),
+        1,
+        "only index.html in the out dir"
+    );
+
+    // Bad input never creates the output directory either.
+    let fresh = tmp.path().join("fresh");
+    assert!(generate(&[tmp.path().join("nope.json")], None, &fresh).is_err());
+    assert!(!fresh.exists());
+
+    // An unwritable target (a file where the directory should be) is an error.
+    let blocker = tmp.path().join("blocker");
+    fs::write(&blocker, "").unwrap();
+    let err = generate(&[good], None, &blocker).unwrap_err();
+    assert!(matches!(err, ReportError::Write { .. }), "{err:?}");
+}
+
+/// Runs two tiny real criterion benchmarks into `dir`, so the reader is
+/// checked against the files criterion actually writes, not a hand-made copy.
+fn run_real_criterion(dir: &Path) {
+    use criterion::{BenchmarkId, Criterion, Throughput};
+    let mut c = Criterion::default()
+        .output_directory(dir)
+        .sample_size(10)
+        .nresamples(1000)
+        .warm_up_time(Duration::from_millis(20))
+        .measurement_time(Duration::from_millis(60))
+        .without_plots();
+    let mut g = c.benchmark_group("record");
+    g.throughput(Throughput::Elements(64));
+    g.bench_with_input(BenchmarkId::new("atomic", 2), &64u64, |b, &n| {
+        let counter = std::sync::atomic::AtomicU64::new(0);
+        b.iter(|| {
+            for _ in 0..n {
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    });
+    g.finish();
+    c.bench_function("plain", |b| b.iter(|| std::hint::black_box(3u64).pow(3)));
+}
+
+#[test]
+fn criterion_results_are_read_from_criterion_files() {
+    let tmp = TempDir::new("crit");
+    let crit = tmp.path().join("criterion");
+    run_real_criterion(&crit);
+    assert!(crit.join("record/atomic/2/new/estimates.json").is_file());
+    // Criterion's own HTML (not written here without plots) and saved
+    // baselines must be ignored.
+    fs::create_dir_all(crit.join("report")).unwrap();
+
+    let results = write_json(tmp.path(), "s", &basic("s"));
+    let html = read(
+        &generate(
+            std::slice::from_ref(&results),
+            Some(&crit),
+            &tmp.path().join("out"),
+        )
+        .unwrap(),
+    );
+    assert!(html.contains("<section id=\"criterion\">"));
+    assert!(html.contains("criterion 0.8"));
+    let section = &html[html.find("<section id=\"criterion\">").unwrap()..];
+    let section = &section[..section.find("</section>").unwrap()];
+    assert!(
+        section.contains("<tr><td><code>record</code></td><td>atomic</td><td>2</td>"),
+        "{section}"
+    );
+    assert!(
+        section.contains("<tr><td><code>plain</code></td><td></td><td></td>"),
+        "{section}"
+    );
+    assert!(
+        section.contains("elem/s"),
+        "throughput from Throughput::Elements"
+    );
+    assert_eq!(
+        section.matches("<tr><td>").count(),
+        2,
+        "base/ and change/ runs are not listed twice"
+    );
+
+    // A corrupted estimates file is an error naming the file.
+    fs::write(crit.join("plain/new/estimates.json"), "{}").unwrap();
+    let err = generate(&[results], Some(&crit), &tmp.path().join("out2")).unwrap_err();
+    assert!(
+        matches!(err, ReportError::CriterionFile { ref path, .. } if path.ends_with("plain/new/estimates.json")),
+        "{err:?}"
+    );
+}
+
+/// Where Chromium is: `QUIZRACE_CHROMIUM` if set, else `/usr/bin/chromium`,
+/// else the first Chromium or Chrome on `PATH` (GitHub's runners ship Chrome).
+fn chromium() -> Option<PathBuf> {
+    if let Some(bin) = std::env::var_os("QUIZRACE_CHROMIUM") {
+        return Some(PathBuf::from(bin));
+    }
+    let fixed = PathBuf::from("/usr/bin/chromium");
+    if fixed.is_file() {
+        return Some(fixed);
+    }
+    let path = std::env::var_os("PATH")?;
+    let names = [
+        "chromium",
+        "chromium-browser",
+        "google-chrome",
+        "google-chrome-stable",
+    ];
+    std::env::split_paths(&path)
+        .flat_map(|d| names.map(|n| d.join(n)))
+        .find(|p| p.is_file())
+}
+
+/// Runs headless Chromium with `args`, killing it after 60 s so a stuck
+/// browser can never hang the test suite. Returns its stdout.
+fn run_chromium(bin: &Path, profile: &Path, args: &[String]) -> String {
+    let mut child = Command::new(bin)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start chromium");
+    // Drain both pipes on threads so a chatty browser cannot block on a full pipe.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for chromium") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("chromium did not finish within 60 s: {args:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let stdout = out.join().unwrap();
+    let stderr = err.join().unwrap();
+    assert!(status.success(), "chromium failed ({status}): {stderr}");
+    stdout
+}
+
+#[test]
+fn page_renders_in_a_real_browser() {
+    let Some(bin) = chromium() else {
+        if std::env::var("QUIZRACE_REQUIRE_CHROMIUM").as_deref() == Ok("1") {
+            panic!("QUIZRACE_REQUIRE_CHROMIUM=1 but no chromium found (apt-get install chromium)");
+        }
+        println!("skipping the real-browser test: chromium is not installed");
+        return;
+    };
+    let tmp = TempDir::new("browser");
+    let mut evil = basic("<script>alert(1)</script>");
+    evil.results
+        .push(entry("redis-lua", "correct", Anomalies::default(), 4.0e4));
+    evil.environment.redis = Some("7.0.15".to_string());
+    let a = write_json(tmp.path(), "contention", &evil);
+    let b = write_json(tmp.path(), "scaling", &sweep("scaling"));
+    let index = generate(&[a, b], None, &tmp.path().join("out")).unwrap();
+    let url = format!("file://{}", index.canonicalize().unwrap().display());
+
+    let profile = TempDir::new("chromium-profile");
+    let dom = run_chromium(
+        &bin,
+        profile.path(),
+        &["--dump-dom".to_string(), url.clone()],
+    );
+    // The rendered DOM, not our string: the parser built these elements.
+    assert!(
+        dom.contains("<table class=\"matrix\">"),
+        "matrix missing from DOM"
+    );
+    for strategy in [
+        "racy-rmw",
+        "check-then-act",
+        "std-mutex",
+        "atomic",
+        "actor",
+        "redis-lua",
+    ] {
+        assert!(
+            dom.contains(&format!("<th scope=\"row\"><code>{strategy}</code>")),
+            "{strategy} row"
+        );
+    }
+    assert!(
+        dom.matches("<svg class=\"chart\"").count() >= 7,
+        "charts missing from DOM"
+    );
+    assert!(dom.contains("<text"), "chart text missing");
+    assert!(dom.contains("Verdict"));
+    // The hostile scenario name is text in the DOM: no script element exists.
+    assert!(
+        !dom.to_lowercase().contains("<script"),
+        "a script element was parsed"
+    );
+    assert!(dom.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("reports/screenshots");
+    fs::create_dir_all(&shots).unwrap();
+    let png = shots.join("report.png");
+    let _ = fs::remove_file(&png);
+    let profile = TempDir::new("chromium-profile");
+    run_chromium(
+        &bin,
+        profile.path(),
+        &[
+            format!("--screenshot={}", png.display()),
+            "--window-size=1366,6400".to_string(),
+            url,
+        ],
+    );
+    let bytes = fs::read(&png).expect("screenshot written");
+    assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
+    assert!(
+        bytes.len() > 20_000,
+        "screenshot suspiciously small: {} bytes",
+        bytes.len()
+    );
+}

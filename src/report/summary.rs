@@ -1,0 +1,260 @@
+//! Analysis: classify results and arrange them for the page.
+//!
+//! Nothing here formats output; `html` and `plot` render what this module
+//! derives from the loaded runs.
+
+use crate::result::{Anomalies, StrategyResult, Verdict};
+use crate::strategy::Kind;
+
+use super::Run;
+
+/// How one result compares with what its strategy promises.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Class {
+    /// Every invariant held.
+    Exact,
+    /// Anomalies, and they were expected: a racy strategy, or a result
+    /// flagged `anomalies_expected` (a correct strategy outside its
+    /// guarantee, e.g. `redis-incrby` under retries).
+    Expected,
+    /// Anomalies from a strategy that promises none: a bug.
+    Unexpected,
+}
+
+impl Class {
+    /// Short, stable name used in CSS classes and legends.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Class::Exact => "exact",
+            Class::Expected => "expected",
+            Class::Unexpected => "unexpected",
+        }
+    }
+}
+
+/// Whether a result's kind is one that exists to show a race. Kinds are
+/// compared with [`Kind::as_str`] so the names live in one place; an unknown
+/// kind counts as "must be correct", so that a new kind's anomalies are
+/// flagged rather than hidden.
+pub(crate) fn is_racy_kind(kind: &str) -> bool {
+    kind == Kind::Racy.as_str() || kind == Kind::RacyAcrossProcesses.as_str()
+}
+
+/// Whether anomalies are acceptable for this result.
+pub(crate) fn anomalies_expected(r: &StrategyResult) -> bool {
+    r.anomalies_expected || is_racy_kind(&r.kind)
+}
+
+/// Whether any invariant broke. Both the counts and the recorded verdict are
+/// consulted, so a file whose verdict disagrees with its counts is never
+/// reported as exact.
+pub(crate) fn has_anomalies(r: &StrategyResult) -> bool {
+    !r.anomalies.is_exact() || r.verdict == Verdict::Anomalies
+}
+
+/// Classifies one result.
+pub(crate) fn classify(r: &StrategyResult) -> Class {
+    if !has_anomalies(r) {
+        Class::Exact
+    } else if anomalies_expected(r) {
+        Class::Expected
+    } else {
+        Class::Unexpected
+    }
+}
+
+/// One matrix cell: every result of one strategy in one scenario (several
+/// when the scenario sweeps), merged.
+#[derive(Clone, Debug)]
+pub(crate) struct Cell {
+    /// The worst class among the merged results (unexpected > expected > exact).
+    pub(crate) class: Class,
+    /// Anomaly counts summed over the merged results.
+    pub(crate) anomalies: Anomalies,
+    /// How many results were merged (sweep points).
+    pub(crate) results: usize,
+}
+
+/// One strategy, in order of first appearance across the files.
+#[derive(Clone, Debug)]
+pub(crate) struct StrategyRow {
+    /// Strategy name.
+    pub(crate) name: String,
+    /// Its kind, as recorded in the first file that ran it.
+    pub(crate) kind: String,
+    /// One cell per run (same order as the runs); `None` if not run there.
+    pub(crate) cells: Vec<Option<Cell>>,
+}
+
+/// A correct strategy that broke an invariant in some scenario.
+#[derive(Clone, Debug)]
+pub(crate) struct Failure {
+    /// Strategy name.
+    pub(crate) strategy: String,
+    /// Scenario (column label).
+    pub(crate) scenario: String,
+    /// Anomalies summed over the scenario's results for the strategy.
+    pub(crate) anomalies: Anomalies,
+}
+
+/// Everything the verdict banner and the matrix need.
+#[derive(Debug)]
+pub(crate) struct Summary {
+    /// Strategy results over all files (sweep points count separately).
+    pub(crate) total_results: usize,
+    /// Of those, how many were exact.
+    pub(crate) exact_results: usize,
+    /// Matrix rows.
+    pub(crate) rows: Vec<StrategyRow>,
+    /// Correct strategies that showed anomalies, per scenario.
+    pub(crate) failures: Vec<Failure>,
+    /// Racy strategies whose race did not show in a scenario: (strategy, scenario).
+    pub(crate) not_reproduced: Vec<(String, String)>,
+}
+
+impl Summary {
+    /// Analyses the loaded runs.
+    pub(crate) fn new(runs: &[Run]) -> Summary {
+        let mut rows: Vec<StrategyRow> = Vec::new();
+        let mut total_results = 0;
+        let mut exact_results = 0;
+        for (col, run) in runs.iter().enumerate() {
+            for r in &run.file.results {
+                total_results += 1;
+                let class = classify(r);
+                if class == Class::Exact {
+                    exact_results += 1;
+                }
+                let row = match rows.iter().position(|row| row.name == r.strategy) {
+                    Some(i) => &mut rows[i],
+                    None => {
+                        rows.push(StrategyRow {
+                            name: r.strategy.clone(),
+                            kind: r.kind.clone(),
+                            cells: vec![None; runs.len()],
+                        });
+                        rows.last_mut().expect("just pushed")
+                    }
+                };
+                let cell = row.cells[col].get_or_insert(Cell {
+                    class: Class::Exact,
+                    anomalies: Anomalies::default(),
+                    results: 0,
+                });
+                cell.class = worst(cell.class, class);
+                cell.anomalies.add(&r.anomalies);
+                cell.results += 1;
+            }
+        }
+        let mut failures = Vec::new();
+        let mut not_reproduced = Vec::new();
+        for row in &rows {
+            for (run, cell) in runs.iter().zip(&row.cells) {
+                let Some(cell) = cell else { continue };
+                if cell.class == Class::Unexpected {
+                    failures.push(Failure {
+                        strategy: row.name.clone(),
+                        scenario: run.label.clone(),
+                        anomalies: cell.anomalies,
+                    });
+                } else if cell.class == Class::Exact && is_racy_kind(&row.kind) {
+                    not_reproduced.push((row.name.clone(), run.label.clone()));
+                }
+            }
+        }
+        Summary {
+            total_results,
+            exact_results,
+            rows,
+            failures,
+            not_reproduced,
+        }
+    }
+}
+
+fn worst(a: Class, b: Class) -> Class {
+    let rank = |c| match c {
+        Class::Exact => 0,
+        Class::Expected => 1,
+        Class::Unexpected => 2,
+    };
+    if rank(b) > rank(a) {
+        b
+    } else {
+        a
+    }
+}
+
+/// The result that stands for a strategy in a scenario's per-strategy
+/// charts: the one without sweep parameters if there is one, else the sweep
+/// point with the most workers (the heaviest contention), else the last one.
+/// Strategies are returned in order of first appearance.
+pub(crate) fn representatives(run: &Run) -> Vec<&StrategyResult> {
+    let mut out: Vec<&StrategyResult> = Vec::new();
+    for r in &run.file.results {
+        match out.iter_mut().find(|o| o.strategy == r.strategy) {
+            None => out.push(r),
+            Some(slot) => {
+                if prefer(r, slot) {
+                    *slot = r;
+                }
+            }
+        }
+    }
+    out
+}
+
+fn prefer(candidate: &StrategyResult, current: &StrategyResult) -> bool {
+    if current.point.is_empty() {
+        return false;
+    }
+    if candidate.point.is_empty() {
+        return true;
+    }
+    let workers = |r: &StrategyResult| r.point.get("workers").copied().unwrap_or(0);
+    workers(candidate) >= workers(current)
+}
+
+/// One line of the throughput-against-workers chart.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct SweepSeries {
+    /// Strategy name, plus the other sweep parameters when they vary
+    /// (e.g. `atomic (rooms=10)`).
+    pub(crate) label: String,
+    /// `(workers, answers per second)`, sorted by workers.
+    pub(crate) points: Vec<(u64, f64)>,
+}
+
+/// Throughput against workers, one series per strategy (and per value of
+/// any other swept parameter), from results whose `point` has `workers`.
+/// Empty when the scenario did not sweep workers.
+pub(crate) fn sweep_series(run: &Run) -> Vec<SweepSeries> {
+    let mut series: Vec<SweepSeries> = Vec::new();
+    for r in &run.file.results {
+        let Some(&workers) = r.point.get("workers") else {
+            continue;
+        };
+        let others: Vec<String> = r
+            .point
+            .iter()
+            .filter(|(k, _)| k.as_str() != "workers")
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let label = if others.is_empty() {
+            r.strategy.clone()
+        } else {
+            format!("{} ({})", r.strategy, others.join(", "))
+        };
+        match series.iter_mut().find(|s| s.label == label) {
+            Some(s) => s.points.push((workers, r.answers_per_s)),
+            None => series.push(SweepSeries {
+                label,
+                points: vec![(workers, r.answers_per_s)],
+            }),
+        }
+    }
+    for s in &mut series {
+        s.points.sort_by_key(|p| p.0);
+    }
+    series
+}
