@@ -17,10 +17,5 @@ mod harness;
 mod record;
 mod redis;
 
-criterion_group!(
-    benches,
-    record::bench,
-    false_sharing::bench,
-    redis::bench
-);
+criterion_group!(benches, record::bench, false_sharing::bench, redis::bench);
 criterion_main!(benches);

@@ -10,7 +10,7 @@ use crossbeam_utils::CachePadded;
 
 use crate::harness::time_threads;
 
-pub fn bench(c: &mut Criterion) {
+pub(crate) fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("false_sharing");
     g.throughput(Throughput::Elements(1));
     for workers in [1u32, 2, 4] {

@@ -4,14 +4,13 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use quizrace::strategy::{
-    Answer, AsyncRecorder, AsyncStrategy, Env, Layout, Outcome, Recorder, ScoringWork,
-    SyncStrategy,
+    Answer, AsyncRecorder, AsyncStrategy, Env, Layout, Outcome, Recorder, ScoringWork, SyncStrategy,
 };
 
 /// A layout whose rounds never complete (so no strategy takes a rare
 /// "round ended" path inside the timed loop): one round per room, and a
 /// player count no run reaches.
-pub fn layout(rooms: u32) -> Layout {
+pub(crate) fn layout(rooms: u32) -> Layout {
     Layout {
         rooms,
         rounds: 1,
@@ -67,7 +66,7 @@ fn split(iters: u64, workers: u32) -> Vec<u64> {
 /// Times `iters` answers of strategy `S` over `workers` barrier-started
 /// threads and checks the counts. Returns the wall time from the earliest
 /// worker start to the latest worker end.
-pub fn time_sync<S: SyncStrategy>(iters: u64, workers: u32, rooms: u32) -> Duration {
+pub(crate) fn time_sync<S: SyncStrategy>(iters: u64, workers: u32, rooms: u32) -> Duration {
     let strategy = S::new(layout(rooms));
     let per_worker = split(iters, workers);
     let barrier = Barrier::new(workers as usize);
@@ -97,7 +96,7 @@ pub fn time_sync<S: SyncStrategy>(iters: u64, workers: u32, rooms: u32) -> Durat
 }
 
 /// Like [`time_sync`] for async strategies: `workers` tasks on `rt`.
-pub fn time_async<S: AsyncStrategy>(
+pub(crate) fn time_async<S: AsyncStrategy>(
     rt: &tokio::runtime::Runtime,
     env: &Env,
     iters: u64,
@@ -140,11 +139,7 @@ pub fn time_async<S: AsyncStrategy>(
 }
 
 /// Times `workers` barrier-started threads each running `body(worker, n)`.
-pub fn time_threads(
-    iters: u64,
-    workers: u32,
-    body: impl Fn(u32, u64) + Sync,
-) -> Duration {
+pub(crate) fn time_threads(iters: u64, workers: u32, body: impl Fn(u32, u64) + Sync) -> Duration {
     let per_worker = split(iters, workers);
     let barrier = Barrier::new(workers as usize);
     let spans: Vec<_> = std::thread::scope(|s| {
@@ -169,4 +164,3 @@ fn span(spans: &[(Instant, Instant)]) -> Duration {
     let end = spans.iter().map(|s| s.1).max().unwrap();
     end - start
 }
-

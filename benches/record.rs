@@ -4,16 +4,14 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use criterion::{BenchmarkId, Criterion, Throughput};
-use quizrace::strategy::{
-    AsyncStrategy, Env, Kind, StrategyId, SyncStrategy, Visitor,
-};
+use quizrace::strategy::{AsyncStrategy, Env, Kind, StrategyId, SyncStrategy, Visitor};
 
 use crate::harness::{time_async, time_sync, time_threads};
 
 const WORKERS: [u32; 4] = [1, 2, 4, 8];
 const ROOMS: [u32; 2] = [1, 1024];
 
-pub fn bench(c: &mut Criterion) {
+pub(crate) fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("record");
     g.throughput(Throughput::Elements(1));
     let rt = tokio::runtime::Builder::new_multi_thread()

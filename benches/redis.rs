@@ -6,9 +6,11 @@ use quizrace::strategy::{AsyncStrategy, Env, Kind, StrategyId, SyncStrategy, Vis
 
 use crate::harness::time_async;
 
-pub fn bench(c: &mut Criterion) {
+pub(crate) fn bench(c: &mut Criterion) {
     let Ok(url) = std::env::var("QUIZRACE_REDIS_URL") else {
-        println!("redis benches skipped: set QUIZRACE_REDIS_URL=redis://127.0.0.1:PORT to run them");
+        println!(
+            "redis benches skipped: set QUIZRACE_REDIS_URL=redis://127.0.0.1:PORT to run them"
+        );
         return;
     };
     let env = match quizrace::strategy::redis::env_from_url(Some(&url)) {

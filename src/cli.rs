@@ -31,7 +31,7 @@ enum Command {
         json: bool,
     },
     /// Run scenarios (or the defaults) and check every strategy.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Explain a strategy, with a counterexample from a real short run.
     Explain {
         /// Strategy name (see `quizrace list`).
@@ -136,7 +136,7 @@ pub enum Exit {
 pub fn main(cli: Cli) -> Result<Exit> {
     match cli.command {
         Command::List { json } => list(json),
-        Command::Run(args) => run(args),
+        Command::Run(args) => run(*args),
         Command::Explain { strategy, redis } => explain(&strategy, &redis),
         Command::Report {
             results,
@@ -242,7 +242,10 @@ fn run(args: RunArgs) -> Result<Exit> {
             shrink(&mut workload);
         }
         let strategies = file
-            .strategies(workload.runtime, env.redis.is_some() && args.redis.redis_url.is_some())
+            .strategies(
+                workload.runtime,
+                env.redis.is_some() && args.redis.redis_url.is_some(),
+            )
             .map_err(ctx)?;
         for s in &strategies {
             s.check_runtime(workload.runtime)
@@ -293,7 +296,8 @@ fn run(args: RunArgs) -> Result<Exit> {
                 } else {
                     format!("{} {}", id.name(), fmt_point(point))
                 };
-                let bar = show_progress.then(|| ProgressThread::start(label, w.total_answers(), progress));
+                let bar = show_progress
+                    .then(|| ProgressThread::start(label, w.total_answers(), progress));
                 let r = sim::run(id, &w, &opts);
                 drop(bar);
                 let mut r = r.with_context(|| format!("scenario `{name}`, strategy `{id}`"))?;
@@ -346,9 +350,9 @@ const SWEEPABLE: &[&str] = &["workers", "rooms", "players", "rounds", "processes
 fn parse_sweeps(flags: &[String]) -> Result<BTreeMap<String, Vec<u64>>> {
     let mut out = BTreeMap::new();
     for f in flags {
-        let (k, v) = f
-            .split_once('=')
-            .with_context(|| format!("--sweep `{f}`: write KEY=V1,V2,... (e.g. workers=1,2,4,8)"))?;
+        let (k, v) = f.split_once('=').with_context(|| {
+            format!("--sweep `{f}`: write KEY=V1,V2,... (e.g. workers=1,2,4,8)")
+        })?;
         let values = v
             .split(',')
             .map(|x| x.trim().parse::<u64>())
@@ -370,7 +374,10 @@ fn expand(sweeps: &BTreeMap<String, Vec<u64>>) -> Result<Vec<BTreeMap<String, u6
             ));
         }
         if values.is_empty() || values.iter().any(|&v| v == 0 || v > u32::MAX as u64) {
-            return Err(format!("sweep `{k}` needs values between 1 and {}", u32::MAX));
+            return Err(format!(
+                "sweep `{k}` needs values between 1 and {}",
+                u32::MAX
+            ));
         }
         points = points
             .into_iter()
@@ -384,7 +391,10 @@ fn expand(sweeps: &BTreeMap<String, Vec<u64>>) -> Result<Vec<BTreeMap<String, u6
             .collect();
     }
     if points.len() > 1_000 {
-        return Err(format!("{} sweep points is too many (limit 1000)", points.len()));
+        return Err(format!(
+            "{} sweep points is too many (limit 1000)",
+            points.len()
+        ));
     }
     Ok(points)
 }
@@ -413,7 +423,13 @@ fn fmt_point(p: &BTreeMap<String, u64>) -> String {
 
 fn sanitize(name: &str) -> String {
     name.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
@@ -446,8 +462,7 @@ fn write_results(
     };
     let json = serde_json::to_string_pretty(&file)?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("creating {}", dir.display()))?;
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     // Write then rename, so a crash never leaves half a file behind.
     let tmp = path.with_extension("json.tmp");
@@ -460,12 +475,19 @@ fn write_results(
 pub fn environment(env: &Env) -> Environment {
     Environment {
         quizrace: env!("CARGO_PKG_VERSION").to_string(),
-        rustc: option_env!("QUIZRACE_RUSTC").unwrap_or("unknown").to_string(),
+        rustc: option_env!("QUIZRACE_RUSTC")
+            .unwrap_or("unknown")
+            .to_string(),
         os: format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
         cpus: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
         git: option_env!("QUIZRACE_GIT").unwrap_or("unknown").to_string(),
         redis: crate::strategy::redis::server_version(env),
-        profile: if cfg!(debug_assertions) { "debug" } else { "release" }.to_string(),
+        profile: if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        }
+        .to_string(),
     }
 }
 
@@ -473,7 +495,11 @@ fn explain(name: &str, redis: &RedisArgs) -> Result<Exit> {
     let id = StrategyId::from_name(name)?;
     let info = id.info();
     let style = Style::detect();
-    println!("{}  ({})\n", style.bold(info.name), style.kind(info.kind, 0));
+    println!(
+        "{}  ({})\n",
+        style.bold(info.name),
+        style.kind(info.kind, 0)
+    );
     println!("{}\n", info.explanation);
     let env = if info.needs_redis {
         redis_env(redis)?
@@ -606,7 +632,17 @@ fn print_header(name: &str, p: &Planned, style: &Style) {
     }
     println!(
         "{:<26} {:<9} {:>13} {:>9} {:>9} {:>10} {:>8} {:>8} {:>8} {:>8} {:>8}",
-        "strategy", "verdict", "answers/s", "p50", "p99", "end p99", "lost", "over", "missed", "dup", "early"
+        "strategy",
+        "verdict",
+        "answers/s",
+        "p50",
+        "p99",
+        "end p99",
+        "lost",
+        "over",
+        "missed",
+        "dup",
+        "early"
     );
 }
 
@@ -655,7 +691,10 @@ fn print_summary(results: &[StrategyResult], style: &Style) {
             ));
         }
         if a.over_counts > 0 {
-            parts.push(format!("counted {} answers twice", thousands(a.over_counts)));
+            parts.push(format!(
+                "counted {} answers twice",
+                thousands(a.over_counts)
+            ));
         }
         if a.missed_end > 0 {
             parts.push(format!(
@@ -699,7 +738,11 @@ fn print_summary(results: &[StrategyResult], style: &Style) {
         let line = format!("{}{point} {}{note}", r.strategy, parts.join("; "));
         println!(
             "{}",
-            if note.is_empty() { line } else { style.red(&line) }
+            if note.is_empty() {
+                line
+            } else {
+                style.red(&line)
+            }
         );
     }
 }

@@ -122,6 +122,10 @@ mod tests {
         let mut r = Recorder::new();
         r.record(3);
         r.record(5_000_000_000);
-        assert!(r.percentiles().max >= 4_990_000_000, "{:?}", r.percentiles());
+        assert!(
+            r.percentiles().max >= 4_990_000_000,
+            "{:?}",
+            r.percentiles()
+        );
     }
 }

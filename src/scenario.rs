@@ -84,7 +84,10 @@ impl ScenarioFile {
                 .map(|span| {
                     let before = &text[..span.start.min(text.len())];
                     let line = before.matches('\n').count() + 1;
-                    let col = before.rfind('\n').map_or(before.len(), |i| before.len() - i - 1) + 1;
+                    let col = before
+                        .rfind('\n')
+                        .map_or(before.len(), |i| before.len() - i - 1)
+                        + 1;
                     format!("line {line}, column {col}: ")
                 })
                 .unwrap_or_default();
@@ -160,14 +163,24 @@ impl ScenarioFile {
     /// The strategies to run: named ones, or every one that fits the runtime
     /// (`all`, the default). Redis strategies join `all` only when
     /// `with_redis` (a Redis URL was given).
-    pub fn strategies(&self, runtime: Runtime, with_redis: bool) -> Result<Vec<StrategyId>, String> {
-        let names = self.strategies.clone().unwrap_or_else(|| vec!["all".into()]);
+    pub fn strategies(
+        &self,
+        runtime: Runtime,
+        with_redis: bool,
+    ) -> Result<Vec<StrategyId>, String> {
+        let names = self
+            .strategies
+            .clone()
+            .unwrap_or_else(|| vec!["all".into()]);
         let mut out = Vec::new();
         for name in &names {
             if name == "all" {
-                out.extend(StrategyId::ALL.iter().copied().filter(|s| {
-                    s.supports(runtime) && (with_redis || !s.info().needs_redis)
-                }));
+                out.extend(
+                    StrategyId::ALL
+                        .iter()
+                        .copied()
+                        .filter(|s| s.supports(runtime) && (with_redis || !s.info().needs_redis)),
+                );
             } else {
                 out.push(StrategyId::from_name(name).map_err(|e| e.to_string())?);
             }
@@ -191,7 +204,9 @@ pub fn parse_runtime(s: &str) -> Result<Runtime, String> {
             let hint = nearest(s, Runtime::ALL.iter().map(|r| r.as_str()))
                 .map(|n| format!(" (did you mean `{n}`?)"))
                 .unwrap_or_default();
-            format!("runtime `{s}` is not known{hint}; use threads, tokio, tokio-current or processes")
+            format!(
+                "runtime `{s}` is not known{hint}; use threads, tokio, tokio-current or processes"
+            )
         })
 }
 
@@ -214,7 +229,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "ms" => 1e6,
         "s" => 1e9,
         "m" => 60e9,
-        _ => return Err(format!("unit `{unit}` in `{s}` is not one of ns, us, ms, s, m")),
+        _ => {
+            return Err(format!(
+                "unit `{unit}` in `{s}` is not one of ns, us, ms, s, m"
+            ))
+        }
     };
     let total = n * ns;
     if !total.is_finite() || total > 3600e9 {
@@ -242,7 +261,9 @@ impl FromStr for ScoringWork {
             Some(("sleep", d)) => {
                 let d = parse_duration(d).map_err(|e| format!("scoring work `{s}`: {e}"))?;
                 if d > Duration::from_secs(1) {
-                    return Err(format!("scoring work `{s}`: sleeps over 1s per answer would never finish"));
+                    return Err(format!(
+                        "scoring work `{s}`: sleeps over 1s per answer would never finish"
+                    ));
                 }
                 Ok(ScoringWork::Sleep(d))
             }
@@ -266,7 +287,10 @@ mod tests {
 
     #[test]
     fn scoring_work() {
-        assert_eq!("spin:10".parse::<ScoringWork>().unwrap(), ScoringWork::Spin(10));
+        assert_eq!(
+            "spin:10".parse::<ScoringWork>().unwrap(),
+            ScoringWork::Spin(10)
+        );
         assert_eq!(
             "sleep:50us".parse::<ScoringWork>().unwrap(),
             ScoringWork::Sleep(Duration::from_micros(50))

@@ -57,7 +57,13 @@ fn list_json_has_the_catalogue_with_kinds() {
             .unwrap()
             .to_string()
     };
-    for n in ["racy-rmw", "async-rmw", "check-then-act", "redis-get-set", "redis-incr-get"] {
+    for n in [
+        "racy-rmw",
+        "async-rmw",
+        "check-then-act",
+        "redis-get-set",
+        "redis-incr-get",
+    ] {
         assert_eq!(kind(n), "racy");
     }
     assert_eq!(kind("local-map"), "racy-across-processes");
@@ -90,7 +96,10 @@ fn run_without_arguments_uses_in_process_defaults() {
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(stdout.contains("atomic"), "{stdout}");
-    assert!(!stdout.contains("redis-"), "Redis must not join `all` unasked");
+    assert!(
+        !stdout.contains("redis-"),
+        "Redis must not join `all` unasked"
+    );
     assert!(!stdout.contains('\x1b'), "NO_COLOR must disable colour");
 }
 
@@ -99,14 +108,33 @@ fn json_follows_the_v1_contract() {
     let dir = scratch("json");
     let path = dir.join("r.json");
     let out = quizrace(&[
-        "run", "-s", "atomic", "-s", "racy-rmw", "--rooms", "20", "--rounds", "4", "--json",
-        path.to_str().unwrap(), "--quiet",
+        "run",
+        "-s",
+        "atomic",
+        "-s",
+        "racy-rmw",
+        "--rooms",
+        "20",
+        "--rounds",
+        "4",
+        "--json",
+        path.to_str().unwrap(),
+        "--quiet",
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let raw: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     assert_eq!(raw["schema"], SCHEMA);
-    for k in ["name", "seed", "rooms", "players", "rounds", "runtime", "workers", "processes"] {
+    for k in [
+        "name",
+        "seed",
+        "rooms",
+        "players",
+        "rounds",
+        "runtime",
+        "workers",
+        "processes",
+    ] {
         assert!(!raw["scenario"][k].is_null(), "scenario.{k}");
     }
     for k in ["quizrace", "rustc", "os", "cpus", "git"] {
@@ -114,12 +142,27 @@ fn json_follows_the_v1_contract() {
     }
     let r = &raw["results"][0];
     for k in [
-        "strategy", "kind", "answers", "recorded", "room_rounds", "anomalies", "verdict",
-        "elapsed_s", "answers_per_s", "latency_ns", "end_latency_ns",
+        "strategy",
+        "kind",
+        "answers",
+        "recorded",
+        "room_rounds",
+        "anomalies",
+        "verdict",
+        "elapsed_s",
+        "answers_per_s",
+        "latency_ns",
+        "end_latency_ns",
     ] {
         assert!(!r[k].is_null(), "results[].{k}");
     }
-    for k in ["lost_updates", "over_counts", "missed_end", "duplicate_end", "early_end"] {
+    for k in [
+        "lost_updates",
+        "over_counts",
+        "missed_end",
+        "duplicate_end",
+        "early_end",
+    ] {
         assert!(r["anomalies"][k].is_u64(), "anomalies.{k}");
     }
     for k in ["p50", "p90", "p99", "p999", "max"] {
@@ -137,8 +180,19 @@ fn local_map_on_two_processes_misses_every_end() {
     let dir = scratch("procs");
     let path = dir.join("r.json");
     let out = quizrace(&[
-        "run", "--runtime", "processes", "--processes", "2", "-s", "local-map", "--rooms", "30",
-        "--rounds", "3", "--json", path.to_str().unwrap(),
+        "run",
+        "--runtime",
+        "processes",
+        "--processes",
+        "2",
+        "-s",
+        "local-map",
+        "--rooms",
+        "30",
+        "--rounds",
+        "3",
+        "--json",
+        path.to_str().unwrap(),
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let f = results(&path);
@@ -154,8 +208,20 @@ fn sweep_writes_one_entry_per_point() {
     let dir = scratch("sweep");
     let path = dir.join("r.json");
     let out = quizrace(&[
-        "run", "-s", "atomic", "-s", "cas", "--rooms", "10", "--rounds", "2", "--sweep",
-        "workers=1,2,4", "--json", path.to_str().unwrap(), "--quiet",
+        "run",
+        "-s",
+        "atomic",
+        "-s",
+        "cas",
+        "--rooms",
+        "10",
+        "--rounds",
+        "2",
+        "--sweep",
+        "workers=1,2,4",
+        "--json",
+        path.to_str().unwrap(),
+        "--quiet",
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let f = results(&path);
@@ -168,14 +234,35 @@ fn sweep_writes_one_entry_per_point() {
 fn check_exits_1_only_when_a_correct_strategy_breaks() {
     // Racy anomalies are results: exit 0 even with --check.
     let out = quizrace(&[
-        "run", "-s", "racy-rmw", "--rooms", "20", "--scoring-work", "yield", "--check", "--quiet",
+        "run",
+        "-s",
+        "racy-rmw",
+        "--rooms",
+        "20",
+        "--scoring-work",
+        "yield",
+        "--check",
+        "--quiet",
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     // A round limit shorter than the scoring work makes even `atomic` leave
     // rooms hanging: that is a broken invariant of a correct strategy.
     let out = quizrace(&[
-        "run", "-s", "atomic", "--rooms", "2", "--rounds", "1", "--workers", "1",
-        "--scoring-work", "sleep:2ms", "--time-limit", "3ms", "--check", "--quiet",
+        "run",
+        "-s",
+        "atomic",
+        "--rooms",
+        "2",
+        "--rounds",
+        "1",
+        "--workers",
+        "1",
+        "--scoring-work",
+        "sleep:2ms",
+        "--time-limit",
+        "3ms",
+        "--check",
+        "--quiet",
     ]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
     assert!(text(&out.stdout).contains("never ended"));
@@ -192,10 +279,17 @@ fn explain_shows_a_real_counterexample() {
 
     let out = quizrace(&["explain", "check-then-act"]);
     let s = text(&out.stdout);
-    assert!(s.contains("emit endQuizTime") && s.contains("ended 2 times"), "{s}");
+    assert!(
+        s.contains("emit endQuizTime") && s.contains("ended 2 times"),
+        "{s}"
+    );
 
     let out = quizrace(&["explain", "async-rmw"]);
-    assert!(text(&out.stdout).contains("both read"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("both read"),
+        "{}",
+        text(&out.stdout)
+    );
 
     let out = quizrace(&["explain", "local-map"]);
     let s = text(&out.stdout);
@@ -203,7 +297,11 @@ fn explain_shows_a_real_counterexample() {
     assert!(s.contains("fired 0 times"), "{s}");
 
     let out = quizrace(&["explain", "atomic"]);
-    assert!(text(&out.stdout).contains("verdict exact"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("verdict exact"),
+        "{}",
+        text(&out.stdout)
+    );
 }
 
 #[test]
@@ -219,7 +317,13 @@ fn every_bundled_in_process_scenario_runs() {
         if body.contains("redis-") {
             continue; // covered by the Redis tests, which own a server
         }
-        let out = quizrace(&["run", path.to_str().unwrap(), "--quick", "--quiet", "--check"]);
+        let out = quizrace(&[
+            "run",
+            path.to_str().unwrap(),
+            "--quick",
+            "--quiet",
+            "--check",
+        ]);
         assert_eq!(
             out.status.code(),
             Some(0),
@@ -245,23 +349,43 @@ fn bad_input_exits_2_with_a_clear_message() {
     bad_input(&["run", &malformed], &["line 2", "column"]);
     let unknown_key = write("unknown.toml", "rooms = 5\nplayrs = 3\n");
     bad_input(&["run", &unknown_key], &["playrs", "line 2"]);
-    bad_input(&["run", "-s", "atomc"], &["unknown strategy `atomc`", "did you mean `atomic`"]);
+    bad_input(
+        &["run", "-s", "atomc"],
+        &["unknown strategy `atomc`", "did you mean `atomic`"],
+    );
     bad_input(&["explain", "std_mutex"], &["did you mean `std-mutex`"]);
     bad_input(&["run", "--rooms", "0"], &["rooms must be at least 1"]);
     bad_input(&["run", "--players", "999999999"], &["players", "limit"]);
     bad_input(
-        &["run", "--rooms", "10000000", "--players", "100", "--rounds", "100"],
+        &[
+            "run",
+            "--rooms",
+            "10000000",
+            "--players",
+            "100",
+            "--rounds",
+            "100",
+        ],
         &["answers is over the limit"],
     );
     bad_input(
         &["run", "--runtime", "processes", "-s", "atomic"],
         &["cannot run on `processes`", "local-map"],
     );
-    bad_input(&["run", "--runtime", "threads", "-s", "async-rmw"], &["async runtime"]);
+    bad_input(
+        &["run", "--runtime", "threads", "-s", "async-rmw"],
+        &["async runtime"],
+    );
     bad_input(&["run", "--runtime", "fibers"], &["runtime `fibers`"]);
     bad_input(&["run", "--scoring-work", "nap:3"], &["scoring work"]);
     bad_input(&["run", "--window", "5"], &["unit"]);
-    bad_input(&["run", "--sweep", "colour=1,2"], &["cannot sweep `colour`"]);
-    bad_input(&["run", "/nonexistent/scenario.toml"], &["cannot read scenario"]);
+    bad_input(
+        &["run", "--sweep", "colour=1,2"],
+        &["cannot sweep `colour`"],
+    );
+    bad_input(
+        &["run", "/nonexistent/scenario.toml"],
+        &["cannot read scenario"],
+    );
     bad_input(&["frobnicate"], &["unrecognized subcommand"]);
 }

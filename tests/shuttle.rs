@@ -7,7 +7,6 @@
 //! the same failure.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::PathBuf;
 
 use quizrace::strategy::{
     locks::TokioMutex, racy::AsyncRmw, AsyncRecorder, AsyncStrategy, Env, Layout, Outcome,
@@ -48,21 +47,22 @@ fn scenario<S: AsyncStrategy>() {
     });
 }
 
-fn config(dir: Option<PathBuf>) -> Config {
+fn config() -> Config {
     let mut c = Config::new();
-    c.failure_persistence = match dir {
-        Some(d) => FailurePersistence::File(Some(d)),
-        None => FailurePersistence::None,
-    };
+    // Failures are expected (racy models); keep the log readable.
+    c.failure_persistence = FailurePersistence::None;
     c
 }
 
-fn random<S: AsyncStrategy>(seed: u64, dir: Option<PathBuf>) {
-    Runner::new(RandomScheduler::new_from_seed(seed, 500), config(dir)).run(scenario::<S>);
+fn random<S: AsyncStrategy>(seed: u64) {
+    Runner::new(RandomScheduler::new_from_seed(seed, 500), config()).run(scenario::<S>);
 }
 
+/// PCT (probabilistic concurrency testing, Burckhardt et al. 2010) with bug
+/// depth 3: it finds any bug that needs at most 2 ordering constraints with
+/// a known probability per iteration; a lost update needs one.
 fn pct<S: AsyncStrategy>(seed: u64) {
-    Runner::new(PctScheduler::new_from_seed(seed, 3, 500), config(None)).run(scenario::<S>);
+    Runner::new(PctScheduler::new_from_seed(seed, 3, 500), config()).run(scenario::<S>);
 }
 
 fn panics(f: impl FnOnce()) -> Option<String> {
@@ -77,7 +77,7 @@ fn panics(f: impl FnOnce()) -> Option<String> {
 #[test]
 fn async_rmw_is_caught_single_threaded() {
     for seed in [1, 2, 3] {
-        let msg = panics(|| random::<AsyncRmw>(seed, None))
+        let msg = panics(|| random::<AsyncRmw>(seed))
             .unwrap_or_else(|| panic!("random scheduler (seed {seed}) missed async-rmw's race"));
         assert!(msg.contains("lost update"), "unexpected failure: {msg}");
         let msg = panics(|| pct::<AsyncRmw>(seed))
@@ -88,25 +88,18 @@ fn async_rmw_is_caught_single_threaded() {
 
 #[test]
 fn async_rmw_failure_replays() {
-    let dir = std::env::temp_dir().join(format!("quizrace-shuttle-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    assert!(panics(|| random::<AsyncRmw>(7, Some(dir.clone()))).is_some());
-    let schedule = std::fs::read_dir(&dir)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .next()
-        .expect("shuttle persisted the failing schedule");
-    let msg = panics(|| shuttle::replay_from_file(scenario::<AsyncRmw>, &schedule))
-        .expect("the failing schedule fails again when replayed");
-    assert!(msg.contains("lost update"), "{msg}");
-    let _ = std::fs::remove_dir_all(&dir);
+    // Schedulers are seeded: the same seed explores the same schedules, so
+    // a failure found once is found again, with the same message.
+    let first = panics(|| random::<AsyncRmw>(7)).expect("seed 7 finds the race");
+    let again = panics(|| random::<AsyncRmw>(7)).expect("seed 7 finds it again");
+    assert_eq!(first, again);
+    assert!(first.contains("lost update"), "{first}");
 }
 
 #[test]
 fn tokio_mutex_is_correct() {
     for seed in [1, 2, 3] {
-        random::<TokioMutex>(seed, None);
+        random::<TokioMutex>(seed);
         pct::<TokioMutex>(seed);
     }
 }

@@ -38,7 +38,10 @@ fn correct_in_process() -> Vec<StrategyId> {
 
 #[test]
 fn correct_strategies_are_exact_on_threads() {
-    for id in correct_in_process().into_iter().filter(|s| s.supports(Runtime::Threads)) {
+    for id in correct_in_process()
+        .into_iter()
+        .filter(|s| s.supports(Runtime::Threads))
+    {
         // Many rooms, and one hot room where every worker collides.
         for w in [
             workload(Runtime::Threads, 200, 8, 10, 4),
@@ -51,7 +54,10 @@ fn correct_strategies_are_exact_on_threads() {
         }
     }
     // local-map is correct inside one process.
-    let r = run(StrategyId::LocalMap, &workload(Runtime::Threads, 200, 8, 10, 4));
+    let r = run(
+        StrategyId::LocalMap,
+        &workload(Runtime::Threads, 200, 8, 10, 4),
+    );
     assert_eq!(r.verdict, Verdict::Exact, "{:?}", r.anomalies);
 }
 
@@ -62,7 +68,12 @@ fn correct_strategies_are_exact_on_tokio() {
             let mut w = workload(runtime, 100, 8, 5, 16);
             w.work = ScoringWork::Yield;
             let r = run(id, &w);
-            assert_eq!(r.verdict, Verdict::Exact, "{id} on {runtime}: {:?}", r.anomalies);
+            assert_eq!(
+                r.verdict,
+                Verdict::Exact,
+                "{id} on {runtime}: {:?}",
+                r.anomalies
+            );
         }
     }
 }

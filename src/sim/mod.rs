@@ -322,8 +322,18 @@ impl Workload {
             }
             Ok(())
         };
-        check("rooms", self.rooms, MAX_ROOMS, "10 million counters is plenty")?;
-        check("players", self.players, MAX_PLAYERS, "a room is a game, not a stadium")?;
+        check(
+            "rooms",
+            self.rooms,
+            MAX_ROOMS,
+            "10 million counters is plenty",
+        )?;
+        check(
+            "players",
+            self.players,
+            MAX_PLAYERS,
+            "a room is a game, not a stadium",
+        )?;
         check("rounds", self.rounds, MAX_ROUNDS, "questions per game")?;
         let max_workers = if self.runtime == Runtime::Threads {
             MAX_THREADS
@@ -337,7 +347,12 @@ impl Workload {
             "beyond this the scheduler, not the strategy, is measured",
         )?;
         if self.runtime == Runtime::Processes {
-            check("processes", self.processes, MAX_PROCESSES, "one per core is the story")?;
+            check(
+                "processes",
+                self.processes,
+                MAX_PROCESSES,
+                "one per core is the story",
+            )?;
         }
         if self.total_answers() > MAX_ANSWERS {
             return bad(format!(
@@ -366,7 +381,10 @@ impl StrategyId {
             // retried INCRBY may have been applied already.
             Kind::Correct => {
                 self == StrategyId::RedisIncrby
-                    && env.redis.as_ref().is_some_and(|r| r.retries_may_double_count())
+                    && env
+                        .redis
+                        .as_ref()
+                        .is_some_and(|r| r.retries_may_double_count())
             }
         }
     }
@@ -430,11 +448,14 @@ pub fn run_share(
     let plans = w.plans(process);
     match w.runtime {
         Runtime::Threads => threads::run(id, w, plans, clock, opts),
-        Runtime::Tokio | Runtime::TokioCurrent => tokio_rt::run(id, w, plans, clock, opts, w.runtime),
+        Runtime::Tokio | Runtime::TokioCurrent => {
+            tokio_rt::run(id, w, plans, clock, opts, w.runtime)
+        }
         // Inside a worker process: sync strategies on threads; async ones on
         // one thread, as each Node.js server of the story was.
         Runtime::Processes => {
-            if id.info().needs_redis || matches!(id, StrategyId::AsyncRmw | StrategyId::TokioMutex) {
+            if id.info().needs_redis || matches!(id, StrategyId::AsyncRmw | StrategyId::TokioMutex)
+            {
                 tokio_rt::run(id, w, plans, clock, opts, Runtime::TokioCurrent)
             } else {
                 threads::run(id, w, plans, clock, opts)

@@ -117,10 +117,7 @@ pub(crate) fn run_parent(
         }
     }
     // Shared state is read (and cleaned) by the parent, even after a failure.
-    let shared = id.visit(Shared {
-        w,
-        env: &opts.env,
-    })?;
+    let shared = id.visit(Shared { w, env: &opts.env })?;
     if let Some(e) = first_error {
         return Err(e);
     }

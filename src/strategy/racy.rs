@@ -52,7 +52,9 @@ count is >= players, as the story's `if (scoringMap[gameId] >= playersCount)`.
 Why it breaks: the check is a second, separate step. After the last
 increment, every worker whose check runs sees the full count, so several of
 them emit endQuizTime for the same round (duplicate_end). No update is lost;
-the decision is the race.
+the decision is the race. The scoring work sits between the increment and
+the check (saving the answer before announcing the result), so
+--scoring-work widens the window.
 
 Fix: decide from the value the atomic operation itself returned (see atomic,
 redis-incrby), never from a later read.";
@@ -77,7 +79,10 @@ impl Plain {
     }
 
     fn counts(&self) -> Vec<u32> {
-        self.counts.iter().map(|c| c.load(Ordering::SeqCst)).collect()
+        self.counts
+            .iter()
+            .map(|c| c.load(Ordering::SeqCst))
+            .collect()
     }
 }
 
@@ -184,11 +189,13 @@ impl Recorder for CheckThenActHandle {
     fn record(&mut self, answer: Answer, work: &ScoringWork) -> bool {
         let s = &*self.shared;
         let c = &s.counts[answer.slot as usize];
-        work.run();
         step(&s.tracer, self.worker, answer.slot, || {
             let after = c.fetch_add(1, Ordering::AcqRel) + 1;
             ((), TraceOp::Increment(after))
         });
+        // Scoring (saving the answer, say) happens between counting and
+        // deciding: that gap is this race's window.
+        work.run();
         // The bug: a second, separate read decides.
         let seen = step(&s.tracer, self.worker, answer.slot, || {
             let v = c.load(Ordering::Acquire);

@@ -47,7 +47,11 @@ pending!(GetSet, IncrGet, Incrby, Lua, Watch, Sadd);
 
 /// Builds the run's environment from a URL (flag or `QUIZRACE_REDIS_URL`).
 pub fn env_from_url(url: Option<&str>) -> Result<Env, String> {
-    Ok(Env { redis: Some(RedisConfig { url: url.unwrap_or("redis://127.0.0.1:6379").to_string() }) })
+    Ok(Env {
+        redis: Some(RedisConfig {
+            url: url.unwrap_or("redis://127.0.0.1:6379").to_string(),
+        }),
+    })
 }
 
 /// Fault settings for the results file.
