@@ -475,12 +475,10 @@ fn write_results(
 pub fn environment(env: &Env) -> Environment {
     Environment {
         quizrace: env!("CARGO_PKG_VERSION").to_string(),
-        rustc: option_env!("QUIZRACE_RUSTC")
-            .unwrap_or("unknown")
-            .to_string(),
+        rustc: env!("QUIZRACE_RUSTC").to_string(),
         os: format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
         cpus: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
-        git: option_env!("QUIZRACE_GIT").unwrap_or("unknown").to_string(),
+        git: env!("QUIZRACE_GIT").to_string(),
         redis: crate::strategy::redis::server_version(env),
         profile: if cfg!(debug_assertions) {
             "debug"
