@@ -48,7 +48,7 @@
 //!
 //! 1. **Model checking**: loom explores every interleaving (up to a
 //!    preemption bound) of the strategies built on `std` primitives, through
-//!    a `cfg(loom)` switch; shuttle explores schedules of the async ones.
+//!    a `cfg(quizrace_loom)` switch (`src/sync.rs` says why); shuttle explores schedules of the async ones.
 //!    Racy strategies must be *caught*; a model that passes a racy strategy
 //!    fails the suite.
 //! 2. **Every run is checked**: the simulator keeps its own count of what

@@ -1,7 +1,6 @@
 //! The actor: one thread owns the map; everyone else sends messages.
 
-use std::sync::Mutex;
-use std::thread::JoinHandle;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 
@@ -24,7 +23,10 @@ contends on a lock. Modelled by loom indirectly (crossbeam's channels are not
 instrumented); covered by the stress tests.";
 
 enum Msg {
-    Record { slot: u32, reply: Sender<bool> },
+    /// A new worker's private reply channel, sent once at set-up.
+    Register { worker: usize, reply: Sender<bool> },
+    /// One answer; the decision goes back on that worker's reply channel.
+    Record { slot: u32, worker: usize },
     Counts(Sender<Vec<u32>>),
 }
 
@@ -37,21 +39,23 @@ enum Msg {
 #[derive(Debug)]
 pub struct Actor {
     mailbox: Option<Sender<Msg>>,
-    owner: Mutex<Option<JoinHandle<()>>>,
+    next_worker: AtomicUsize,
 }
 
-/// Worker handle of [`Actor`]: a mailbox sender and a private reply channel.
+/// Worker handle of [`Actor`]: a mailbox sender and a private reply channel,
+/// registered with the owner once so the hot path sends only plain data.
 #[derive(Debug)]
 pub struct ActorHandle {
     mailbox: Sender<Msg>,
-    reply_tx: Sender<bool>,
-    reply_rx: Receiver<bool>,
+    worker: usize,
+    replies: Receiver<bool>,
 }
 
 impl std::fmt::Debug for Msg {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Msg::Record { slot, .. } => write!(f, "Record({slot})"),
+            Msg::Register { worker, .. } => write!(f, "Register({worker})"),
+            Msg::Record { slot, worker } => write!(f, "Record({slot} from {worker})"),
             Msg::Counts(_) => f.write_str("Counts"),
         }
     }
@@ -63,17 +67,31 @@ impl SyncStrategy for Actor {
         let (tx, rx) = unbounded::<Msg>();
         let players = layout.players;
         let mut map = vec![0u32; layout.slots()];
-        let owner = std::thread::Builder::new()
+        // The owner is detached: it ends by itself once the strategy and
+        // every handle (all the senders) are gone, so no join is needed and
+        // a handle outliving the strategy cannot deadlock a drop.
+        std::thread::Builder::new()
             .name("quizrace-actor".into())
             .spawn(move || {
+                let mut replies: Vec<Option<Sender<bool>>> = Vec::new();
                 // Ends when every sender (strategy and handles) is dropped.
                 for msg in rx {
                     match msg {
-                        Msg::Record { slot, reply } => {
+                        Msg::Register { worker, reply } => {
+                            if replies.len() <= worker {
+                                replies.resize(worker + 1, None);
+                            }
+                            replies[worker] = Some(reply);
+                        }
+                        Msg::Record { slot, worker } => {
                             let v = &mut map[slot as usize];
                             *v += 1;
-                            // A worker that gave up waiting is not our problem.
-                            let _ = reply.send(*v == players);
+                            // Registration precedes every record of a worker
+                            // (one sender, FIFO), so the channel is there; a
+                            // worker that stopped listening is not our problem.
+                            if let Some(Some(reply)) = replies.get(worker) {
+                                let _ = reply.send(*v == players);
+                            }
                         }
                         Msg::Counts(reply) => {
                             let _ = reply.send(map.clone());
@@ -84,15 +102,19 @@ impl SyncStrategy for Actor {
             .expect("spawning the actor thread");
         Actor {
             mailbox: Some(tx),
-            owner: Mutex::new(Some(owner)),
+            next_worker: AtomicUsize::new(0),
         }
     }
     fn handle(&self) -> ActorHandle {
-        let (reply_tx, reply_rx) = bounded(1);
+        let (reply, replies) = bounded(1);
+        let mailbox = self.mailbox.clone().expect("actor is running");
+        let worker = self.next_worker.fetch_add(1, Ordering::Relaxed);
+        // The owner lives as long as any sender; we hold one, so this succeeds.
+        let _ = mailbox.send(Msg::Register { worker, reply });
         ActorHandle {
-            mailbox: self.mailbox.clone().expect("actor is running"),
-            reply_tx,
-            reply_rx,
+            mailbox,
+            worker,
+            replies,
         }
     }
     fn counts(&self) -> Vec<u32> {
@@ -105,20 +127,6 @@ impl SyncStrategy for Actor {
     }
 }
 
-impl Drop for Actor {
-    fn drop(&mut self) {
-        self.mailbox.take();
-        // Handles may outlive the strategy in odd uses; then the owner ends
-        // when they go, and we do not wait for it here.
-        if let Ok(mut owner) = self.owner.lock() {
-            if let Some(h) = owner.take() {
-                if h.is_finished() || std::thread::panicking() {
-                    let _ = h.join();
-                }
-            }
-        }
-    }
-}
 
 impl Recorder for ActorHandle {
     #[inline]
@@ -126,9 +134,9 @@ impl Recorder for ActorHandle {
         work.run();
         let sent = self.mailbox.send(Msg::Record {
             slot: answer.slot,
-            reply: self.reply_tx.clone(),
+            worker: self.worker,
         });
         // The owner only stops once every sender is gone, and we hold one.
-        sent.is_ok() && self.reply_rx.recv().unwrap_or(false)
+        sent.is_ok() && self.replies.recv().unwrap_or(false)
     }
 }
