@@ -63,6 +63,7 @@ impl std::fmt::Debug for Msg {
 
 impl SyncStrategy for Actor {
     type Handle = ActorHandle;
+    const SCORES_FIRST: bool = true;
     fn new(layout: Layout) -> Self {
         let (tx, rx) = unbounded::<Msg>();
         let players = layout.players;

@@ -67,6 +67,7 @@ pub struct AtomicHandle {
 
 impl SyncStrategy for Atomic {
     type Handle = AtomicHandle;
+    const SCORES_FIRST: bool = true;
     fn new(layout: Layout) -> Self {
         Atomic {
             counts: padded(layout),
@@ -119,6 +120,7 @@ pub struct CasHandle {
 
 impl SyncStrategy for Cas {
     type Handle = CasHandle;
+    const SCORES_FIRST: bool = true;
     fn new(layout: Layout) -> Self {
         Cas {
             counts: padded(layout),

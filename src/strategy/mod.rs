@@ -137,8 +137,25 @@ impl ScoringWork {
                     std::hint::spin_loop();
                 }
             }
-            ScoringWork::Sleep(d) => tokio::time::sleep(d).await,
+            ScoringWork::Sleep(d) => sleep_precise(d).await,
         }
+    }
+}
+
+/// Sleeps for `d` in async code with microsecond precision.
+///
+/// tokio's timer wheel has 1 ms granularity, so `tokio::time::sleep(50 µs)`
+/// takes about a millisecond. Sleep on the timer for all but the last
+/// millisecond, then yield to the executor until the deadline: the task
+/// still suspends (other tasks run, which is what makes the race), and the
+/// delay is what was asked for.
+pub async fn sleep_precise(d: Duration) {
+    let deadline = std::time::Instant::now() + d;
+    if d > Duration::from_millis(2) {
+        tokio::time::sleep(d - Duration::from_millis(1)).await;
+    }
+    while std::time::Instant::now() < deadline {
+        yield_now().await;
     }
 }
 
@@ -188,6 +205,11 @@ pub trait Recorder: Send + 'static {
 pub trait SyncStrategy: Send + Sync + Sized + 'static {
     /// Per-worker handle used in the hot loop.
     type Handle: Recorder;
+    /// Whether the strategy does all its scoring work before it touches
+    /// shared state (score-then-count). On async runtimes the simulator then
+    /// awaits that work instead of blocking the executor thread with it;
+    /// read–score–write strategies must do it inside, on the thread.
+    const SCORES_FIRST: bool = false;
     /// Allocates the counters for `layout` (in-process set-up cannot fail).
     fn new(layout: Layout) -> Self;
     /// Like [`SyncStrategy::new`], but logs every step to `tracer`

@@ -100,6 +100,7 @@ pub struct SemaphoreHandle {
 
 impl SyncStrategy for Semaphore {
     type Handle = SemaphoreHandle;
+    const SCORES_FIRST: bool = true;
     fn new(layout: Layout) -> Self {
         Semaphore {
             rounds: Arc::new(

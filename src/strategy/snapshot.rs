@@ -49,6 +49,7 @@ pub struct SnapshotHandle {
 
 impl SyncStrategy for Snapshot {
     type Handle = SnapshotHandle;
+    const SCORES_FIRST: bool = true;
     fn new(layout: Layout) -> Self {
         Snapshot {
             board: Arc::new(ArcSwap::from_pointee(Board::new())),
