@@ -138,8 +138,9 @@ impl Visitor for Traced<'_> {
     }
 
     fn visit_async<S: AsyncStrategy>(self, id: StrategyId) -> Evidence {
-        let setup = "1 room x 2 players as 2 tasks on one thread (tokio-current), scoring work = yield"
-            .to_string();
+        let setup =
+            "1 room x 2 players as 2 tasks on one thread (tokio-current), scoring work = yield"
+                .to_string();
         let rt = match crate::sim::process::runtime_for_explain() {
             Ok(rt) => rt,
             Err(_) => return Evidence::NotReproduced { setup },
@@ -154,7 +155,8 @@ impl Visitor for Traced<'_> {
                 for player in 0..2 {
                     let Ok(mut h) = s.handle().await else { break };
                     tasks.push(tokio::spawn(async move {
-                        h.record(LAYOUT.answer(0, 0, player), &ScoringWork::Yield).await
+                        h.record(LAYOUT.answer(0, 0, player), &ScoringWork::Yield)
+                            .await
                     }));
                 }
                 for t in tasks {

@@ -204,7 +204,11 @@ impl ResultsFile {
                     "schema `{other}` is not supported (this quizrace reads `{SCHEMA}`)"
                 ))
             }
-            None => return Err(format!("no `schema` field: not a quizrace results file ({SCHEMA})")),
+            None => {
+                return Err(format!(
+                    "no `schema` field: not a quizrace results file ({SCHEMA})"
+                ))
+            }
         }
         serde_json::from_value(value).map_err(|e| format!("does not match {SCHEMA}: {e}"))
     }

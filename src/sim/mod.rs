@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::metrics::{Buckets, Recorder as Latency};
 use crate::result::{Outcomes, StrategyResult};
-use crate::strategy::{Env, Kind, Runtime, SetupError, StrategyId};
+use crate::strategy::{redis, Env, Kind, Runtime, SetupError, StrategyId};
 pub use workload::{Balance, Workload};
 
 /// Hard limits on sizes, so a typo cannot exhaust memory; each says why.
@@ -322,8 +322,18 @@ impl Workload {
             }
             Ok(())
         };
-        check("rooms", self.rooms, MAX_ROOMS, "10 million counters is plenty")?;
-        check("players", self.players, MAX_PLAYERS, "a room is a game, not a stadium")?;
+        check(
+            "rooms",
+            self.rooms,
+            MAX_ROOMS,
+            "10 million counters is plenty",
+        )?;
+        check(
+            "players",
+            self.players,
+            MAX_PLAYERS,
+            "a room is a game, not a stadium",
+        )?;
         check("rounds", self.rounds, MAX_ROUNDS, "questions per game")?;
         let max_workers = if self.runtime == Runtime::Threads {
             MAX_THREADS
@@ -337,7 +347,12 @@ impl Workload {
             "beyond this the scheduler, not the strategy, is measured",
         )?;
         if self.runtime == Runtime::Processes {
-            check("processes", self.processes, MAX_PROCESSES, "one per core is the story")?;
+            check(
+                "processes",
+                self.processes,
+                MAX_PROCESSES,
+                "one per core is the story",
+            )?;
         }
         if self.total_answers() > MAX_ANSWERS {
             return bad(format!(
@@ -363,10 +378,14 @@ impl StrategyId {
             Kind::Racy => true,
             Kind::RacyAcrossProcesses => w.effective_processes() > 1,
             // The story's fix is only correct without client retries: a
-            // retried INCRBY may have been applied already.
+            // retried INCRBY (or EXEC) may have been applied already. The
+            // idempotent ones (redis-lua, redis-sadd) stay exact.
             Kind::Correct => {
-                self == StrategyId::RedisIncrby
-                    && env.redis.as_ref().is_some_and(|r| r.retries_may_double_count())
+                matches!(self, StrategyId::RedisIncrby | StrategyId::RedisWatch)
+                    && env
+                        .redis
+                        .as_ref()
+                        .is_some_and(|r| r.retries_may_double_count())
             }
         }
     }
@@ -412,10 +431,28 @@ pub fn run(id: StrategyId, w: &Workload, opts: &RunOptions) -> Result<StrategyRe
     if id.info().needs_redis && opts.env.redis.is_none() {
         return Err(SetupError::NoRedis(id.name()).into());
     }
-    let raw = match w.runtime {
-        Runtime::Processes => process::run_parent(id, w, opts)?,
-        _ => run_share(id, w, 0, Clock::start(), opts)?,
+    let mut opts = opts.clone();
+    // A fresh key prefix per strategy run, known to Ctrl-C clean-up while
+    // the run lasts, and the run's injected fault (if any).
+    let (_scope, pause) = match opts.env.redis.as_mut() {
+        Some(cfg) if id.info().needs_redis => {
+            let scope = redis::RunScope::begin(cfg);
+            let delay = if w.runtime == Runtime::Processes {
+                process::STARTUP_GRACE
+            } else {
+                Duration::ZERO
+            };
+            (Some(scope), redis::PauseInjector::start(&opts.env, delay))
+        }
+        _ => (None, None),
     };
+    let raw = match w.runtime {
+        Runtime::Processes => process::run_parent(id, w, &opts),
+        _ => run_share(id, w, 0, Clock::start(), &opts),
+    };
+    let injected = pause.map(redis::PauseInjector::finish).transpose();
+    let raw = raw?;
+    injected.map_err(|e| SimError::Setup(SetupError::Redis(e)))?;
     Ok(check::evaluate(id, w, &opts.env, &raw))
 }
 
@@ -430,11 +467,14 @@ pub fn run_share(
     let plans = w.plans(process);
     match w.runtime {
         Runtime::Threads => threads::run(id, w, plans, clock, opts),
-        Runtime::Tokio | Runtime::TokioCurrent => tokio_rt::run(id, w, plans, clock, opts, w.runtime),
+        Runtime::Tokio | Runtime::TokioCurrent => {
+            tokio_rt::run(id, w, plans, clock, opts, w.runtime)
+        }
         // Inside a worker process: sync strategies on threads; async ones on
         // one thread, as each Node.js server of the story was.
         Runtime::Processes => {
-            if id.info().needs_redis || matches!(id, StrategyId::AsyncRmw | StrategyId::TokioMutex) {
+            if id.info().needs_redis || matches!(id, StrategyId::AsyncRmw | StrategyId::TokioMutex)
+            {
                 tokio_rt::run(id, w, plans, clock, opts, Runtime::TokioCurrent)
             } else {
                 threads::run(id, w, plans, clock, opts)

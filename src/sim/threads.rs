@@ -6,7 +6,7 @@
 
 use std::sync::Barrier;
 
-use super::workload::{Workload, WorkerPlan};
+use super::workload::{WorkerPlan, Workload};
 use super::{Clock, Progress, RawRun, RunOptions, SimError, WorkerOut, OK};
 use crate::strategy::{AsyncStrategy, Recorder, StrategyId, SyncStrategy, Visitor};
 
@@ -58,7 +58,9 @@ impl Visitor for Threads<'_> {
                     let barrier = &barrier;
                     std::thread::Builder::new()
                         .name(format!("quizrace-worker-{i}"))
-                        .spawn_scoped(scope, move || worker(h, plan, w, clock, barrier, progress, start_at))
+                        .spawn_scoped(scope, move || {
+                            worker(h, plan, w, clock, barrier, progress, start_at)
+                        })
                         .map_err(|e| SimError::Os {
                             what: format!("starting worker thread {i}"),
                             source: e,
@@ -75,12 +77,19 @@ impl Visitor for Threads<'_> {
             Ok::<_, SimError>(outs)
         })?;
         let counts = strategy.counts();
-        Ok(RawRun::from_workers(w.layout().slots(), &plans, outs, counts))
+        Ok(RawRun::from_workers(
+            w.layout().slots(),
+            &plans,
+            outs,
+            counts,
+        ))
     }
 
     fn visit_async<S: AsyncStrategy>(self, id: StrategyId) -> Self::Output {
         // Unreachable through `sim::run`, which checks runtimes first.
-        Err(id.check_runtime(crate::strategy::Runtime::Threads).unwrap_err())
+        Err(id
+            .check_runtime(crate::strategy::Runtime::Threads)
+            .unwrap_err())
     }
 }
 

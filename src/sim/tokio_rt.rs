@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use tokio::sync::Barrier;
 
-use super::workload::{Workload, WorkerPlan};
+use super::workload::{WorkerPlan, Workload};
 use super::{Clock, Progress, RawRun, RunOptions, SimError, WorkerOut, FAILED, OK, UNKNOWN};
 use crate::strategy::{
     Answer, AsyncRecorder, AsyncStrategy, Outcome, Recorder, Runtime, ScoringWork, StrategyId,
@@ -39,10 +39,13 @@ pub(crate) fn build_runtime(runtime: Runtime) -> Result<tokio::runtime::Runtime,
     } else {
         tokio::runtime::Builder::new_multi_thread()
     };
-    b.enable_time().enable_io().build().map_err(|e| SimError::Os {
-        what: "starting the tokio runtime".into(),
-        source: e,
-    })
+    b.enable_time()
+        .enable_io()
+        .build()
+        .map_err(|e| SimError::Os {
+            what: "starting the tokio runtime".into(),
+            source: e,
+        })
 }
 
 struct Tokio<'a> {
@@ -74,11 +77,18 @@ impl Visitor for Tokio<'_> {
             .iter()
             .map(|_| SyncAdapter(strategy.handle()))
             .collect();
-        let (w, plans, clock, progress) = (self.w, self.plans, self.clock, self.opts.progress.clone());
+        let (w, plans, clock, progress) =
+            (self.w, self.plans, self.clock, self.opts.progress.clone());
         let start_at = self.opts.start_at_ns;
         let (plans, outs) =
-            self.rt.block_on(drive(handles, plans, w.clone(), clock, progress, start_at));
-        Ok(RawRun::from_workers(w.layout().slots(), &plans, outs?, strategy.counts()))
+            self.rt
+                .block_on(drive(handles, plans, w.clone(), clock, progress, start_at));
+        Ok(RawRun::from_workers(
+            w.layout().slots(),
+            &plans,
+            outs?,
+            strategy.counts(),
+        ))
     }
 
     fn visit_async<S: AsyncStrategy>(self, id: StrategyId) -> Self::Output {
@@ -112,7 +122,12 @@ impl Visitor for Tokio<'_> {
                 } else {
                     strategy.counts().await?
                 };
-                Ok(RawRun::from_workers(w.layout().slots(), &plans, outs, counts))
+                Ok(RawRun::from_workers(
+                    w.layout().slots(),
+                    &plans,
+                    outs,
+                    counts,
+                ))
             }
             .await;
             // Clean up after errors too; a teardown error only wins if the run succeeded.

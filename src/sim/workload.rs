@@ -104,10 +104,16 @@ impl Workload {
         let workers = self.workers.max(1);
         let g = room as u64 * self.players as u64 + player as u64;
         match self.balance {
-            Balance::RoundRobin => ((g % procs as u64) as u32, ((g / procs as u64) % workers as u64) as u32),
+            Balance::RoundRobin => (
+                (g % procs as u64) as u32,
+                ((g / procs as u64) % workers as u64) as u32,
+            ),
             Balance::Hash => {
                 let h = mix(self.seed ^ mix(g));
-                ((h % procs as u64) as u32, ((h >> 32) % workers as u64) as u32)
+                (
+                    (h % procs as u64) as u32,
+                    ((h >> 32) % workers as u64) as u32,
+                )
             }
         }
     }

@@ -220,8 +220,11 @@ pub enum Outcome {
 /// A worker's handle on an asynchronous strategy.
 pub trait AsyncRecorder: Send + 'static {
     /// Records one answer.
-    fn record(&mut self, answer: Answer, work: &ScoringWork)
-        -> impl Future<Output = Outcome> + Send;
+    fn record(
+        &mut self,
+        answer: Answer,
+        work: &ScoringWork,
+    ) -> impl Future<Output = Outcome> + Send;
 
     /// Client-side retries this handle performed so far (timeouts, `WATCH`
     /// conflicts); reported in the results.

@@ -77,7 +77,10 @@ impl Plain {
     }
 
     fn counts(&self) -> Vec<u32> {
-        self.counts.iter().map(|c| c.load(Ordering::SeqCst)).collect()
+        self.counts
+            .iter()
+            .map(|c| c.load(Ordering::SeqCst))
+            .collect()
     }
 }
 
