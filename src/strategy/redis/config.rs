@@ -191,15 +191,19 @@ impl RedisConfig {
     /// Belt and braces: no message quizrace builds contains the URL, but an
     /// error from a dependency might echo what it was given.
     pub fn scrub(&self, msg: &str) -> String {
+        let Some(pw) = redis::Client::open(self.url.as_str()).ok().and_then(|c| {
+            c.get_connection_info()
+                .redis_settings()
+                .password()
+                .map(String::from)
+        }) else {
+            return msg.to_string(); // no secret to hide
+        };
         let mut out = msg.replace(&self.url, &self.redacted_url());
-        if let Ok(c) = redis::Client::open(self.url.as_str()) {
-            if let Some(pw) = c.get_connection_info().redis_settings().password() {
-                // Very short passwords would mangle every message; they are
-                // also never echoed by redis-rs or the server.
-                if pw.len() >= 3 {
-                    out = out.replace(pw, "***");
-                }
-            }
+        // Very short passwords would mangle every message; they are also
+        // never echoed by redis-rs or the server.
+        if pw.len() >= 3 {
+            out = out.replace(&pw, "***");
         }
         out
     }
@@ -291,6 +295,10 @@ mod tests {
             c.scrub("echo redis://:hunter2-secret@localhost and hunter2-secret"),
             "echo redis://:***@localhost:6379/0 and ***"
         );
+        let plain = RedisConfig::new("redis://127.0.0.1:7001").unwrap();
+        let at = plain.redacted_url();
+        assert_eq!(at, "redis://127.0.0.1:7001/0");
+        assert_eq!(plain.scrub(&at), at);
     }
 
     #[test]

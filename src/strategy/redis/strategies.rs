@@ -1,8 +1,8 @@
 //! The six Redis strategies.
 //!
-//! All but `redis-watch` share one multiplexed connection per strategy (a
-//! [`ConnectionManager`]: handles clone it, so 50 tasks pipeline their
-//! commands over one socket, and it reconnects after a server restart).
+//! All but `redis-watch` share one multiplexed connection per strategy
+//! (handles clone it, so 50 tasks pipeline their commands over one socket;
+//! see `conn::Link`, which also reconnects after a server restart).
 //! Keys are `quizrace:{run}:{tag}:{slot}`; scoring work comes first and the
 //! counting step after, except in `redis-get-set`, whose read–score–write
 //! *is* the bug.
@@ -11,10 +11,8 @@ use std::fmt::{self, Write as _};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use redis::aio::{ConnectionManager, MultiplexedConnection};
-
 use super::config::RedisConfig;
-use super::conn::{self, retrying, stopped, Fate};
+use super::conn::{self, retrying, stopped, Conn, Fate, Link};
 use crate::strategy::trace::step;
 use crate::strategy::{
     Answer, AsyncRecorder, AsyncStrategy, Env, Layout, Outcome, ScoringWork, SetupError, TraceOp,
@@ -215,7 +213,7 @@ fn lost(f: Fate) -> Outcome {
 /// Handle shared by the strategies on the multiplexed connection.
 struct Shared {
     base: Arc<Base>,
-    conn: ConnectionManager,
+    conn: Conn,
     worker: usize,
     key: String,
     retried: u64,
@@ -239,7 +237,7 @@ macro_rules! shared_strategy {
         $(#[$doc])*
         pub struct $name {
             base: Arc<Base>,
-            conn: ConnectionManager,
+            link: Arc<Link>,
             script: Option<redis::Script>,
         }
 
@@ -260,12 +258,12 @@ macro_rules! shared_strategy {
 
             async fn setup(layout: Layout, env: &Env, tracer: Option<Tracer>) -> Result<Self, SetupError> {
                 let base = Base::new(layout, env, tracer, $tag, $id)?;
-                let mut conn = conn::shared(&base.cfg).await?;
+                let link = Link::connect(&base.cfg).await?;
                 let script: Option<redis::Script> = $script;
                 if let Some(s) = &script {
-                    conn::load_script(&base.cfg, &mut conn, s, $id).await?;
+                    conn::load_script(&base.cfg, &mut link.get().await, s, $id).await?;
                 }
-                Ok($name { base, conn, script })
+                Ok($name { base, link, script })
             }
 
             async fn handle(&self) -> Result<$handle, SetupError> {
@@ -273,7 +271,7 @@ macro_rules! shared_strategy {
                     h: Shared {
                         worker: self.base.worker(),
                         base: self.base.clone(),
-                        conn: self.conn.clone(),
+                        conn: self.link.conn(false).await,
                         key: String::with_capacity(self.base.keys.len() + 16),
                         retried: 0,
                         script: self.script.clone(),
@@ -421,13 +419,9 @@ impl AsyncRecorder for GetSetHandle {
         let h = &mut self.h;
         let retries = h.base.cfg.faults.retries;
         let key = key(&mut h.key, &h.base, answer.slot, "");
-        let got: Result<Option<u32>, Fate> = retrying!(
-            retries,
-            h.retried,
-            redis::cmd("GET")
-                .arg(&*key)
-                .query_async::<Option<u32>>(&mut h.conn)
-        );
+        let get = redis::Cmd::get(&*key);
+        let got: Result<Option<u32>, Fate> =
+            retrying!(retries, h.retried, h.conn.query::<Option<u32>>(&get));
         // A failed GET changed nothing: the answer was not counted.
         let Ok(v) = got.map(Option::unwrap_or_default) else {
             return Outcome::Failed;
@@ -436,14 +430,8 @@ impl AsyncRecorder for GetSetHandle {
             ((), TraceOp::Read(v))
         });
         work.run_async().await; // the race window: other workers GET the same v here
-        let set: Result<(), Fate> = retrying!(
-            retries,
-            h.retried,
-            redis::cmd("SET")
-                .arg(&*key)
-                .arg(v + 1)
-                .query_async::<()>(&mut h.conn)
-        );
+        let set = redis::Cmd::set(&*key, v + 1);
+        let set: Result<(), Fate> = retrying!(retries, h.retried, h.conn.query::<()>(&set));
         if let Err(f) = set {
             return lost(f);
         }
@@ -473,14 +461,8 @@ impl AsyncRecorder for IncrGetHandle {
         let h = &mut self.h;
         let retries = h.base.cfg.faults.retries;
         let key = key(&mut h.key, &h.base, answer.slot, "");
-        let n: Result<u32, Fate> = retrying!(
-            retries,
-            h.retried,
-            redis::cmd("INCRBY")
-                .arg(&*key)
-                .arg(1)
-                .query_async::<u32>(&mut h.conn)
-        );
+        let incr = redis::Cmd::incr(&*key, 1);
+        let n: Result<u32, Fate> = retrying!(retries, h.retried, h.conn.query::<u32>(&incr));
         let n = match n {
             Ok(n) => n,
             Err(f) => return lost(f),
@@ -489,13 +471,9 @@ impl AsyncRecorder for IncrGetHandle {
             ((), TraceOp::Increment(n))
         });
         // The bug: a second, separate command decides.
-        let seen: Result<Option<u32>, Fate> = retrying!(
-            retries,
-            h.retried,
-            redis::cmd("GET")
-                .arg(&*key)
-                .query_async::<Option<u32>>(&mut h.conn)
-        );
+        let get = redis::Cmd::get(&*key);
+        let seen: Result<Option<u32>, Fate> =
+            retrying!(retries, h.retried, h.conn.query::<Option<u32>>(&get));
         let Ok(seen) = seen.map(Option::unwrap_or_default) else {
             // Counted, but no decision could be read: this call does not end the round.
             return Outcome::Ok { ended: false };
@@ -525,13 +503,11 @@ impl AsyncRecorder for IncrbyHandle {
         work.run_async().await;
         let h = &mut self.h;
         let key = key(&mut h.key, &h.base, answer.slot, "");
+        let incr = redis::Cmd::incr(&*key, 1);
         let n: Result<u32, Fate> = retrying!(
             h.base.cfg.faults.retries,
             h.retried,
-            redis::cmd("INCRBY")
-                .arg(&*key)
-                .arg(1)
-                .query_async::<u32>(&mut h.conn)
+            h.conn.query::<u32>(&incr)
         );
         match n {
             Ok(n) => {
@@ -546,23 +522,6 @@ impl AsyncRecorder for IncrbyHandle {
     fn retries(&self) -> u64 {
         self.h.retried
     }
-}
-
-/// Runs a loaded script (`EVALSHA`, reloading it if the server lost its
-/// script cache, e.g. after a restart) with the given keys and arguments.
-async fn eval(
-    conn: &mut ConnectionManager,
-    script: &redis::Script,
-    keys: &[&str],
-    player: u32,
-    players: u32,
-) -> redis::RedisResult<u32> {
-    let mut inv = script.prepare_invoke();
-    for k in keys {
-        inv.key(*k);
-    }
-    inv.arg(player).arg(players);
-    inv.invoke_async(conn).await
 }
 
 impl AsyncRecorder for LuaHandle {
@@ -581,12 +540,10 @@ impl AsyncRecorder for LuaHandle {
         let r: Result<u32, Fate> = retrying!(
             h.base.cfg.faults.retries,
             h.retried,
-            eval(
-                &mut h.conn,
+            h.conn.eval(
                 script,
                 &[counter.as_str(), seen.as_str(), end.as_str()],
-                answer.player,
-                h.base.players
+                &[answer.player, h.base.players]
             )
         );
         match r {
@@ -615,12 +572,10 @@ impl AsyncRecorder for SaddHandle {
         let r: Result<u32, Fate> = retrying!(
             h.base.cfg.faults.retries,
             h.retried,
-            eval(
-                &mut h.conn,
+            h.conn.eval(
                 script,
                 &[set.as_str(), end.as_str()],
-                answer.player,
-                h.base.players
+                &[answer.player, h.base.players]
             )
         );
         match r {
@@ -656,10 +611,10 @@ impl fmt::Debug for Watch {
     }
 }
 
-/// Worker handle of [`Watch`]: owns its connection (reconnected after errors).
+/// Worker handle of [`Watch`]: owns its connection (replaced after errors).
 pub struct WatchHandle {
     base: Arc<Base>,
-    conn: Option<MultiplexedConnection>,
+    conn: Conn,
     key: String,
     retried: u64,
 }
@@ -667,7 +622,6 @@ pub struct WatchHandle {
 impl fmt::Debug for WatchHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WatchHandle")
-            .field("connected", &self.conn.is_some())
             .field("retried", &self.retried)
             .finish_non_exhaustive()
     }
@@ -684,17 +638,16 @@ impl AsyncStrategy for Watch {
     async fn setup(layout: Layout, env: &Env, tracer: Option<Tracer>) -> Result<Self, SetupError> {
         let base = Base::new(layout, env, tracer, "watch", "redis-watch")?;
         // Fail early, with a clear message, if the server is not usable.
-        drop(conn::shared(&base.cfg).await?);
+        drop(Link::connect(&base.cfg).await?);
         Ok(Watch { base })
     }
 
     async fn handle(&self) -> Result<WatchHandle, SetupError> {
-        let conn = conn::dedicated(&self.base.cfg)
-            .await
-            .map_err(|e| conn::explain(&self.base.cfg, "connecting", &e))?;
+        // A link of its own: WATCH state must not be shared with other handles.
+        let link = Link::connect(&self.base.cfg).await?;
         Ok(WatchHandle {
             base: self.base.clone(),
-            conn: Some(conn),
+            conn: link.conn(true).await,
             key: String::with_capacity(self.base.keys.len() + 16),
             retried: 0,
         })
@@ -709,28 +662,19 @@ impl AsyncStrategy for Watch {
     }
 }
 
-/// One optimistic attempt: `Some(v + 1)` if `EXEC` committed, `None` if it aborted.
-async fn watch_attempt(
-    conn: &mut MultiplexedConnection,
-    key: &str,
-) -> redis::RedisResult<Option<u32>> {
-    // WATCH and GET in one round trip; then the transaction in another.
-    let (_, v): ((), Option<u32>) = redis::pipe()
-        .cmd("WATCH")
-        .arg(key)
-        .cmd("GET")
-        .arg(key)
-        .query_async(conn)
-        .await?;
+/// One optimistic attempt: `Some(v + 1)` if `EXEC` committed, `None` if it
+/// aborted because another client changed the key after our `WATCH`.
+async fn watch_attempt(conn: &mut Conn, key: &str) -> Result<Option<u32>, conn::Failure> {
+    // WATCH and GET in one round trip; the transaction in another.
+    let mut watch = redis::pipe();
+    watch.cmd("WATCH").arg(key).ignore().cmd("GET").arg(key);
+    let (v,): (Option<u32>,) = conn.query(&watch).await?;
     let next = v.unwrap_or(0) + 1;
-    let committed: Option<((),)> = redis::pipe()
-        .atomic()
-        .cmd("SET")
-        .arg(key)
-        .arg(next)
-        .query_async(conn)
-        .await?;
-    Ok(committed.map(|_| next))
+    let mut tx = redis::pipe();
+    tx.atomic().set(key, next).ignore();
+    // EXEC answers nil when a watched key changed: nothing was written.
+    let committed: Option<()> = conn.query(&tx).await?;
+    Ok(committed.map(|()| next))
 }
 
 impl AsyncRecorder for WatchHandle {
@@ -745,26 +689,7 @@ impl AsyncRecorder for WatchHandle {
         let mut timeouts = 0;
         let mut conflicts = 0;
         loop {
-            let conn = match &mut self.conn {
-                Some(c) => c,
-                None => match conn::dedicated(&base.cfg).await {
-                    Ok(c) => self.conn.insert(c),
-                    Err(e) => {
-                        // Nothing was sent on a connection that never opened.
-                        if timeouts < base.cfg.faults.retries && conn::transient(&e) {
-                            timeouts += 1;
-                            self.retried += 1;
-                            continue;
-                        }
-                        return if maybe {
-                            Outcome::Unknown
-                        } else {
-                            Outcome::Failed
-                        };
-                    }
-                },
-            };
-            match watch_attempt(conn, key).await {
+            match watch_attempt(&mut self.conn, key).await {
                 Ok(Some(n)) => {
                     return Outcome::Ok {
                         ended: n == base.players,
@@ -774,30 +699,25 @@ impl AsyncRecorder for WatchHandle {
                     conflicts += 1;
                     self.retried += 1;
                     if conflicts >= MAX_CONFLICTS {
-                        return if maybe {
-                            Outcome::Unknown
-                        } else {
-                            Outcome::Failed
-                        };
+                        break;
                     }
                 }
-                Err(e) => {
-                    // The connection may be mid-transaction: start over on a new one.
-                    self.conn = None;
-                    maybe |= conn::fate(&e) == Fate::MaybeApplied;
-                    if timeouts < base.cfg.faults.retries && conn::transient(&e) {
+                Err(f) => {
+                    maybe |= f.fate == Fate::MaybeApplied;
+                    if timeouts < base.cfg.faults.retries && f.transient {
                         timeouts += 1;
                         self.retried += 1;
                         continue;
                     }
-                    return if maybe {
-                        Outcome::Unknown
-                    } else {
-                        Outcome::Failed
-                    };
+                    break;
                 }
             }
         }
+        lost(if maybe {
+            Fate::MaybeApplied
+        } else {
+            Fate::NotApplied
+        })
     }
 
     fn retries(&self) -> u64 {
