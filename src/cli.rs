@@ -357,6 +357,13 @@ fn run(args: RunArgs) -> Result<Exit> {
                     .then(|| ProgressThread::start(label, w.total_answers(), progress));
                 let r = sim::run(id, &w, &opts);
                 drop(bar);
+                if crate::strategy::redis::interrupted() {
+                    // Ctrl-C: the handler thread is cleaning up and will exit
+                    // the process; the run's partial result or error is moot.
+                    loop {
+                        std::thread::park();
+                    }
+                }
                 let mut r = r.with_context(|| format!("scenario `{name}`, strategy `{id}`"))?;
                 r.point = point.clone();
                 if !args.quiet {
@@ -858,6 +865,11 @@ fn print_summary(results: &[StrategyResult], style: &Style) {
         };
         let note = if r.anomalies_expected || a.is_exact() {
             ""
+        } else if o.failed + o.unknown > 0 {
+            // Anomalies under server faults are not necessarily the
+            // strategy's: a restarted server without persistence forgets
+            // acknowledged answers.
+            " (the server failed mid-run: acknowledged answers missing from the count were lost by the server)"
         } else {
             " (a correct strategy: this is a bug)"
         };

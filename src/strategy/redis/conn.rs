@@ -21,6 +21,11 @@ pub(crate) fn stopped() -> bool {
     STOPPED.load(Ordering::Relaxed)
 }
 
+/// Whether Ctrl-C clean-up has started in this process.
+pub fn interrupted() -> bool {
+    STOPPED.load(Ordering::SeqCst)
+}
+
 /// Runs whose keys exist right now, for the Ctrl-C clean-up.
 static ACTIVE: Mutex<Vec<RedisConfig>> = Mutex::new(Vec::new());
 

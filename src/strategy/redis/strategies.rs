@@ -7,7 +7,7 @@
 //! counting step after, except in `redis-get-set`, whose read–score–write
 //! *is* the bug.
 
-use std::fmt::{self, Write as _};
+use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -195,11 +195,27 @@ impl Base {
     }
 }
 
-/// A handle's reusable key buffer: `prefix` then the slot, no allocation per call.
+/// A handle's reusable key buffer: `prefix` then the slot, no allocation
+/// per call. Digits are pushed by hand: `write!` through `core::fmt` cost
+/// ~1% of the client's CPU at 300k answers/s (perf), this a fraction of it.
 fn key<'a>(buf: &'a mut String, base: &Base, slot: u32, suffix: &str) -> &'a str {
     buf.clear();
     buf.push_str(&base.keys);
-    let _ = write!(buf, "{slot}{suffix}");
+    let mut digits = [0u8; 10];
+    let mut n = slot;
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        buf.push(d as char);
+    }
+    buf.push_str(suffix);
     buf
 }
 
@@ -722,5 +738,29 @@ impl AsyncRecorder for WatchHandle {
 
     fn retries(&self) -> u64 {
         self.retried
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_prefixed_and_numbered() {
+        let env = Env {
+            redis: Some(RedisConfig::new("redis://127.0.0.1:1").unwrap()),
+        };
+        let layout = Layout {
+            rooms: 1,
+            rounds: 1,
+            players: 1,
+        };
+        let base = Base::new(layout, &env, None, "t", "t").unwrap();
+        let mut buf = String::new();
+        for slot in [0u32, 7, 10, 4_294_967_295] {
+            let want = base.key_of(slot as usize, ":end");
+            assert_eq!(key(&mut buf, &base, slot, ":end"), want);
+            assert!(want.starts_with("quizrace:"));
+        }
     }
 }
