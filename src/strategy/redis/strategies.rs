@@ -89,6 +89,12 @@ first attempt was the one that completed the round, the retry reports that
 decision, so the round still ends exactly once. The end marker records who
 ended the round, so no two callers can both claim it.
 
+Limit: idempotency lets a retry recover a lost reply, but only a reply
+that eventually arrives. If every attempt times out, the answer is counted
+(its outcome is unknown) and the decision it carried is lost with the last
+reply: that round never ends (missed_end). Retry for longer than the
+longest stall you expect.
+
 Cost: one round trip, like INCRBY, plus a few microseconds of script
 execution on the single Redis thread and a bitmap of players/8 bytes per
 round. Needs scripting to be enabled (some managed Redis offerings restrict
@@ -122,7 +128,9 @@ That is what makes it safe under client retries: a retried call after a
 timeout adds nothing new, and if the lost first attempt completed the round,
 the retry reads the marker and reports that it did, so the round ends exactly
 once. Under the CLIENT PAUSE fault that makes redis-incrby over-count,
-redis-sadd stays exact.
+redis-sadd stays exact, provided some retry gets an answer: if every
+attempt times out, the end decision is lost with the last reply (see
+redis-lua).
 
 Cost: one round trip; memory of one set member per answer (a few tens of
 bytes per player per round, versus 8 bytes for a counter); the script runs
