@@ -31,7 +31,7 @@ enum Command {
         json: bool,
     },
     /// Run scenarios (or the defaults) and check every strategy.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Explain a strategy, with a counterexample from a real short run.
     Explain {
         /// Strategy name (see `quizrace list`).
@@ -181,7 +181,7 @@ pub enum Exit {
 pub fn main(cli: Cli) -> Result<Exit> {
     match cli.command {
         Command::List { json } => list(json),
-        Command::Run(args) => run(args),
+        Command::Run(args) => run(*args),
         Command::Explain { strategy, redis } => explain(&strategy, &redis),
         Command::Report {
             results,

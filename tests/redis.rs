@@ -34,9 +34,13 @@ fn redis_server_available() -> bool {
         .is_ok_and(|s| s.success());
     if !found {
         if std::env::var("QUIZRACE_REQUIRE_REDIS").as_deref() == Ok("1") {
-            panic!("redis-server is not on PATH and QUIZRACE_REQUIRE_REDIS=1: install redis-server");
+            panic!(
+                "redis-server is not on PATH and QUIZRACE_REQUIRE_REDIS=1: install redis-server"
+            );
         }
-        eprintln!("skipped: redis-server is not on PATH (set QUIZRACE_REQUIRE_REDIS=1 to fail instead)");
+        eprintln!(
+            "skipped: redis-server is not on PATH (set QUIZRACE_REQUIRE_REDIS=1 to fail instead)"
+        );
     }
     found
 }
@@ -98,7 +102,11 @@ impl Server {
                     return;
                 }
             }
-            assert!(Instant::now() < deadline, "redis-server did not start on port {}", self.port);
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not start on port {}",
+                self.port
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -179,7 +187,11 @@ impl Out {
         format!("{}\n{}", self.stdout, self.stderr)
     }
     fn assert_no_panic(&self) {
-        assert!(!self.stderr.contains("panicked"), "panic trace:\n{}", self.stderr);
+        assert!(
+            !self.stderr.contains("panicked"),
+            "panic trace:\n{}",
+            self.stderr
+        );
     }
 }
 
@@ -267,12 +279,22 @@ fn run_ok(server: &Server, name: &str, args: &[&str]) -> ResultsFile {
     let out = quizrace(&all, &[]);
     assert_eq!(out.code, Some(0), "{}", out.all());
     out.assert_no_panic();
-    assert_eq!(server.quizrace_keys(), Vec::<String>::new(), "keys left behind");
+    assert_eq!(
+        server.quizrace_keys(),
+        Vec::<String>::new(),
+        "keys left behind"
+    );
     results(&json)
 }
 
 fn assert_exact(r: &StrategyResult) {
-    assert_eq!(r.verdict, Verdict::Exact, "{}: {:?}", r.strategy, r.anomalies);
+    assert_eq!(
+        r.verdict,
+        Verdict::Exact,
+        "{}: {:?}",
+        r.strategy,
+        r.anomalies
+    );
     assert_eq!(r.outcomes.ok, r.answers, "{}: {:?}", r.strategy, r.outcomes);
 }
 
@@ -293,10 +315,18 @@ const ALL_SIX: [&str; 12] = [
 
 fn check_six(f: &ResultsFile) {
     let gs = get(f, "redis-get-set");
-    assert!(gs.anomalies.lost_updates > 0, "get-set must lose answers: {:?}", gs.anomalies);
+    assert!(
+        gs.anomalies.lost_updates > 0,
+        "get-set must lose answers: {:?}",
+        gs.anomalies
+    );
     assert!(gs.anomalies_expected);
     let ig = get(f, "redis-incr-get");
-    assert!(ig.anomalies.duplicate_end > 0, "incr-get must end twice: {:?}", ig.anomalies);
+    assert!(
+        ig.anomalies.duplicate_end > 0,
+        "incr-get must end twice: {:?}",
+        ig.anomalies
+    );
     assert_eq!(ig.anomalies.lost_updates, 0, "incr-get counts right");
     for s in ["redis-incrby", "redis-lua", "redis-watch", "redis-sadd"] {
         assert_exact(get(f, s));
@@ -309,21 +339,45 @@ fn check_six(f: &ResultsFile) {
 #[test]
 fn six_strategies_on_tokio_racy_caught_correct_exact() {
     let _g = serial();
-    let Some(server) = Server::start(&[]) else { return };
-    let shape = ["--runtime", "tokio", "--workers", "8", "--rooms", "50", "--rounds", "4"];
+    let Some(server) = Server::start(&[]) else {
+        return;
+    };
+    let shape = [
+        "--runtime",
+        "tokio",
+        "--workers",
+        "8",
+        "--rooms",
+        "50",
+        "--rounds",
+        "4",
+    ];
     let mut args: Vec<&str> = shape.to_vec();
     args.extend_from_slice(&["--scoring-work", "yield"]);
     args.extend_from_slice(&ALL_SIX);
     let f = run_ok(&server, "tokio", &args);
     check_six(&f);
-    assert!(f.environment.redis.as_deref().is_some_and(|v| v.starts_with(|c: char| c.is_ascii_digit())));
+    assert!(f
+        .environment
+        .redis
+        .as_deref()
+        .is_some_and(|v| v.starts_with(|c: char| c.is_ascii_digit())));
 }
 
 #[test]
 fn six_strategies_on_processes_and_the_story_scenario() {
     let _g = serial();
-    let Some(server) = Server::start(&[]) else { return };
-    let mut args = vec!["--runtime", "processes", "--processes", "2", "--workers", "4"];
+    let Some(server) = Server::start(&[]) else {
+        return;
+    };
+    let mut args = vec![
+        "--runtime",
+        "processes",
+        "--processes",
+        "2",
+        "--workers",
+        "4",
+    ];
     args.extend_from_slice(&["--rooms", "50", "--rounds", "4", "--scoring-work", "yield"]);
     args.extend_from_slice(&ALL_SIX);
     check_six(&run_ok(&server, "procs", &args));
@@ -333,7 +387,11 @@ fn six_strategies_on_processes_and_the_story_scenario() {
     let f = run_ok(&server, "story", &[story.as_str()]);
     assert_eq!(f.scenario.processes, 2);
     let lm = get(&f, "local-map");
-    assert_eq!(lm.anomalies.missed_end, lm.room_rounds, "{:?}", lm.anomalies);
+    assert_eq!(
+        lm.anomalies.missed_end, lm.room_rounds,
+        "{:?}",
+        lm.anomalies
+    );
     assert!(get(&f, "redis-get-set").anomalies.lost_updates > 0);
     for s in ["redis-incrby", "redis-lua", "redis-watch", "redis-sadd"] {
         assert_exact(get(&f, s));
@@ -343,11 +401,17 @@ fn six_strategies_on_processes_and_the_story_scenario() {
 #[test]
 fn explain_shows_real_redis_counterexamples() {
     let _g = serial();
-    let Some(server) = Server::start(&[]) else { return };
+    let Some(server) = Server::start(&[]) else {
+        return;
+    };
     let url = server.url();
     let out = quizrace(&["explain", "redis-get-set", "--redis-url", &url], &[]);
     assert_eq!(out.code, Some(0), "{}", out.all());
-    assert!(out.stdout.contains("both read 0 and both wrote 1"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("both read 0 and both wrote 1"),
+        "{}",
+        out.stdout
+    );
     let out = quizrace(&["explain", "redis-incr-get", "--redis-url", &url], &[]);
     assert_eq!(out.code, Some(0), "{}", out.all());
     assert!(out.stdout.contains("emitted endQuizTime"), "{}", out.stdout);
@@ -357,7 +421,9 @@ fn explain_shows_real_redis_counterexamples() {
 #[test]
 fn pause_with_retries_makes_incrby_overcount_while_lua_and_sadd_stay_exact() {
     let _g = serial();
-    let Some(server) = Server::start(&[]) else { return };
+    let Some(server) = Server::start(&[]) else {
+        return;
+    };
     let path = scenario("redis-faults-retry");
     // --check: incrby's anomalies are expected under retries, so this passes.
     let f = run_ok(&server, "faults", &[path.as_str(), "--check"]);
@@ -375,7 +441,11 @@ fn pause_with_retries_makes_incrby_overcount_while_lua_and_sadd_stay_exact() {
     for s in ["redis-lua", "redis-sadd"] {
         let r = get(&f, s);
         assert_eq!(r.verdict, Verdict::Exact, "{s}: {:?}", r.anomalies);
-        assert!(r.outcomes.retries > 0, "{s} was retried too: {:?}", r.outcomes);
+        assert!(
+            r.outcomes.retries > 0,
+            "{s} was retried too: {:?}",
+            r.outcomes
+        );
         assert!(!r.anomalies_expected);
     }
 }
@@ -383,14 +453,33 @@ fn pause_with_retries_makes_incrby_overcount_while_lua_and_sadd_stay_exact() {
 #[test]
 fn timeouts_without_retries_are_unknown_and_within_the_counter_bounds() {
     let _g = serial();
-    let Some(server) = Server::start(&[]) else { return };
+    let Some(server) = Server::start(&[]) else {
+        return;
+    };
     let f = run_ok(
         &server,
         "unknown",
         &[
-            "--runtime", "tokio", "--workers", "8", "--rooms", "20", "--rounds", "60",
-            "--window", "10ms", "-s", "redis-incrby", "-s", "redis-sadd",
-            "--response-timeout", "30ms", "--pause-at", "150ms", "--pause-for", "150ms",
+            "--runtime",
+            "tokio",
+            "--workers",
+            "8",
+            "--rooms",
+            "20",
+            "--rounds",
+            "60",
+            "--window",
+            "10ms",
+            "-s",
+            "redis-incrby",
+            "-s",
+            "redis-sadd",
+            "--response-timeout",
+            "30ms",
+            "--pause-at",
+            "150ms",
+            "--pause-for",
+            "150ms",
         ],
     );
     for s in ["redis-incrby", "redis-sadd"] {
@@ -408,16 +497,35 @@ fn timeouts_without_retries_are_unknown_and_within_the_counter_bounds() {
 #[test]
 fn server_restart_mid_run_is_counted_and_does_not_hang() {
     let _g = serial();
-    let Some(mut server) = Server::start(&[]) else { return };
+    let Some(mut server) = Server::start(&[]) else {
+        return;
+    };
     let json = scratch("restart").join("r.json");
     let url = server.url();
     let started = Instant::now();
     let child = quizrace_cmd(
         &[
-            "run", "--redis-url", &url, "--json", json.to_str().unwrap(),
-            "--runtime", "tokio", "--workers", "8", "--rooms", "20", "--rounds", "100",
-            "--window", "10ms", "-s", "redis-incrby", "--connect-timeout", "500ms",
-            "--response-timeout", "500ms",
+            "run",
+            "--redis-url",
+            &url,
+            "--json",
+            json.to_str().unwrap(),
+            "--runtime",
+            "tokio",
+            "--workers",
+            "8",
+            "--rooms",
+            "20",
+            "--rounds",
+            "100",
+            "--window",
+            "10ms",
+            "-s",
+            "redis-incrby",
+            "--connect-timeout",
+            "500ms",
+            "--response-timeout",
+            "500ms",
         ],
         &[],
     )
@@ -432,9 +540,16 @@ fn server_restart_mid_run_is_counted_and_does_not_hang() {
     out.assert_no_panic();
     let f = results(&json);
     let r = get(&f, "redis-incrby");
-    assert!(r.outcomes.failed > 0, "refused while down: {:?}", r.outcomes);
+    assert!(
+        r.outcomes.failed > 0,
+        "refused while down: {:?}",
+        r.outcomes
+    );
     assert!(r.outcomes.ok > 0);
-    assert_eq!(r.outcomes.ok + r.outcomes.failed + r.outcomes.unknown, r.answers);
+    assert_eq!(
+        r.outcomes.ok + r.outcomes.failed + r.outcomes.unknown,
+        r.answers
+    );
     assert!(out.stdout.contains("answers failed"), "{}", out.stdout);
     assert!(server.quizrace_keys().is_empty());
 }
@@ -442,7 +557,9 @@ fn server_restart_mid_run_is_counted_and_does_not_hang() {
 #[test]
 fn keys_are_deleted_after_a_failed_run() {
     let _g = serial();
-    let Some(server) = Server::start(&[]) else { return };
+    let Some(server) = Server::start(&[]) else {
+        return;
+    };
     // A user that may count but not read the counts back (MGET): the run
     // writes its keys, then fails at the end, and must still clean up.
     let _: () = server.cmd(
@@ -460,17 +577,34 @@ fn keys_are_deleted_after_a_failed_run() {
         let before = server.calls("incrby");
         let out = quizrace(
             &[
-                "run", "--redis-url", &url, "--runtime", runtime, "-s", "redis-incrby",
-                "--rooms", "20", "--rounds", "2",
+                "run",
+                "--redis-url",
+                &url,
+                "--runtime",
+                runtime,
+                "-s",
+                "redis-incrby",
+                "--rooms",
+                "20",
+                "--rounds",
+                "2",
             ],
             &[],
         );
         assert_eq!(out.code, Some(2), "{}", out.all());
         out.assert_no_panic();
         assert!(out.stderr.contains("permission"), "{}", out.stderr);
-        assert!(out.stderr.contains("MGET") || out.stderr.contains("mget"), "{}", out.stderr);
+        assert!(
+            out.stderr.contains("MGET") || out.stderr.contains("mget"),
+            "{}",
+            out.stderr
+        );
         assert!(server.calls("incrby") > before, "the run wrote keys");
-        assert_eq!(server.quizrace_keys(), Vec::<String>::new(), "{runtime}: keys left behind");
+        assert_eq!(
+            server.quizrace_keys(),
+            Vec::<String>::new(),
+            "{runtime}: keys left behind"
+        );
     }
 }
 
@@ -478,14 +612,29 @@ fn keys_are_deleted_after_a_failed_run() {
 #[test]
 fn keys_are_deleted_after_ctrl_c() {
     let _g = serial();
-    let Some(server) = Server::start(&[]) else { return };
+    let Some(server) = Server::start(&[]) else {
+        return;
+    };
     let url = server.url();
     for runtime in ["tokio", "processes"] {
         let started = Instant::now();
         let child = quizrace_cmd(
             &[
-                "run", "--redis-url", &url, "--runtime", runtime, "--workers", "4",
-                "--rooms", "20", "--rounds", "1000", "--window", "10ms", "-s", "redis-sadd",
+                "run",
+                "--redis-url",
+                &url,
+                "--runtime",
+                runtime,
+                "--workers",
+                "4",
+                "--rooms",
+                "20",
+                "--rounds",
+                "1000",
+                "--window",
+                "10ms",
+                "-s",
+                "redis-sadd",
             ],
             &[],
         )
@@ -505,7 +654,11 @@ fn keys_are_deleted_after_ctrl_c() {
         assert!(out.stderr.contains("interrupted"), "{}", out.stderr);
         assert!(out.stderr.contains("deleted"), "{}", out.stderr);
         std::thread::sleep(Duration::from_millis(200)); // nothing may come back
-        assert_eq!(server.quizrace_keys(), Vec::<String>::new(), "{runtime}: keys left");
+        assert_eq!(
+            server.quizrace_keys(),
+            Vec::<String>::new(),
+            "{runtime}: keys left"
+        );
     }
 }
 
@@ -514,7 +667,9 @@ fn passwords_work_and_never_leak() {
     let _g = serial();
     const PW: &str = "Sup3r-Secret-pw-8812";
     const ALICE: &str = "Al1ce-Secret-pw-4410";
-    let Some(mut server) = Server::start(&["--requirepass", PW]) else { return };
+    let Some(mut server) = Server::start(&["--requirepass", PW]) else {
+        return;
+    };
     server.admin = format!("redis://:{PW}@127.0.0.1:{}", server.port);
     let _: () = server.cmd(
         redis::cmd("ACL")
@@ -530,7 +685,10 @@ fn passwords_work_and_never_leak() {
     let json = dir.join("r.json");
     let by_env = format!("redis://:{PW}@127.0.0.1:{}", server.port);
     let acl = format!("redis://alice:{ALICE}@127.0.0.1:{}", server.port);
-    let wrong = format!("redis://alice:Wr0ng-Secret-pw-0000@127.0.0.1:{}", server.port);
+    let wrong = format!(
+        "redis://alice:Wr0ng-Secret-pw-0000@127.0.0.1:{}",
+        server.port
+    );
     let leaks = |out: &Out| {
         for secret in [PW, ALICE, "Wr0ng-Secret-pw-0000"] {
             assert!(!out.all().contains(secret), "secret leaked:\n{}", out.all());
@@ -540,8 +698,19 @@ fn passwords_work_and_never_leak() {
     // QUIZRACE_REDIS_URL, tokio.
     let out = quizrace(
         &[
-            "run", "--json", json.to_str().unwrap(), "--runtime", "tokio", "-s", "redis-incrby",
-            "-s", "redis-sadd", "--rooms", "20", "--rounds", "2",
+            "run",
+            "--json",
+            json.to_str().unwrap(),
+            "--runtime",
+            "tokio",
+            "-s",
+            "redis-incrby",
+            "-s",
+            "redis-sadd",
+            "--rooms",
+            "20",
+            "--rounds",
+            "2",
         ],
         &[("QUIZRACE_REDIS_URL", &by_env)],
     );
@@ -553,8 +722,19 @@ fn passwords_work_and_never_leak() {
     // --redis-url with an ACL user, on processes (children get it on stdin).
     let out = quizrace(
         &[
-            "run", "--redis-url", &acl, "--json", json.to_str().unwrap(), "--runtime",
-            "processes", "-s", "redis-lua", "--rooms", "20", "--rounds", "2",
+            "run",
+            "--redis-url",
+            &acl,
+            "--json",
+            json.to_str().unwrap(),
+            "--runtime",
+            "processes",
+            "-s",
+            "redis-lua",
+            "--rooms",
+            "20",
+            "--rounds",
+            "2",
         ],
         &[],
     );
@@ -571,22 +751,50 @@ fn passwords_work_and_never_leak() {
     // Wrong password: exit 2, says so, shows no password.
     for runtime in ["tokio", "processes"] {
         let out = quizrace(
-            &["run", "--redis-url", &wrong, "--runtime", runtime, "-s", "redis-incrby"],
+            &[
+                "run",
+                "--redis-url",
+                &wrong,
+                "--runtime",
+                runtime,
+                "-s",
+                "redis-incrby",
+            ],
             &[],
         );
         assert_eq!(out.code, Some(2), "{}", out.all());
         out.assert_no_panic();
-        assert!(out.stderr.contains("authentication failed"), "{}", out.stderr);
-        assert!(out.stderr.contains("redis://alice:***@127.0.0.1"), "{}", out.stderr);
+        assert!(
+            out.stderr.contains("authentication failed"),
+            "{}",
+            out.stderr
+        );
+        assert!(
+            out.stderr.contains("redis://alice:***@127.0.0.1"),
+            "{}",
+            out.stderr
+        );
         leaks(&out);
     }
     // A missing password.
     let out = quizrace(
-        &["run", "--redis-url", &server.url(), "--runtime", "tokio", "-s", "redis-incrby"],
+        &[
+            "run",
+            "--redis-url",
+            &server.url(),
+            "--runtime",
+            "tokio",
+            "-s",
+            "redis-incrby",
+        ],
         &[],
     );
     assert_eq!(out.code, Some(2), "{}", out.all());
-    assert!(out.stderr.contains("authentication failed"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("authentication failed"),
+        "{}",
+        out.stderr
+    );
     assert!(server.quizrace_keys().is_empty());
 }
 
@@ -610,13 +818,29 @@ fn fake_server(reply: Option<&'static [u8]>) -> u16 {
 }
 
 fn bad(url: &str, extra: &[&str], expect: &str) {
-    let mut args = vec!["run", "--redis-url", url, "--runtime", "tokio", "--rooms", "5"];
+    let mut args = vec![
+        "run",
+        "--redis-url",
+        url,
+        "--runtime",
+        "tokio",
+        "--rooms",
+        "5",
+    ];
     args.extend_from_slice(extra);
     let out = quizrace(&args, &[]);
     assert_eq!(out.code, Some(2), "{url}: {}", out.all());
     out.assert_no_panic();
-    assert!(out.stderr.contains(expect), "{url}: expected `{expect}` in:\n{}", out.stderr);
-    assert!(out.took < Duration::from_secs(15), "{url}: took {:?}", out.took);
+    assert!(
+        out.stderr.contains(expect),
+        "{url}: expected `{expect}` in:\n{}",
+        out.stderr
+    );
+    assert!(
+        out.took < Duration::from_secs(15),
+        "{url}: took {:?}",
+        out.took
+    );
 }
 
 #[test]
@@ -627,13 +851,26 @@ fn bad_redis_input_exits_2_with_a_clear_message() {
     bad(&url, &["-s", "redis-incrby"], "connection refused");
     bad(&url, &["-s", "redis-incrby"], "Start redis-server");
     // Not Redis: an HTTP server's reply.
-    let port = fake_server(Some(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"));
-    bad(&format!("redis://127.0.0.1:{port}"), &["-s", "redis-sadd"], "Redis protocol");
+    let port = fake_server(Some(
+        b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n",
+    ));
+    bad(
+        &format!("redis://127.0.0.1:{port}"),
+        &["-s", "redis-sadd"],
+        "Redis protocol",
+    );
     // Not Redis: accepts and says nothing; bounded by the timeouts.
     let port = fake_server(None);
     bad(
         &format!("redis://127.0.0.1:{port}"),
-        &["-s", "redis-incrby", "--connect-timeout", "1s", "--response-timeout", "1s"],
+        &[
+            "-s",
+            "redis-incrby",
+            "--connect-timeout",
+            "1s",
+            "--response-timeout",
+            "1s",
+        ],
         "no reply",
     );
     // Not a URL.
@@ -641,8 +878,18 @@ fn bad_redis_input_exits_2_with_a_clear_message() {
 
     // A Redis without scripting (scripting commands renamed away).
     let Some(server) = Server::start(&[
-        "--rename-command", "EVAL", "", "--rename-command", "EVALSHA", "",
-        "--rename-command", "SCRIPT", "", "--rename-command", "FUNCTION", "",
+        "--rename-command",
+        "EVAL",
+        "",
+        "--rename-command",
+        "EVALSHA",
+        "",
+        "--rename-command",
+        "SCRIPT",
+        "",
+        "--rename-command",
+        "FUNCTION",
+        "",
     ]) else {
         return;
     };
@@ -650,6 +897,10 @@ fn bad_redis_input_exits_2_with_a_clear_message() {
         bad(&server.url(), &["-s", s], "does not allow Lua scripting");
     }
     // ...where the strategies that need no script still run.
-    let f = run_ok(&server, "noscript", &["--runtime", "tokio", "-s", "redis-incrby", "--rooms", "5"]);
+    let f = run_ok(
+        &server,
+        "noscript",
+        &["--runtime", "tokio", "-s", "redis-incrby", "--rooms", "5"],
+    );
     assert_exact(get(&f, "redis-incrby"));
 }

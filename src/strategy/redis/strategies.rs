@@ -328,7 +328,7 @@ shared_strategy! {
     /// * **Costs:** two round trips per answer on the shared connection.
     /// * **Scaling:** losses grow with the workers per room and with the
     ///   round trip (the race window); more processes make it worse, not better.
-    /// * **Checked by:** `tests/redis.rs` (`racy_redis_strategies_are_caught`,
+    /// * **Checked by:** `tests/redis.rs` (`six_strategies_on_tokio_racy_caught_correct_exact`,
     ///   the two-process story) asserting that it *loses* answers, and
     ///   `quizrace explain redis-get-set`, which finds the interleaving.
     GetSet, GetSetHandle, "get-set", "redis-get-set", None, counts = mget
@@ -358,7 +358,8 @@ shared_strategy! {
     /// * **Scaling:** bounded by the Redis thread and the client's socket
     ///   task, not by rooms or processes.
     /// * **Checked by:** `tests/redis.rs` on `tokio` and `processes`, and the
-    ///   pause fault that shows its over-count under retries.
+    ///   pause fault that shows its over-count under retries
+    ///   (`pause_with_retries_makes_incrby_overcount_while_lua_and_sadd_stay_exact`).
     Incrby, IncrbyHandle, "incrby", "redis-incrby", None, counts = mget
 }
 
@@ -443,7 +444,7 @@ impl AsyncRecorder for GetSetHandle {
         let h = &mut self.h;
         let retries = h.base.cfg.faults.retries;
         let key = key(&mut h.key, &h.base, answer.slot, "");
-        let get = redis::Cmd::get(&*key);
+        let get = redis::Cmd::get(key);
         let got: Result<Option<u32>, Fate> =
             retrying!(retries, h.retried, h.conn.query::<Option<u32>>(&get));
         // A failed GET changed nothing: the answer was not counted.
@@ -454,7 +455,7 @@ impl AsyncRecorder for GetSetHandle {
             ((), TraceOp::Read(v))
         });
         work.run_async().await; // the race window: other workers GET the same v here
-        let set = redis::Cmd::set(&*key, v + 1);
+        let set = redis::Cmd::set(key, v + 1);
         let set: Result<(), Fate> = retrying!(retries, h.retried, h.conn.query::<()>(&set));
         if let Err(f) = set {
             return lost(f);
@@ -485,7 +486,7 @@ impl AsyncRecorder for IncrGetHandle {
         let h = &mut self.h;
         let retries = h.base.cfg.faults.retries;
         let key = key(&mut h.key, &h.base, answer.slot, "");
-        let incr = redis::Cmd::incr(&*key, 1);
+        let incr = redis::Cmd::incr(key, 1);
         let n: Result<u32, Fate> = retrying!(retries, h.retried, h.conn.query::<u32>(&incr));
         let n = match n {
             Ok(n) => n,
@@ -495,7 +496,7 @@ impl AsyncRecorder for IncrGetHandle {
             ((), TraceOp::Increment(n))
         });
         // The bug: a second, separate command decides.
-        let get = redis::Cmd::get(&*key);
+        let get = redis::Cmd::get(key);
         let seen: Result<Option<u32>, Fate> =
             retrying!(retries, h.retried, h.conn.query::<Option<u32>>(&get));
         let Ok(seen) = seen.map(Option::unwrap_or_default) else {
@@ -527,7 +528,7 @@ impl AsyncRecorder for IncrbyHandle {
         work.run_async().await;
         let h = &mut self.h;
         let key = key(&mut h.key, &h.base, answer.slot, "");
-        let incr = redis::Cmd::incr(&*key, 1);
+        let incr = redis::Cmd::incr(key, 1);
         let n: Result<u32, Fate> = retrying!(
             h.base.cfg.faults.retries,
             h.retried,
