@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::explain::{investigate, Evidence};
 use crate::result::{Environment, ResultsFile, ScenarioInfo, StrategyResult, Verdict, SCHEMA};
-use crate::scenario::{parse_duration, parse_runtime, ScenarioFile};
+use crate::scenario::{parse_duration, parse_runtime, FaultsFile, ScenarioFile};
 use crate::sim::{self, Progress, RunOptions, Workload};
 use crate::strategy::{Env, Kind, Runtime, StrategyId, TraceOp};
 
@@ -121,6 +121,51 @@ struct RunArgs {
     sweeps: Vec<String>,
     #[command(flatten)]
     redis: RedisArgs,
+    #[command(flatten)]
+    faults: FaultArgs,
+}
+
+/// Redis fault settings; each overrides the scenario's `[faults]` field.
+#[derive(Debug, Args)]
+struct FaultArgs {
+    /// Time to wait for one Redis reply, e.g. 40ms (default 2s).
+    #[arg(long)]
+    response_timeout: Option<String>,
+    /// Time to open a Redis connection (default 2s).
+    #[arg(long)]
+    connect_timeout: Option<String>,
+    /// Client retries after a Redis timeout or connection error (default 0).
+    #[arg(long)]
+    retries: Option<u32>,
+    /// Pause the Redis server (CLIENT PAUSE) this long after workers start.
+    #[arg(long, requires = "pause_for")]
+    pause_at: Option<String>,
+    /// How long the pause lasts.
+    #[arg(long, requires = "pause_at")]
+    pause_for: Option<String>,
+    /// write (default; Redis >= 6.2) or all.
+    #[arg(long)]
+    pause_mode: Option<String>,
+}
+
+impl FaultArgs {
+    fn overlay(&self) -> Option<FaultsFile> {
+        let f = FaultsFile {
+            response_timeout: self.response_timeout.clone(),
+            connect_timeout: self.connect_timeout.clone(),
+            retries: self.retries,
+            pause_at: self.pause_at.clone(),
+            pause_for: self.pause_for.clone(),
+            pause_mode: self.pause_mode.clone(),
+        };
+        let any = f.response_timeout.is_some()
+            || f.connect_timeout.is_some()
+            || f.retries.is_some()
+            || f.pause_at.is_some()
+            || f.pause_for.is_some()
+            || f.pause_mode.is_some();
+        any.then_some(f)
+    }
 }
 
 /// How the process should end.
@@ -196,6 +241,8 @@ fn list(json: bool) -> Result<Exit> {
 /// One scenario to run, resolved from its file and the overrides.
 struct Planned {
     file: ScenarioFile,
+    /// Redis settings with this scenario's faults applied.
+    env: Env,
     workload: Workload,
     strategies: Vec<StrategyId>,
     points: Vec<BTreeMap<String, u64>>,
@@ -216,6 +263,7 @@ fn run(args: RunArgs) -> Result<Exit> {
         scoring_work: args.scoring_work.clone(),
         window: args.window.clone(),
         time_limit: args.time_limit.clone(),
+        faults: args.faults.overlay(),
         ..ScenarioFile::default()
     };
     let files: Vec<ScenarioFile> = if args.scenarios.is_empty() {
@@ -259,7 +307,10 @@ fn run(args: RunArgs) -> Result<Exit> {
                 .validate()
                 .map_err(|e| ctx(e.to_string()))?;
         }
+        let faults = file.faults().map_err(ctx)?;
+        let env = crate::strategy::redis::with_faults(&env, &faults).map_err(ctx)?;
         planned.push(Planned {
+            env,
             file,
             workload,
             strategies,
@@ -271,6 +322,12 @@ fn run(args: RunArgs) -> Result<Exit> {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("creating the results directory {}", dir.display()))?;
         }
+    }
+    if planned
+        .iter()
+        .any(|p| p.strategies.iter().any(|s| s.info().needs_redis))
+    {
+        install_interrupt_handler()?;
     }
     let style = Style::detect();
     let show_progress = !args.quiet && std::io::stderr().is_terminal();
@@ -287,7 +344,7 @@ fn run(args: RunArgs) -> Result<Exit> {
             for &id in &p.strategies {
                 let progress = Progress::default();
                 let opts = RunOptions {
-                    env: env.clone(),
+                    env: p.env.clone(),
                     progress: progress.clone(),
                     ..RunOptions::default()
                 };
@@ -300,6 +357,13 @@ fn run(args: RunArgs) -> Result<Exit> {
                     .then(|| ProgressThread::start(label, w.total_answers(), progress));
                 let r = sim::run(id, &w, &opts);
                 drop(bar);
+                if crate::strategy::redis::interrupted() {
+                    // Ctrl-C: the handler thread is cleaning up and will exit
+                    // the process; the run's partial result or error is moot.
+                    loop {
+                        std::thread::park();
+                    }
+                }
                 let mut r = r.with_context(|| format!("scenario `{name}`, strategy `{id}`"))?;
                 r.point = point.clone();
                 if !args.quiet {
@@ -318,7 +382,7 @@ fn run(args: RunArgs) -> Result<Exit> {
             } else {
                 path.clone()
             };
-            write_results(&path, &name, &p, &results, &env)?;
+            write_results(&path, &name, &p, &results)?;
         }
     }
     Ok(if args.check && check_failed {
@@ -326,6 +390,53 @@ fn run(args: RunArgs) -> Result<Exit> {
     } else {
         Exit::Done
     })
+}
+
+/// On Ctrl-C: stop workers (and worker processes), delete the Redis keys of
+/// the run in progress, say so, and exit 130 (the shell's code for SIGINT).
+fn install_interrupt_handler() -> Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the Ctrl-C handler")?;
+    // Registered here, before any run starts, so no Ctrl-C is missed
+    // (`tokio::signal::ctrl_c()` would only register when first polled).
+    #[cfg(unix)]
+    let mut sigint = rt
+        .block_on(async {
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        })
+        .context("installing the Ctrl-C handler")?;
+    std::thread::Builder::new()
+        .name("ctrl-c".into())
+        .spawn(move || {
+            #[cfg(unix)]
+            let got = rt.block_on(sigint.recv()).is_some();
+            #[cfg(not(unix))]
+            let got = rt.block_on(tokio::signal::ctrl_c()).is_ok();
+            if !got {
+                return;
+            }
+            eprintln!("\nquizrace: interrupted (Ctrl-C): stopping workers and deleting this run's Redis keys");
+            let killed = sim::process::kill_children();
+            if killed > 0 {
+                eprintln!("quizrace: stopped {killed} worker processes");
+            }
+            for c in crate::strategy::redis::interrupt_cleanup() {
+                match c.result {
+                    Ok(n) => eprintln!("quizrace: deleted {n} keys under {}*", c.prefix),
+                    Err(e) => eprintln!(
+                        "quizrace: could not delete the keys under {}* ({e}); delete them with \
+                         redis-cli --scan --pattern '{}*' | xargs redis-cli unlink",
+                        c.prefix, c.prefix
+                    ),
+                }
+            }
+            eprintln!("quizrace: run interrupted; no results were written");
+            std::process::exit(130);
+        })
+        .context("starting the Ctrl-C handler thread")?;
+    Ok(())
 }
 
 fn redis_env(args: &RedisArgs) -> Result<Env> {
@@ -433,14 +544,14 @@ fn sanitize(name: &str) -> String {
         .collect()
 }
 
-fn write_results(
-    path: &Path,
-    name: &str,
-    p: &Planned,
-    results: &[StrategyResult],
-    env: &Env,
-) -> Result<()> {
+fn write_results(path: &Path, name: &str, p: &Planned, results: &[StrategyResult]) -> Result<()> {
     let w = &p.workload;
+    // Redis facts (version, faults) only when a Redis strategy ran.
+    let redis_ran = results
+        .iter()
+        .any(|r| StrategyId::from_name(&r.strategy).is_ok_and(|s| s.info().needs_redis));
+    let no_redis = Env::default();
+    let env = if redis_ran { &p.env } else { &no_redis };
     let file = ResultsFile {
         schema: SCHEMA.to_string(),
         scenario: ScenarioInfo {
@@ -628,6 +739,28 @@ fn print_header(name: &str, p: &Planned, style: &Style) {
     if let Some(d) = &p.file.description {
         println!("{}", d.trim());
     }
+    if let Some(f) = p
+        .env
+        .redis
+        .as_ref()
+        .map(|r| &r.faults)
+        .filter(|f| !f.is_default())
+    {
+        if p.strategies.iter().any(|s| s.info().needs_redis) {
+            let pause = f.pause.map_or(String::new(), |p| {
+                format!(
+                    "; CLIENT PAUSE {:?} {} at {:?}",
+                    p.duration,
+                    p.mode.as_str(),
+                    p.at
+                )
+            });
+            println!(
+                "faults: Redis response timeout {:?}, connect timeout {:?}, {} retries{pause}",
+                f.response_timeout, f.connect_timeout, f.retries
+            );
+        }
+    }
     println!(
         "{:<26} {:<9} {:>13} {:>9} {:>9} {:>10} {:>8} {:>8} {:>8} {:>8} {:>8}",
         "strategy",
@@ -730,6 +863,12 @@ fn print_summary(results: &[StrategyResult], style: &Style) {
         };
         let note = if r.anomalies_expected || a.is_exact() {
             ""
+        } else if o.failed + o.unknown > 0 {
+            // Anomalies under faults are not necessarily the strategy's: a
+            // restarted server without persistence forgets acknowledged
+            // answers, and a call whose every attempt timed out loses its
+            // end decision with the reply.
+            " (faults hit this run: a restarted server may forget acknowledged answers, and an answer whose every attempt timed out loses its end decision)"
         } else {
             " (a correct strategy: this is a bug)"
         };

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::sim::{Balance, Workload};
-use crate::strategy::{nearest, Runtime, ScoringWork, StrategyId};
+use crate::strategy::{nearest, redis, Runtime, ScoringWork, StrategyId};
 
 /// Defaults used when neither the scenario nor the command line says.
 pub mod defaults {
@@ -62,6 +62,94 @@ pub struct ScenarioFile {
     pub time_limit: Option<String>,
     /// Sweeps, e.g. `{ workers = [1, 2, 4, 8] }`.
     pub sweep: Option<std::collections::BTreeMap<String, Vec<u64>>>,
+    /// Redis client timeouts, retries and an injected server pause.
+    pub faults: Option<FaultsFile>,
+}
+
+/// The `[faults]` section: Redis client settings and an injected fault.
+/// Every field is optional; unknown keys are errors.
+///
+/// ```toml
+/// [faults]
+/// response_timeout = "40ms"  # default 2s: wait this long for one reply
+/// connect_timeout = "1s"     # default 2s
+/// retries = 3                # default 0: client retries after a timeout
+/// pause_at = "300ms"         # CLIENT PAUSE this long after workers start
+/// pause_for = "200ms"        # ... for this long (both or neither)
+/// pause_mode = "write"       # default write (Redis >= 6.2); or all
+/// ```
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultsFile {
+    /// Time to wait for one Redis reply.
+    pub response_timeout: Option<String>,
+    /// Time to open a Redis connection.
+    pub connect_timeout: Option<String>,
+    /// Client retries after a timeout or connection error.
+    pub retries: Option<u32>,
+    /// When to pause the server, counted from the workers' start.
+    pub pause_at: Option<String>,
+    /// How long the pause lasts.
+    pub pause_for: Option<String>,
+    /// `write` or `all`.
+    pub pause_mode: Option<String>,
+}
+
+impl FaultsFile {
+    /// Fields set in `over` replace those in `self`.
+    pub fn overlay(mut self, over: &FaultsFile) -> FaultsFile {
+        macro_rules! take {
+            ($($f:ident),*) => { $( if over.$f.is_some() { self.$f = over.$f.clone(); } )* };
+        }
+        take!(
+            response_timeout,
+            connect_timeout,
+            retries,
+            pause_at,
+            pause_for,
+            pause_mode
+        );
+        self
+    }
+
+    /// The typed settings, with defaults filled in and ranges checked.
+    pub fn resolve(&self) -> Result<redis::Faults, String> {
+        let dur = |name: &str, v: &Option<String>, default| match v {
+            None => Ok(default),
+            Some(s) => parse_duration(s).map_err(|e| format!("faults.{name}: {e}")),
+        };
+        let d = redis::Faults::default();
+        let mode = match self.pause_mode.as_deref() {
+            None | Some("write") => redis::PauseMode::Write,
+            Some("all") => redis::PauseMode::All,
+            Some(other) => {
+                return Err(format!(
+                    "faults.pause_mode `{other}` is not known; use write or all"
+                ))
+            }
+        };
+        let pause = match (&self.pause_at, &self.pause_for) {
+            (None, None) => None,
+            (Some(_), Some(_)) => Some(redis::Pause {
+                at: dur("pause_at", &self.pause_at, Duration::ZERO)?,
+                duration: dur("pause_for", &self.pause_for, Duration::ZERO)?,
+                mode,
+            }),
+            _ => return Err("faults: set both pause_at and pause_for, or neither".into()),
+        };
+        let f = redis::Faults {
+            connect_timeout: dur("connect_timeout", &self.connect_timeout, d.connect_timeout)?,
+            response_timeout: dur(
+                "response_timeout",
+                &self.response_timeout,
+                d.response_timeout,
+            )?,
+            retries: self.retries.unwrap_or(0),
+            pause,
+        };
+        f.validate().map_err(|e| format!("faults: {e}"))?;
+        Ok(f)
+    }
 }
 
 impl ScenarioFile {
@@ -117,7 +205,15 @@ impl ScenarioFile {
             time_limit,
             sweep
         );
+        if let Some(f) = &over.faults {
+            self.faults = Some(self.faults.take().unwrap_or_default().overlay(f));
+        }
         self
+    }
+
+    /// The scenario's Redis faults (defaults when there is no `[faults]`).
+    pub fn faults(&self) -> Result<redis::Faults, String> {
+        self.faults.clone().unwrap_or_default().resolve()
     }
 
     /// The workload this scenario describes, with defaults filled in.
@@ -305,6 +401,23 @@ mod tests {
         assert!(e.contains("playrs"), "{e}");
         let e = ScenarioFile::parse("rooms = = 3").unwrap_err();
         assert!(e.contains("line 1"), "{e}");
+    }
+
+    #[test]
+    fn faults_section() {
+        let s = ScenarioFile::parse(
+            "[faults]\nresponse_timeout = \"40ms\"\nretries = 2\npause_at = \"1s\"\npause_for = \"200ms\"\n",
+        )
+        .unwrap();
+        let f = s.faults().unwrap();
+        assert_eq!(f.response_timeout, Duration::from_millis(40));
+        assert_eq!(f.retries, 2);
+        assert_eq!(f.pause.unwrap().mode, redis::PauseMode::Write);
+        let e = ScenarioFile::parse("[faults]\nretris = 2\n").unwrap_err();
+        assert!(e.contains("retris"), "{e}");
+        let half = ScenarioFile::parse("[faults]\npause_at = \"1s\"\n").unwrap();
+        assert!(half.faults().unwrap_err().contains("pause_for"));
+        assert!(ScenarioFile::default().faults().unwrap().is_default());
     }
 
     #[test]

@@ -3,11 +3,14 @@
 //! * `cli`: the real binary: verbs, exit codes, JSON contract, bad input.
 //! * `stress`: every strategy on real threads and tasks; racy ones must be caught.
 //! * `shuttle`: async strategies under shuttle's seeded schedulers.
+//! * `redis`: the six Redis strategies, faults, key hygiene, secrets and bad
+//!   input, against a `redis-server` each test starts itself.
 //! * `report`: HTML report generation, escaping and the real-browser check.
 //!
 //! The loom models live in `tests/loom.rs` (run by `scripts/loom.sh`).
 
 mod cli;
+mod redis;
 mod report;
 mod shuttle;
 mod stress;

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::metrics::{Buckets, Recorder as Latency};
 use crate::result::{Outcomes, StrategyResult};
-use crate::strategy::{Env, Kind, Runtime, SetupError, StrategyId};
+use crate::strategy::{redis, Env, Kind, Runtime, SetupError, StrategyId};
 pub use workload::{Balance, Workload};
 
 /// Hard limits on sizes, so a typo cannot exhaust memory; each says why.
@@ -378,9 +378,10 @@ impl StrategyId {
             Kind::Racy => true,
             Kind::RacyAcrossProcesses => w.effective_processes() > 1,
             // The story's fix is only correct without client retries: a
-            // retried INCRBY may have been applied already.
+            // retried INCRBY (or EXEC) may have been applied already. The
+            // idempotent ones (redis-lua, redis-sadd) stay exact.
             Kind::Correct => {
-                self == StrategyId::RedisIncrby
+                matches!(self, StrategyId::RedisIncrby | StrategyId::RedisWatch)
                     && env
                         .redis
                         .as_ref()
@@ -430,10 +431,28 @@ pub fn run(id: StrategyId, w: &Workload, opts: &RunOptions) -> Result<StrategyRe
     if id.info().needs_redis && opts.env.redis.is_none() {
         return Err(SetupError::NoRedis(id.name()).into());
     }
-    let raw = match w.runtime {
-        Runtime::Processes => process::run_parent(id, w, opts)?,
-        _ => run_share(id, w, 0, Clock::start(), opts)?,
+    let mut opts = opts.clone();
+    // A fresh key prefix per strategy run, known to Ctrl-C clean-up while
+    // the run lasts, and the run's injected fault (if any).
+    let (_scope, pause) = match opts.env.redis.as_mut() {
+        Some(cfg) if id.info().needs_redis => {
+            let scope = redis::RunScope::begin(cfg);
+            let delay = if w.runtime == Runtime::Processes {
+                process::STARTUP_GRACE
+            } else {
+                Duration::ZERO
+            };
+            (Some(scope), redis::PauseInjector::start(&opts.env, delay))
+        }
+        _ => (None, None),
     };
+    let raw = match w.runtime {
+        Runtime::Processes => process::run_parent(id, w, &opts),
+        _ => run_share(id, w, 0, Clock::start(), &opts),
+    };
+    let injected = pause.map(redis::PauseInjector::finish).transpose();
+    let raw = raw?;
+    injected.map_err(|e| SimError::Setup(SetupError::Redis(e)))?;
     Ok(check::evaluate(id, w, &opts.env, &raw))
 }
 

@@ -37,7 +37,7 @@ pub struct ChildSpec {
 }
 
 /// Time children get to start and set up before the common start instant.
-const STARTUP_GRACE: Duration = Duration::from_millis(400);
+pub(crate) const STARTUP_GRACE: Duration = Duration::from_millis(400);
 
 pub(crate) fn run_parent(
     id: StrategyId,
@@ -74,6 +74,7 @@ pub(crate) fn run_parent(
                 what: format!("starting worker process {index} ({})", exe.display()),
                 source: e,
             })?;
+        register_child(child.id());
         let json = serde_json::to_vec(&spec).expect("specs always serialise");
         if let Some(mut stdin) = child.stdin.take() {
             // A child that died at once shows up below with its stderr.
@@ -85,7 +86,10 @@ pub(crate) fn run_parent(
     let mut first_error = None;
     for (index, child) in children.into_iter().enumerate() {
         let index = index as u32;
-        let out = child.wait_with_output().map_err(|e| SimError::Os {
+        let pid = child.id();
+        let out = child.wait_with_output();
+        unregister_child(pid);
+        let out = out.map_err(|e| SimError::Os {
             what: format!("waiting for worker process {index}"),
             source: e,
         })?;
@@ -125,6 +129,37 @@ pub(crate) fn run_parent(
         merged.counts = counts;
     }
     Ok(merged)
+}
+
+/// Worker processes alive right now, so Ctrl-C can stop them before the
+/// parent deletes the run's Redis keys (else they would write new ones).
+static CHILDREN: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
+
+fn children() -> std::sync::MutexGuard<'static, Vec<u32>> {
+    CHILDREN.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn register_child(pid: u32) {
+    children().push(pid);
+}
+
+fn unregister_child(pid: u32) {
+    children().retain(|&p| p != pid);
+}
+
+/// Kills every worker process still running (for Ctrl-C): returns how many.
+pub fn kill_children() -> usize {
+    let pids = children().clone();
+    for &pid in &pids {
+        #[cfg(unix)]
+        // SAFETY: kill(2) has no memory-safety preconditions. The pid is a
+        // child this process started; it leaves the list right after it is
+        // reaped, so only in that instant could the pid have been reused.
+        unsafe {
+            libc::kill(pid as libc::pid_t, libc::SIGKILL);
+        }
+    }
+    pids.len()
 }
 
 /// Reads and deletes shared (Redis) counters from the parent.

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# How close does quizrace's redis-incrby come to a bare INCR loop?
+#
+# Prints, from one run against one server:
+#   1. redis-benchmark -t incr -c 50 -n 200000 at pipeline 1 and 16
+#      (the server's ceiling, with a C client);
+#   2. a raw 50-task INCR loop over ONE multiplexed redis-rs connection
+#      (examples/raw_incr.rs: the same client library, no harness);
+#   3. quizrace run --runtime tokio --workers 50 --strategy redis-incrby
+#      (the whole simulator: plans, timing, outcome bookkeeping, checks),
+# and the ratio of 3 to 2. Target: >= 90%. Timing is reported, not gated
+# (STYLE.md: gate on correctness); the script fails only if redis-incrby is
+# not exact or a step fails.
+#
+# By default it starts a private redis-server on a free loopback port and
+# stops it at the end. To use a running server instead: REDIS_PORT=N
+# (loopback, no password). Binaries are built unless QUIZRACE_BIN and
+# RAW_INCR_BIN point at them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+N=${N:-200000}
+TASKS=${TASKS:-50}
+
+if [[ -z "${QUIZRACE_BIN:-}" || -z "${RAW_INCR_BIN:-}" ]]; then
+    ${CARGO:-cargo} build --release --quiet --bin quizrace --example raw_incr
+    target=${CARGO_TARGET_DIR:-target}
+    QUIZRACE_BIN=${QUIZRACE_BIN:-$target/release/quizrace}
+    RAW_INCR_BIN=${RAW_INCR_BIN:-$target/release/examples/raw_incr}
+fi
+
+for tool in redis-server redis-benchmark redis-cli; do
+    command -v "$tool" >/dev/null || { echo "error: $tool not found; install redis (e.g. apt-get install redis-server redis-tools)" >&2; exit 2; }
+done
+
+server_pid=
+cleanup() { [[ -n "$server_pid" ]] && kill "$server_pid" 2>/dev/null || true; }
+trap cleanup EXIT
+
+if [[ -z "${REDIS_PORT:-}" ]]; then
+    for p in $(seq 21000 21999); do
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then REDIS_PORT=$p; break; fi
+    done
+    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
+        --daemonize no --loglevel warning >/dev/null &
+    server_pid=$!
+    for _ in $(seq 100); do
+        redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break
+        sleep 0.05
+    done
+fi
+url="redis://127.0.0.1:$REDIS_PORT"
+
+echo "== environment"
+echo "redis:    $(redis-cli -p "$REDIS_PORT" info server | tr -d '\r' | grep '^redis_version:' | cut -d: -f2) on 127.0.0.1:$REDIS_PORT"
+echo "cpus:     $(nproc)   ($(uname -sm))"
+echo "commit:   $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+echo "rustc:    $(rustc --version 2>/dev/null || echo unknown)"
+echo
+
+echo "== 1. redis-benchmark -t incr -c 50 -n $N (server ceiling, C client)"
+for pipeline in 1 16; do
+    printf 'P%-3s ' "$pipeline"
+    redis-benchmark -p "$REDIS_PORT" -t incr -c 50 -n "$N" -P "$pipeline" -q | tr '\r' '\n' | grep -v '^$' | tail -1
+done
+echo
+
+# Few, large rooms: the raw loop increments one key, so the simulator's run
+# should not make Redis create a new key for every few answers either.
+rooms=25
+players=$((N / rooms))
+quizrace_incrby() { # ROOMS PLAYERS -> "answers_per_s verdict"
+    local json
+    json=$(mktemp)
+    "$QUIZRACE_BIN" run --redis-url "$url" --runtime tokio --workers "$TASKS" \
+        --strategy redis-incrby --rooms "$1" --players "$2" --rounds 1 \
+        --scoring-work none --json "$json" --quiet
+    echo "$(grep -m1 '"answers_per_s"' "$json" | sed -E 's/[^0-9.]//g; s/\..*//') \
+$(grep -m1 '"verdict"' "$json" | sed -E 's/.*: "([a-z]+)".*/\1/')"
+    rm -f "$json"
+}
+median() { tr ' ' '\n' | sort -n | sed -n "$(( (${1} + 1) / 2 ))p"; }
+
+# Both sides share two cores with the server and anything else running, so
+# each is measured RUNS times, interleaved, and the medians are compared.
+RUNS=${RUNS:-3}
+echo "== 2. raw redis-rs: $TASKS tasks, one multiplexed connection (examples/raw_incr.rs)"
+echo "== 3. quizrace run --runtime tokio --workers $TASKS --strategy redis-incrby --rooms $rooms --players $players --rounds 1"
+raws=() sims=() verdict=exact
+for r in $(seq "$RUNS"); do
+    raw_line=$("$RAW_INCR_BIN" "$url" "$TASKS" "$N")
+    raws+=("$(sed -E 's/.*: ([0-9]+) ops\/s.*/\1/' <<<"$raw_line")")
+    read -r sim v < <(quizrace_incrby "$rooms" "$players")
+    sims+=("$sim")
+    [[ "$v" == exact ]] || verdict=$v
+    printf '  run %s: raw %8s ops/s   quizrace %8s answers/s (%s)\n' "$r" "${raws[-1]}" "$sim" "$v"
+done
+raw=$(echo "${raws[@]}" | median "$RUNS")
+sim=$(echo "${sims[@]}" | median "$RUNS")
+echo "  last raw_incr output: $raw_line"
+echo
+
+pct=$((100 * sim / raw))
+echo "== median simulator / median raw = $sim / $raw = $pct% (target >= 90%)"
+
+# Context: many small rooms, as real games have. Every room-round is a new
+# key, so the server does more work per answer than the one-key loops above.
+read -r many _ < <(quizrace_incrby $((N / 8)) 8)
+echo "   (context: $((N / 8)) rooms x 8 players, one new key per 8 answers: $many answers/s)"
+
+left=$(redis-cli -p "$REDIS_PORT" --scan --pattern 'quizrace:*' | wc -l)
+if [[ "$verdict" != exact || "$left" != 0 ]]; then
+    echo "error: redis-incrby verdict $verdict, $left quizrace keys left behind" >&2
+    exit 1
+fi

@@ -1,0 +1,89 @@
+//! Fault injection: a server pause at a set time mid-run.
+//!
+//! `CLIENT PAUSE <ms> WRITE|ALL` makes the server hold clients' commands for
+//! a while and then execute them all. A client with a response timeout
+//! shorter than the pause gives up on commands the server will still run;
+//! if it retries, the server runs both. That is the mechanism by which the
+//! story's `INCRBY` fix over-counts, shown without killing anything.
+
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::config::{Pause, RedisConfig};
+use super::conn;
+use crate::strategy::Env;
+
+/// A pause scheduled on a control connection of its own.
+#[derive(Debug)]
+pub struct PauseInjector {
+    cancel: mpsc::Sender<()>,
+    thread: JoinHandle<Result<bool, String>>,
+}
+
+impl PauseInjector {
+    /// Schedules the env's pause (if any) `delay + pause.at` from now.
+    /// `delay` is when workers start (the start-up grace of processes).
+    pub fn start(env: &Env, delay: Duration) -> Option<PauseInjector> {
+        let cfg = env.redis.clone()?;
+        let pause = cfg.faults.pause?;
+        let (cancel, rx) = mpsc::channel();
+        let thread = std::thread::spawn(move || inject(cfg, pause, delay, rx));
+        Some(PauseInjector { cancel, thread })
+    }
+
+    /// Cancels a pause not yet sent, lifts one still in effect, and reports
+    /// whether the pause happened (an error if it could not be sent).
+    pub fn finish(self) -> Result<bool, String> {
+        let _ = self.cancel.send(());
+        self.thread
+            .join()
+            .unwrap_or_else(|_| Err("the fault-injection thread panicked".into()))
+    }
+}
+
+fn inject(
+    cfg: RedisConfig,
+    pause: Pause,
+    delay: Duration,
+    cancel: mpsc::Receiver<()>,
+) -> Result<bool, String> {
+    let fire_at = Instant::now() + delay + pause.at;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("starting the fault-injection runtime: {e}"))?;
+    // Connect before the pause is due, so the control connection is ready.
+    let mut control = rt
+        .block_on(conn::admin(&cfg))
+        .map_err(|e| format!("fault injection: {e}"))?;
+    let wait = fire_at.saturating_duration_since(Instant::now());
+    match cancel.recv_timeout(wait) {
+        Err(mpsc::RecvTimeoutError::Timeout) => {}
+        // The run ended before the pause was due: nothing to do.
+        _ => return Ok(false),
+    }
+    let ms = pause.duration.as_millis().max(1) as u64;
+    rt.block_on(
+        redis::cmd("CLIENT")
+            .arg("PAUSE")
+            .arg(ms)
+            .arg(pause.mode.as_str())
+            .exec_async(&mut control),
+    )
+    .map_err(|e| {
+        cfg.scrub(&format!(
+            "fault injection: CLIENT PAUSE {ms} {} failed ({e}); it needs Redis 6.2 or later and \
+             a user allowed to run CLIENT (ACL +client)",
+            pause.mode.as_str()
+        ))
+    })?;
+    let paused_until = Instant::now() + pause.duration;
+    let _ = cancel.recv();
+    if Instant::now() < paused_until {
+        // The run finished inside the pause: lift it rather than leave the
+        // server paused for other users.
+        let _ = rt.block_on(redis::cmd("CLIENT").arg("UNPAUSE").exec_async(&mut control));
+    }
+    Ok(true)
+}

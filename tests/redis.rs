@@ -1,0 +1,906 @@
+//! The Redis strategies against a real `redis-server`.
+//!
+//! Every test starts its own server (from `PATH`) on a free loopback port,
+//! never 6379, with persistence off, and kills it on drop. Without
+//! `redis-server` the tests print a line and pass, unless
+//! `QUIZRACE_REQUIRE_REDIS=1` (set by CI), which turns a missing server into
+//! a failure. Tests run one at a time (a lock): their timing (pauses,
+//! restarts) must not compete with each other for two cores.
+//!
+//! Most tests drive the real binary, so exit codes, messages, JSON and
+//! Ctrl-C handling are what a user gets.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use quizrace::result::{ResultsFile, StrategyResult, Verdict};
+
+/// One Redis test at a time.
+fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn redis_server_available() -> bool {
+    let found = Command::new("redis-server")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        if std::env::var("QUIZRACE_REQUIRE_REDIS").as_deref() == Ok("1") {
+            panic!(
+                "redis-server is not on PATH and QUIZRACE_REQUIRE_REDIS=1: install redis-server"
+            );
+        }
+        eprintln!(
+            "skipped: redis-server is not on PATH (set QUIZRACE_REQUIRE_REDIS=1 to fail instead)"
+        );
+    }
+    found
+}
+
+/// A loopback port nobody listens on right now (never 6379).
+fn free_port() -> u16 {
+    loop {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        if port != 6379 {
+            return port;
+        }
+    }
+}
+
+/// A `redis-server` owned by one test.
+struct Server {
+    child: Option<Child>,
+    port: u16,
+    extra: Vec<String>,
+    /// URL with admin rights, for the test's own checks.
+    admin: String,
+}
+
+impl Server {
+    fn start(extra: &[&str]) -> Option<Server> {
+        if !redis_server_available() {
+            return None;
+        }
+        let port = free_port();
+        let mut s = Server {
+            child: None,
+            port,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+            admin: format!("redis://127.0.0.1:{port}"),
+        };
+        s.spawn();
+        Some(s)
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string()])
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(["--daemonize", "no", "--loglevel", "warning"])
+            .args(&self.extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server starts");
+        self.child = Some(child);
+        // Ready when it answers PING (or asks for a password).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(mut c) = TcpStream::connect(("127.0.0.1", self.port)) {
+                let _ = c.set_read_timeout(Some(Duration::from_millis(500)));
+                let mut buf = [0u8; 64];
+                if c.write_all(b"PING\r\n").is_ok() && c.read(&mut buf).is_ok_and(|n| n > 0) {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not start on port {}",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn admin(&self) -> redis::Connection {
+        redis::Client::open(self.admin.as_str())
+            .unwrap()
+            .get_connection_with_timeout(Duration::from_secs(5))
+            .expect("admin connection")
+    }
+
+    fn cmd<T: redis::FromRedisValue>(&self, c: &mut redis::Cmd) -> T {
+        c.query(&mut self.admin()).expect("admin command")
+    }
+
+    /// Every quizrace key on the server (SCAN, as a user would check).
+    fn quizrace_keys(&self) -> Vec<String> {
+        let mut con = self.admin();
+        let mut keys = Vec::new();
+        let mut cursor = 0u64;
+        loop {
+            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg("quizrace:*")
+                .arg("COUNT")
+                .arg(1000)
+                .query(&mut con)
+                .unwrap();
+            keys.extend(batch);
+            cursor = next;
+            if cursor == 0 {
+                return keys;
+            }
+        }
+    }
+
+    /// Calls of one command so far (`INFO commandstats`).
+    fn calls(&self, command: &str) -> u64 {
+        let info: String = self.cmd(redis::cmd("INFO").arg("commandstats"));
+        let prefix = format!("cmdstat_{command}:calls=");
+        info.lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .and_then(|rest| rest.split(',').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// What a run of the binary produced.
+#[derive(Debug)]
+struct Out {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+    took: Duration,
+}
+
+impl Out {
+    fn all(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+    fn assert_no_panic(&self) {
+        assert!(
+            !self.stderr.contains("panicked"),
+            "panic trace:\n{}",
+            self.stderr
+        );
+    }
+}
+
+fn quizrace_cmd(args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_quizrace"));
+    c.args(args)
+        .env_remove("QUIZRACE_REDIS_URL")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c
+}
+
+/// Waits for a started binary, failing the test if it runs past `limit`.
+fn finish(mut child: Child, started: Instant, limit: Duration) -> Out {
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out_t = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("quizrace hung for more than {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Out {
+        code: status.code(),
+        stdout: out_t.join().unwrap(),
+        stderr: err_t.join().unwrap(),
+        took: started.elapsed(),
+    }
+}
+
+fn quizrace(args: &[&str], env: &[(&str, &str)]) -> Out {
+    let started = Instant::now();
+    let child = quizrace_cmd(args, env).spawn().expect("quizrace starts");
+    finish(child, started, Duration::from_secs(120))
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("quizrace-redis-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn scenario(name: &str) -> String {
+    format!("{}/scenarios/{name}.toml", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn results(path: &std::path::Path) -> ResultsFile {
+    ResultsFile::from_json(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn get<'a>(f: &'a ResultsFile, strategy: &str) -> &'a StrategyResult {
+    f.results
+        .iter()
+        .find(|r| r.strategy == strategy)
+        .unwrap_or_else(|| panic!("no result for {strategy}"))
+}
+
+/// Runs `strategies` and returns the results; asserts exit 0 and no key left.
+fn run_ok(server: &Server, name: &str, args: &[&str]) -> ResultsFile {
+    let json = scratch(name).join("r.json");
+    let url = server.url();
+    let mut all = vec!["run", "--redis-url", &url, "--json", json.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let out = quizrace(&all, &[]);
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    out.assert_no_panic();
+    assert_eq!(
+        server.quizrace_keys(),
+        Vec::<String>::new(),
+        "keys left behind"
+    );
+    results(&json)
+}
+
+fn assert_exact(r: &StrategyResult) {
+    assert_eq!(
+        r.verdict,
+        Verdict::Exact,
+        "{}: {:?}",
+        r.strategy,
+        r.anomalies
+    );
+    assert_eq!(r.outcomes.ok, r.answers, "{}: {:?}", r.strategy, r.outcomes);
+}
+
+const ALL_SIX: [&str; 12] = [
+    "-s",
+    "redis-get-set",
+    "-s",
+    "redis-incr-get",
+    "-s",
+    "redis-incrby",
+    "-s",
+    "redis-lua",
+    "-s",
+    "redis-watch",
+    "-s",
+    "redis-sadd",
+];
+
+fn check_six(f: &ResultsFile) {
+    let gs = get(f, "redis-get-set");
+    assert!(
+        gs.anomalies.lost_updates > 0,
+        "get-set must lose answers: {:?}",
+        gs.anomalies
+    );
+    assert!(gs.anomalies_expected);
+    let ig = get(f, "redis-incr-get");
+    assert!(
+        ig.anomalies.duplicate_end > 0,
+        "incr-get must end twice: {:?}",
+        ig.anomalies
+    );
+    assert_eq!(ig.anomalies.lost_updates, 0, "incr-get counts right");
+    for s in ["redis-incrby", "redis-lua", "redis-watch", "redis-sadd"] {
+        assert_exact(get(f, s));
+        assert!(!get(f, s).anomalies_expected);
+    }
+    // 8 workers on rooms of 8 players collide: optimistic transactions abort.
+    assert!(get(f, "redis-watch").outcomes.retries > 0);
+}
+
+#[test]
+fn six_strategies_on_tokio_racy_caught_correct_exact() {
+    let _g = serial();
+    let Some(server) = Server::start(&[]) else {
+        return;
+    };
+    let shape = [
+        "--runtime",
+        "tokio",
+        "--workers",
+        "8",
+        "--rooms",
+        "50",
+        "--rounds",
+        "4",
+    ];
+    let mut args: Vec<&str> = shape.to_vec();
+    args.extend_from_slice(&["--scoring-work", "yield"]);
+    args.extend_from_slice(&ALL_SIX);
+    let f = run_ok(&server, "tokio", &args);
+    check_six(&f);
+    assert!(f
+        .environment
+        .redis
+        .as_deref()
+        .is_some_and(|v| v.starts_with(|c: char| c.is_ascii_digit())));
+}
+
+#[test]
+fn six_strategies_on_processes_and_the_story_scenario() {
+    let _g = serial();
+    let Some(server) = Server::start(&[]) else {
+        return;
+    };
+    let mut args = vec![
+        "--runtime",
+        "processes",
+        "--processes",
+        "2",
+        "--workers",
+        "4",
+    ];
+    args.extend_from_slice(&["--rooms", "50", "--rounds", "4", "--scoring-work", "yield"]);
+    args.extend_from_slice(&ALL_SIX);
+    check_six(&run_ok(&server, "procs", &args));
+
+    // The bundled story: two servers; local-map hangs every room.
+    let story = scenario("story-two-servers");
+    let f = run_ok(&server, "story", &[story.as_str()]);
+    assert_eq!(f.scenario.processes, 2);
+    let lm = get(&f, "local-map");
+    assert_eq!(
+        lm.anomalies.missed_end, lm.room_rounds,
+        "{:?}",
+        lm.anomalies
+    );
+    assert!(get(&f, "redis-get-set").anomalies.lost_updates > 0);
+    for s in ["redis-incrby", "redis-lua", "redis-watch", "redis-sadd"] {
+        assert_exact(get(&f, s));
+    }
+}
+
+#[test]
+fn explain_shows_real_redis_counterexamples() {
+    let _g = serial();
+    let Some(server) = Server::start(&[]) else {
+        return;
+    };
+    let url = server.url();
+    let out = quizrace(&["explain", "redis-get-set", "--redis-url", &url], &[]);
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    assert!(
+        out.stdout.contains("both read 0 and both wrote 1"),
+        "{}",
+        out.stdout
+    );
+    let out = quizrace(&["explain", "redis-incr-get", "--redis-url", &url], &[]);
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    assert!(out.stdout.contains("emitted endQuizTime"), "{}", out.stdout);
+    assert!(server.quizrace_keys().is_empty());
+}
+
+#[test]
+fn pause_with_retries_makes_incrby_overcount_while_lua_and_sadd_stay_exact() {
+    let _g = serial();
+    let Some(server) = Server::start(&[]) else {
+        return;
+    };
+    let path = scenario("redis-faults-retry");
+    // --check: incrby's anomalies are expected under retries, so this passes.
+    let f = run_ok(&server, "faults", &[path.as_str(), "--check"]);
+    let faults = f.scenario.faults.as_ref().expect("faults recorded");
+    assert_eq!(faults["retries"], 8);
+    let incrby = get(&f, "redis-incrby");
+    assert!(incrby.anomalies_expected);
+    assert!(incrby.anomalies.over_counts > 0, "{:?}", incrby.anomalies);
+    assert!(
+        incrby.anomalies.early_end + incrby.anomalies.missed_end > 0,
+        "{:?}",
+        incrby.anomalies
+    );
+    assert!(incrby.outcomes.bounds_violations > 0);
+    for s in ["redis-lua", "redis-sadd"] {
+        let r = get(&f, s);
+        assert_eq!(r.verdict, Verdict::Exact, "{s}: {:?}", r.anomalies);
+        assert!(
+            r.outcomes.retries > 0,
+            "{s} was retried too: {:?}",
+            r.outcomes
+        );
+        assert!(!r.anomalies_expected);
+    }
+}
+
+#[test]
+fn timeouts_without_retries_are_unknown_and_within_the_counter_bounds() {
+    let _g = serial();
+    let Some(server) = Server::start(&[]) else {
+        return;
+    };
+    let f = run_ok(
+        &server,
+        "unknown",
+        &[
+            "--runtime",
+            "tokio",
+            "--workers",
+            "8",
+            "--rooms",
+            "20",
+            "--rounds",
+            "60",
+            "--window",
+            "10ms",
+            "-s",
+            "redis-incrby",
+            "-s",
+            "redis-sadd",
+            "--response-timeout",
+            "30ms",
+            "--pause-at",
+            "150ms",
+            "--pause-for",
+            "150ms",
+        ],
+    );
+    for s in ["redis-incrby", "redis-sadd"] {
+        let r = get(&f, s);
+        // Timed out after sending: unknown, never failed.
+        assert!(r.outcomes.unknown > 0, "{s}: {:?}", r.outcomes);
+        assert_eq!(r.outcomes.failed, 0, "{s}: {:?}", r.outcomes);
+        assert_eq!(r.outcomes.ok + r.outcomes.unknown, r.answers);
+        // The unknown ones landed after the pause: the count is inside [ok, ok+unknown].
+        assert_eq!(r.outcomes.bounds_violations, 0, "{s}: {:?}", r.outcomes);
+        assert_eq!(r.anomalies.lost_updates + r.anomalies.over_counts, 0);
+    }
+}
+
+#[test]
+fn server_restart_mid_run_is_counted_and_does_not_hang() {
+    let _g = serial();
+    let Some(mut server) = Server::start(&[]) else {
+        return;
+    };
+    let json = scratch("restart").join("r.json");
+    let url = server.url();
+    let started = Instant::now();
+    let child = quizrace_cmd(
+        &[
+            "run",
+            "--redis-url",
+            &url,
+            "--json",
+            json.to_str().unwrap(),
+            "--runtime",
+            "tokio",
+            "--workers",
+            "8",
+            "--rooms",
+            "20",
+            "--rounds",
+            "100",
+            "--window",
+            "10ms",
+            "-s",
+            "redis-incrby",
+            "--connect-timeout",
+            "500ms",
+            "--response-timeout",
+            "500ms",
+        ],
+        &[],
+    )
+    .spawn()
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    server.stop();
+    std::thread::sleep(Duration::from_millis(300));
+    server.spawn();
+    let out = finish(child, started, Duration::from_secs(60));
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    out.assert_no_panic();
+    let f = results(&json);
+    let r = get(&f, "redis-incrby");
+    assert!(
+        r.outcomes.failed > 0,
+        "refused while down: {:?}",
+        r.outcomes
+    );
+    assert!(r.outcomes.ok > 0);
+    assert_eq!(
+        r.outcomes.ok + r.outcomes.failed + r.outcomes.unknown,
+        r.answers
+    );
+    assert!(out.stdout.contains("answers failed"), "{}", out.stdout);
+    assert!(server.quizrace_keys().is_empty());
+}
+
+#[test]
+fn keys_are_deleted_after_a_failed_run() {
+    let _g = serial();
+    let Some(server) = Server::start(&[]) else {
+        return;
+    };
+    // A user that may count but not read the counts back (MGET): the run
+    // writes its keys, then fails at the end, and must still clean up.
+    let _: () = server.cmd(
+        redis::cmd("ACL")
+            .arg("SETUSER")
+            .arg("nomget")
+            .arg("on")
+            .arg(">nomget-pass")
+            .arg("~*")
+            .arg("+@all")
+            .arg("-mget"),
+    );
+    let url = format!("redis://nomget:nomget-pass@127.0.0.1:{}", server.port);
+    for runtime in ["tokio", "processes"] {
+        let before = server.calls("incrby");
+        let out = quizrace(
+            &[
+                "run",
+                "--redis-url",
+                &url,
+                "--runtime",
+                runtime,
+                "-s",
+                "redis-incrby",
+                "--rooms",
+                "20",
+                "--rounds",
+                "2",
+            ],
+            &[],
+        );
+        assert_eq!(out.code, Some(2), "{}", out.all());
+        out.assert_no_panic();
+        assert!(out.stderr.contains("permission"), "{}", out.stderr);
+        assert!(
+            out.stderr.contains("MGET") || out.stderr.contains("mget"),
+            "{}",
+            out.stderr
+        );
+        assert!(server.calls("incrby") > before, "the run wrote keys");
+        assert_eq!(
+            server.quizrace_keys(),
+            Vec::<String>::new(),
+            "{runtime}: keys left behind"
+        );
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn keys_are_deleted_after_ctrl_c() {
+    let _g = serial();
+    let Some(server) = Server::start(&[]) else {
+        return;
+    };
+    let url = server.url();
+    for runtime in ["tokio", "processes"] {
+        let started = Instant::now();
+        let child = quizrace_cmd(
+            &[
+                "run",
+                "--redis-url",
+                &url,
+                "--runtime",
+                runtime,
+                "--workers",
+                "4",
+                "--rooms",
+                "20",
+                "--rounds",
+                "1000",
+                "--window",
+                "10ms",
+                "-s",
+                "redis-sadd",
+            ],
+            &[],
+        )
+        .spawn()
+        .unwrap();
+        // Wait until the run has written keys, then press Ctrl-C.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while server.quizrace_keys().len() < 10 {
+            assert!(Instant::now() < deadline, "{runtime}: no keys appeared");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // SAFETY: sends SIGINT to the child we just started.
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+        let out = finish(child, started, Duration::from_secs(30));
+        assert_eq!(out.code, Some(130), "{runtime}: {}", out.all());
+        out.assert_no_panic();
+        assert!(out.stderr.contains("interrupted"), "{}", out.stderr);
+        assert!(out.stderr.contains("deleted"), "{}", out.stderr);
+        std::thread::sleep(Duration::from_millis(200)); // nothing may come back
+        assert_eq!(
+            server.quizrace_keys(),
+            Vec::<String>::new(),
+            "{runtime}: keys left"
+        );
+    }
+}
+
+#[test]
+fn passwords_work_and_never_leak() {
+    let _g = serial();
+    const PW: &str = "Sup3r-Secret-pw-8812";
+    const ALICE: &str = "Al1ce-Secret-pw-4410";
+    let Some(mut server) = Server::start(&["--requirepass", PW]) else {
+        return;
+    };
+    server.admin = format!("redis://:{PW}@127.0.0.1:{}", server.port);
+    let _: () = server.cmd(
+        redis::cmd("ACL")
+            .arg("SETUSER")
+            .arg("alice")
+            .arg("on")
+            .arg(format!(">{ALICE}"))
+            .arg("~*")
+            .arg("&*")
+            .arg("+@all"),
+    );
+    let dir = scratch("password");
+    let json = dir.join("r.json");
+    let by_env = format!("redis://:{PW}@127.0.0.1:{}", server.port);
+    let acl = format!("redis://alice:{ALICE}@127.0.0.1:{}", server.port);
+    let wrong = format!(
+        "redis://alice:Wr0ng-Secret-pw-0000@127.0.0.1:{}",
+        server.port
+    );
+    let leaks = |out: &Out| {
+        for secret in [PW, ALICE, "Wr0ng-Secret-pw-0000"] {
+            assert!(!out.all().contains(secret), "secret leaked:\n{}", out.all());
+        }
+    };
+
+    // QUIZRACE_REDIS_URL, tokio.
+    let out = quizrace(
+        &[
+            "run",
+            "--json",
+            json.to_str().unwrap(),
+            "--runtime",
+            "tokio",
+            "-s",
+            "redis-incrby",
+            "-s",
+            "redis-sadd",
+            "--rooms",
+            "20",
+            "--rounds",
+            "2",
+        ],
+        &[("QUIZRACE_REDIS_URL", &by_env)],
+    );
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    leaks(&out);
+    let text = std::fs::read_to_string(&json).unwrap();
+    assert!(!text.contains(PW) && text.contains("redis-sadd"));
+
+    // --redis-url with an ACL user, on processes (children get it on stdin).
+    let out = quizrace(
+        &[
+            "run",
+            "--redis-url",
+            &acl,
+            "--json",
+            json.to_str().unwrap(),
+            "--runtime",
+            "processes",
+            "-s",
+            "redis-lua",
+            "--rooms",
+            "20",
+            "--rounds",
+            "2",
+        ],
+        &[],
+    );
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    leaks(&out);
+    let text = std::fs::read_to_string(&json).unwrap();
+    assert!(!text.contains(ALICE) && text.contains("redis-lua"));
+    assert_exact(get(&results(&json), "redis-lua"));
+
+    let out = quizrace(&["explain", "redis-get-set", "--redis-url", &acl], &[]);
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    leaks(&out);
+
+    // Wrong password: exit 2, says so, shows no password.
+    for runtime in ["tokio", "processes"] {
+        let out = quizrace(
+            &[
+                "run",
+                "--redis-url",
+                &wrong,
+                "--runtime",
+                runtime,
+                "-s",
+                "redis-incrby",
+            ],
+            &[],
+        );
+        assert_eq!(out.code, Some(2), "{}", out.all());
+        out.assert_no_panic();
+        assert!(
+            out.stderr.contains("authentication failed"),
+            "{}",
+            out.stderr
+        );
+        assert!(
+            out.stderr.contains("redis://alice:***@127.0.0.1"),
+            "{}",
+            out.stderr
+        );
+        leaks(&out);
+    }
+    // A missing password.
+    let out = quizrace(
+        &[
+            "run",
+            "--redis-url",
+            &server.url(),
+            "--runtime",
+            "tokio",
+            "-s",
+            "redis-incrby",
+        ],
+        &[],
+    );
+    assert_eq!(out.code, Some(2), "{}", out.all());
+    assert!(
+        out.stderr.contains("authentication failed"),
+        "{}",
+        out.stderr
+    );
+    assert!(server.quizrace_keys().is_empty());
+}
+
+/// A TCP server on a free port that answers every connection with `reply`
+/// (or holds it silently when `None`), for the bad-input tests.
+fn fake_server(reply: Option<&'static [u8]>) -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for mut c in l.incoming().flatten() {
+            match reply {
+                Some(r) => {
+                    let _ = c.write_all(r);
+                }
+                None => held.push(c),
+            }
+        }
+    });
+    port
+}
+
+fn bad(url: &str, extra: &[&str], expect: &str) {
+    let mut args = vec![
+        "run",
+        "--redis-url",
+        url,
+        "--runtime",
+        "tokio",
+        "--rooms",
+        "5",
+    ];
+    args.extend_from_slice(extra);
+    let out = quizrace(&args, &[]);
+    assert_eq!(out.code, Some(2), "{url}: {}", out.all());
+    out.assert_no_panic();
+    assert!(
+        out.stderr.contains(expect),
+        "{url}: expected `{expect}` in:\n{}",
+        out.stderr
+    );
+    assert!(
+        out.took < Duration::from_secs(15),
+        "{url}: took {:?}",
+        out.took
+    );
+}
+
+#[test]
+fn bad_redis_input_exits_2_with_a_clear_message() {
+    let _g = serial();
+    // Nothing listening.
+    let url = format!("redis://127.0.0.1:{}", free_port());
+    bad(&url, &["-s", "redis-incrby"], "connection refused");
+    bad(&url, &["-s", "redis-incrby"], "Start redis-server");
+    // Not Redis: an HTTP server's reply.
+    let port = fake_server(Some(
+        b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n",
+    ));
+    bad(
+        &format!("redis://127.0.0.1:{port}"),
+        &["-s", "redis-sadd"],
+        "Redis protocol",
+    );
+    // Not Redis: accepts and says nothing; bounded by the timeouts.
+    let port = fake_server(None);
+    bad(
+        &format!("redis://127.0.0.1:{port}"),
+        &[
+            "-s",
+            "redis-incrby",
+            "--connect-timeout",
+            "1s",
+            "--response-timeout",
+            "1s",
+        ],
+        "no reply",
+    );
+    // Not a URL.
+    bad("http://nope", &["-s", "redis-incrby"], "not valid");
+
+    // A Redis without scripting (scripting commands renamed away).
+    let Some(server) = Server::start(&[
+        "--rename-command",
+        "EVAL",
+        "",
+        "--rename-command",
+        "EVALSHA",
+        "",
+        "--rename-command",
+        "SCRIPT",
+        "",
+        "--rename-command",
+        "FUNCTION",
+        "",
+    ]) else {
+        return;
+    };
+    for s in ["redis-lua", "redis-sadd"] {
+        bad(&server.url(), &["-s", s], "does not allow Lua scripting");
+    }
+    // ...where the strategies that need no script still run.
+    let f = run_ok(
+        &server,
+        "noscript",
+        &["--runtime", "tokio", "-s", "redis-incrby", "--rooms", "5"],
+    );
+    assert_exact(get(&f, "redis-incrby"));
+}
