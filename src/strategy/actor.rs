@@ -24,9 +24,15 @@ instrumented); covered by the stress tests.";
 
 enum Msg {
     /// A new worker's private reply channel, sent once at set-up.
-    Register { worker: usize, reply: Sender<bool> },
+    Register {
+        worker: usize,
+        reply: Sender<bool>,
+    },
     /// One answer; the decision goes back on that worker's reply channel.
-    Record { slot: u32, worker: usize },
+    Record {
+        slot: u32,
+        worker: usize,
+    },
     Counts(Sender<Vec<u32>>),
 }
 
@@ -127,7 +133,6 @@ impl SyncStrategy for Actor {
         rx.recv().unwrap_or_default()
     }
 }
-
 
 impl Recorder for ActorHandle {
     #[inline]
