@@ -67,7 +67,7 @@ fn split(iters: u64, workers: u32) -> Vec<u64> {
 /// threads and checks the counts. Returns the wall time from the earliest
 /// worker start to the latest worker end.
 pub(crate) fn time_sync<S: SyncStrategy>(iters: u64, workers: u32, rooms: u32) -> Duration {
-    let strategy = S::new(layout(rooms));
+    let strategy = S::new(layout(rooms)).expect("set-up");
     let per_worker = split(iters, workers);
     let barrier = Barrier::new(workers as usize);
     let spans: Vec<(Instant, Instant)> = std::thread::scope(|s| {

@@ -14,6 +14,21 @@ use crate::scenario::{parse_duration, parse_runtime, FaultsFile, ScenarioFile};
 use crate::sim::{self, Progress, RunOptions, Workload};
 use crate::strategy::{Env, Kind, Runtime, StrategyId, TraceOp};
 
+/// `println!` that ends the program quietly when stdout is closed (e.g.
+/// `quizrace list | head -1`) instead of panicking, as Unix tools do.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+            eprintln!("quizrace: error: writing to standard output: {e}");
+            std::process::exit(2);
+        }
+    }};
+}
+
 /// Reproduce, prove and measure the race behind a quiz game's outage.
 #[derive(Debug, Parser)]
 #[command(name = "quizrace", version, about, long_about = None)]
@@ -189,12 +204,12 @@ pub fn main(cli: Cli) -> Result<Exit> {
             out,
         } => {
             let page = crate::report::generate(&results, criterion.as_deref(), &out)?;
-            println!("wrote {}", page.display());
+            outln!("wrote {}", page.display());
             Ok(Exit::Done)
         }
         Command::Worker => match sim::process::child_main() {
             Ok(json) => {
-                println!("{json}");
+                outln!("{json}");
                 Ok(Exit::Done)
             }
             Err(e) => bail!(e),
@@ -216,18 +231,20 @@ fn list(json: bool) -> Result<Exit> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&items)?);
+        outln!("{}", serde_json::to_string_pretty(&items)?);
         return Ok(Exit::Done);
     }
     let style = Style::detect();
-    println!(
+    outln!(
         "{:<18} {:<22} {:<36} description",
-        "name", "kind", "runtimes"
+        "name",
+        "kind",
+        "runtimes"
     );
     for s in StrategyId::ALL {
         let i = s.info();
         let rts: Vec<_> = i.runtimes.iter().map(|r| r.as_str()).collect();
-        println!(
+        outln!(
             "{:<18} {} {:<36} {}",
             i.name,
             style.kind(i.kind, 22),
@@ -330,7 +347,9 @@ fn run(args: RunArgs) -> Result<Exit> {
         install_interrupt_handler()?;
     }
     let style = Style::detect();
-    let show_progress = !args.quiet && std::io::stderr().is_terminal();
+    // The bar draws on stderr; it is for people watching a terminal.
+    let show_progress =
+        !args.quiet && std::io::stdout().is_terminal() && std::io::stderr().is_terminal();
     let mut check_failed = false;
     let many = planned.len() > 1;
     for p in planned {
@@ -369,7 +388,7 @@ fn run(args: RunArgs) -> Result<Exit> {
                 if !args.quiet {
                     print_row(&r, point, &style);
                 }
-                if r.verdict == Verdict::Anomalies && !r.anomalies_expected {
+                if r.breaks_its_guarantee() {
                     check_failed = true;
                 }
                 results.push(r);
@@ -604,18 +623,18 @@ fn explain(name: &str, redis: &RedisArgs) -> Result<Exit> {
     let id = StrategyId::from_name(name)?;
     let info = id.info();
     let style = Style::detect();
-    println!(
+    outln!(
         "{}  ({})\n",
         style.bold(info.name),
         style.kind(info.kind, 0)
     );
-    println!("{}\n", info.explanation);
+    outln!("{}\n", info.explanation);
     let env = if info.needs_redis {
         redis_env(redis)?
     } else {
         Env::default()
     };
-    println!("{}", style.bold("What a real run shows"));
+    outln!("{}", style.bold("What a real run shows"));
     match investigate(id, &env)? {
         Evidence::Counterexample {
             setup,
@@ -624,8 +643,8 @@ fn explain(name: &str, redis: &RedisArgs) -> Result<Exit> {
             culprits,
             summary,
         } => {
-            println!("Setup: {setup}; reproduced on attempt {attempts}.\n");
-            println!("  order  worker  room  operation");
+            outln!("Setup: {setup}; reproduced on attempt {attempts}.\n");
+            outln!("  order  worker  room  operation");
             for (i, e) in timeline.iter().enumerate() {
                 let op = match e.op {
                     TraceOp::Read(v) => format!("read  count = {v}"),
@@ -636,30 +655,30 @@ fn explain(name: &str, redis: &RedisArgs) -> Result<Exit> {
                 };
                 let line = format!("  {:>5}  {:>6}  {:>4}  {op}", e.seq + 1, e.worker, e.slot);
                 if culprits.contains(&i) {
-                    println!("{}", style.red(&format!("{line}   <--")));
+                    outln!("{}", style.red(&format!("{line}   <--")));
                 } else {
-                    println!("{line}");
+                    outln!("{line}");
                 }
             }
-            println!("\n{summary}.");
+            outln!("\n{summary}.");
         }
         Evidence::Partitioned {
             players,
             counts,
             fires,
         } => {
-            println!(
+            outln!(
                 "Setup: one room of {players} players, answers spread round-robin over 2 processes."
             );
             for (i, c) in counts.iter().enumerate() {
-                println!("  process {i}: scoringMap[room] = {c} of {players}");
+                outln!("  process {i}: scoringMap[room] = {c} of {players}");
             }
-            println!(
+            outln!(
                 "\nendQuizTime fired {fires} times: neither process ever sees {players} answers, so the room hangs."
             );
         }
         Evidence::Confirmed { setup, result } => {
-            println!(
+            outln!(
                 "A run just now ({setup}): {} answers, verdict {}, {} answers/s, p99 {}.",
                 thousands(result.answers),
                 style.verdict(result.verdict, false),
@@ -668,7 +687,7 @@ fn explain(name: &str, redis: &RedisArgs) -> Result<Exit> {
             );
         }
         Evidence::NotReproduced { setup } => {
-            println!("The race did not show in this short run ({setup}). Races are timing-dependent; try `quizrace run --strategy {name} --scoring-work yield`.");
+            outln!("The race did not show in this short run ({setup}). Races are timing-dependent; try `quizrace run --strategy {name} --scoring-work yield`.");
         }
     }
     Ok(Exit::Done)
@@ -718,7 +737,7 @@ impl Style {
 
 fn print_header(name: &str, p: &Planned, style: &Style) {
     let w = &p.workload;
-    println!(
+    outln!(
         "\n{}  {} rooms x {} players x {} rounds = {} answers | {} | {} workers{} | scoring {} | window {} | seed {}",
         style.bold(name),
         thousands(w.rooms as u64),
@@ -737,7 +756,7 @@ fn print_header(name: &str, p: &Planned, style: &Style) {
         w.seed
     );
     if let Some(d) = &p.file.description {
-        println!("{}", d.trim());
+        outln!("{}", d.trim());
     }
     if let Some(f) = p
         .env
@@ -755,13 +774,15 @@ fn print_header(name: &str, p: &Planned, style: &Style) {
                     p.at
                 )
             });
-            println!(
+            outln!(
                 "faults: Redis response timeout {:?}, connect timeout {:?}, {} retries{pause}",
-                f.response_timeout, f.connect_timeout, f.retries
+                f.response_timeout,
+                f.connect_timeout,
+                f.retries
             );
         }
     }
-    println!(
+    outln!(
         "{:<26} {:<9} {:>13} {:>9} {:>9} {:>10} {:>8} {:>8} {:>8} {:>8} {:>8}",
         "strategy",
         "verdict",
@@ -791,7 +812,7 @@ fn print_row(r: &StrategyResult, point: &BTreeMap<String, u64>, style: &Style) {
             style.red(&format!("{:>8}", thousands(v)))
         }
     };
-    println!(
+    outln!(
         "{:<26} {} {:>13} {:>9} {:>9} {:>10} {} {} {} {} {}",
         name,
         style.verdict(r.verdict, r.anomalies_expected),
@@ -810,10 +831,18 @@ fn print_row(r: &StrategyResult, point: &BTreeMap<String, u64>, style: &Style) {
 fn print_summary(results: &[StrategyResult], style: &Style) {
     for r in results {
         let a = &r.anomalies;
-        if a.is_exact() && r.outcomes.failed + r.outcomes.unknown == 0 {
+        if a.is_exact() && r.outcomes.failed + r.outcomes.unknown == 0 && r.timed_out == 0 {
             continue;
         }
         let mut parts = Vec::new();
+        if r.timed_out > 0 {
+            parts.push(format!(
+                "{} of {} rounds hit the time limit with answers still unsubmitted \
+                 (the run was slower than --time-limit; those rounds are not judged)",
+                thousands(r.timed_out),
+                thousands(r.room_rounds)
+            ));
+        }
         if a.lost_updates > 0 {
             parts.push(format!(
                 "lost {} of {} answers",
@@ -873,7 +902,7 @@ fn print_summary(results: &[StrategyResult], style: &Style) {
             " (a correct strategy: this is a bug)"
         };
         let line = format!("{}{point} {}{note}", r.strategy, parts.join("; "));
-        println!(
+        outln!(
             "{}",
             if note.is_empty() {
                 line

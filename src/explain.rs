@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use crate::sim::{self, Balance, RunOptions, Workload};
 use crate::strategy::{
-    locks::LocalMap, AsyncRecorder, AsyncStrategy, Env, Layout, Outcome, Recorder, Runtime,
-    ScoringWork, StrategyId, SyncStrategy, TraceEvent, TraceOp, Tracer, Visitor,
+    AsyncRecorder, AsyncStrategy, Env, Layout, Outcome, Recorder, Runtime, ScoringWork, StrategyId,
+    SyncStrategy, TraceEvent, TraceOp, Tracer, Visitor,
 };
 
 /// What a short run of a strategy showed.
@@ -63,7 +63,7 @@ pub fn investigate(id: StrategyId, env: &Env) -> Result<Evidence, sim::SimError>
             }
             Ok(id.visit(Traced { env }))
         }
-        StrategyId::LocalMap => Ok(partitioned()),
+        StrategyId::LocalMap => partitioned(),
         _ => {
             let runtime = if id.supports(Runtime::Threads) {
                 Runtime::Threads
@@ -118,7 +118,9 @@ impl Visitor for Traced<'_> {
         let setup = "1 room x 2 players on 2 threads, scoring work = yield".to_string();
         for attempt in 1..=ATTEMPTS {
             let tracer = Tracer::new();
-            let s = S::traced(LAYOUT, tracer.clone());
+            let Ok(s) = S::traced(LAYOUT, tracer.clone()) else {
+                break;
+            };
             let barrier = std::sync::Barrier::new(2);
             std::thread::scope(|scope| {
                 for player in 0..2 {
@@ -229,25 +231,26 @@ fn diagnose(id: StrategyId, events: &[TraceEvent], attempts: u32, setup: &str) -
     None
 }
 
-/// `local-map`: two processes' maps, each fed half of the room's players.
-fn partitioned() -> Evidence {
-    let layout = Layout {
+/// `local-map`: a real run on two worker processes, one room of 8 players
+/// spread round-robin as the story's nginx did; shows what each counted.
+fn partitioned() -> Result<Evidence, sim::SimError> {
+    let w = Workload {
         rooms: 1,
         rounds: 1,
         players: 8,
+        workers: 1,
+        processes: 2,
+        runtime: Runtime::Processes,
+        seed: 7,
+        window: Duration::ZERO,
+        work: ScoringWork::None,
+        time_limit: Duration::from_secs(10),
+        balance: Balance::RoundRobin,
     };
-    let servers = [LocalMap::new(layout), LocalMap::new(layout)];
-    let mut fires = 0;
-    for player in 0..layout.players {
-        // Round-robin, as the story's nginx did for the API.
-        let mut h = servers[(player % 2) as usize].handle();
-        if h.record(layout.answer(0, 0, player), &ScoringWork::None) {
-            fires += 1;
-        }
-    }
-    Evidence::Partitioned {
-        players: layout.players,
-        counts: servers.iter().map(|s| s.counts()[0]).collect(),
-        fires,
-    }
+    let per_process = sim::process::run_each(StrategyId::LocalMap, &w, &RunOptions::default())?;
+    Ok(Evidence::Partitioned {
+        players: w.players,
+        counts: per_process.iter().map(|r| r.counts[0]).collect(),
+        fires: per_process.iter().map(|r| r.fires.len() as u32).sum(),
+    })
 }

@@ -184,12 +184,25 @@ pub struct StrategyResult {
     pub latency_ns: Percentiles,
     /// From the round's last answer submission to its `endQuizTime`.
     pub end_latency_ns: Percentiles,
+    /// Room-rounds that hit their time limit with answers still unsubmitted
+    /// (the run was too slow for the limit). They are not counted as
+    /// `missed_end`: the strategy never saw those answers.
+    #[serde(default)]
+    pub timed_out: u64,
     /// Per-answer outcomes (all `ok` for in-process strategies).
     #[serde(default)]
     pub outcomes: Outcomes,
     /// Sweep parameters that vary, e.g. `{"workers": 4}`; empty without a sweep.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub point: BTreeMap<String, u64>,
+}
+
+impl StrategyResult {
+    /// Whether this result must fail `--check`: anomalies that the strategy
+    /// promised not to have.
+    pub fn breaks_its_guarantee(&self) -> bool {
+        self.verdict == Verdict::Anomalies && !self.anomalies_expected
+    }
 }
 
 impl ResultsFile {
@@ -211,5 +224,55 @@ impl ResultsFile {
             }
         }
         serde_json::from_value(value).map_err(|e| format!("does not match {SCHEMA}: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(kind: &str, lost: u64, expected: bool) -> StrategyResult {
+        let anomalies = Anomalies {
+            lost_updates: lost,
+            ..Anomalies::default()
+        };
+        StrategyResult {
+            strategy: "x".into(),
+            kind: kind.into(),
+            answers: 10,
+            recorded: 10 - lost,
+            room_rounds: 1,
+            anomalies,
+            verdict: if anomalies.is_exact() {
+                Verdict::Exact
+            } else {
+                Verdict::Anomalies
+            },
+            anomalies_expected: expected,
+            elapsed_s: 1.0,
+            answers_per_s: 10.0,
+            latency_ns: Percentiles::default(),
+            end_latency_ns: Percentiles::default(),
+            timed_out: 0,
+            outcomes: Outcomes::default(),
+            point: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn check_fails_only_on_unexpected_anomalies() {
+        assert!(result("correct", 1, false).breaks_its_guarantee());
+        assert!(!result("correct", 0, false).breaks_its_guarantee());
+        assert!(!result("racy", 3, true).breaks_its_guarantee());
+        assert!(!result("correct", 3, true).breaks_its_guarantee());
+    }
+
+    #[test]
+    fn other_schemas_are_refused() {
+        let e = ResultsFile::from_json(r#"{"schema":"quizrace.result.v2"}"#).unwrap_err();
+        assert!(e.contains("not supported"), "{e}");
+        assert!(ResultsFile::from_json("{}")
+            .unwrap_err()
+            .contains("no `schema`"));
     }
 }

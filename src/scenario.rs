@@ -216,10 +216,25 @@ impl ScenarioFile {
         self.faults.clone().unwrap_or_default().resolve()
     }
 
+    /// `threads`, unless a named strategy cannot run there (it awaits, or it
+    /// is a Redis strategy): then `tokio`, which runs every strategy.
+    fn default_runtime(&self) -> Runtime {
+        let needs_async = self
+            .strategies
+            .iter()
+            .flatten()
+            .any(|n| StrategyId::from_name(n).is_ok_and(|s| !s.supports(Runtime::Threads)));
+        if needs_async {
+            Runtime::Tokio
+        } else {
+            Runtime::Threads
+        }
+    }
+
     /// The workload this scenario describes, with defaults filled in.
     pub fn workload(&self) -> Result<Workload, String> {
         let runtime = match &self.runtime {
-            None => Runtime::Threads,
+            None => self.default_runtime(),
             Some(r) => parse_runtime(r)?,
         };
         Ok(Workload {

@@ -245,8 +245,11 @@ fn check_exits_1_only_when_a_correct_strategy_breaks() {
         "--quiet",
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    // A round limit shorter than the scoring work makes even `atomic` leave
-    // rooms hanging: that is a broken invariant of a correct strategy.
+    // Rounds that overran their time limit are reported, not held against
+    // a correct strategy. (Exit 1 is decided by
+    // `StrategyResult::breaks_its_guarantee`, unit-tested in result.rs; the
+    // Redis restart test shows it through the binary: a restarted server
+    // forgets acknowledged answers of `redis-incrby`.)
     let out = quizrace(&[
         "run",
         "-s",
@@ -262,10 +265,13 @@ fn check_exits_1_only_when_a_correct_strategy_breaks() {
         "--time-limit",
         "3ms",
         "--check",
-        "--quiet",
     ]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
-    assert!(text(&out.stdout).contains("never ended"));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("time limit"),
+        "{}",
+        text(&out.stdout)
+    );
 }
 
 #[test]
@@ -379,6 +385,10 @@ fn bad_input_exits_2_with_a_clear_message() {
     bad_input(&["run", "--runtime", "fibers"], &["runtime `fibers`"]);
     bad_input(&["run", "--scoring-work", "nap:3"], &["scoring work"]);
     bad_input(&["run", "--window", "5"], &["unit"]);
+    bad_input(
+        &["run", "--window", "20ms", "--time-limit", "10ms"],
+        &["must be shorter than time_limit"],
+    );
     bad_input(
         &["run", "--sweep", "colour=1,2"],
         &["cannot sweep `colour`"],

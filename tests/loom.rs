@@ -41,7 +41,7 @@ fn model<S: SyncStrategy>(workers: u32, work: ScoringWork) {
             rounds: 1,
             players: workers,
         };
-        let strategy = S::new(layout);
+        let strategy = S::new(layout).unwrap();
         let threads: Vec<_> = (0..workers)
             .map(|player| {
                 let mut h = strategy.handle();

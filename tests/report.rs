@@ -77,6 +77,7 @@ fn entry(strategy: &str, kind: &str, anomalies: Anomalies, answers_per_s: f64) -
         answers_per_s,
         latency_ns: pct(120),
         end_latency_ns: pct(3_000),
+        timed_out: 0,
         outcomes: Outcomes {
             ok: answers,
             ..Outcomes::default()

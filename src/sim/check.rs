@@ -41,6 +41,7 @@ pub fn evaluate(id: StrategyId, w: &Workload, env: &Env, raw: &RawRun) -> Strate
     let mut a = Anomalies::default();
     let mut end_latency = Latency::new();
     let mut bounds_violations = 0;
+    let mut timed_out = 0;
     for s in 0..slots {
         let ok = raw.ok[s] as u64;
         let upper = ok + raw.unknown[s] as u64;
@@ -54,7 +55,14 @@ pub fn evaluate(id: StrategyId, w: &Workload, env: &Env, raw: &RawRun) -> Strate
         if c < ok || c > upper {
             bounds_violations += 1;
         }
+        let abandoned = raw.abandoned.get(s).copied().unwrap_or(0) > 0;
+        if abandoned {
+            timed_out += 1;
+        }
         match fires[s] {
+            // Answers the harness never submitted cannot end the round: that
+            // is the run overrunning its time limit, not the strategy.
+            0 if abandoned => {}
             0 => a.missed_end += 1,
             1 => {}
             _ => a.duplicate_end += 1,
@@ -89,6 +97,7 @@ pub fn evaluate(id: StrategyId, w: &Workload, env: &Env, raw: &RawRun) -> Strate
         answers_per_s: answers as f64 / elapsed_s,
         latency_ns: Latency::from_buckets(&raw.latency).percentiles(),
         end_latency_ns: end_latency.percentiles(),
+        timed_out,
         outcomes,
         point: Default::default(),
     }

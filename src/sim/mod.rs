@@ -11,6 +11,7 @@
 //!
 //! Nothing here prints: progress is an atomic counter the CLI polls.
 
+mod barrier;
 pub mod check;
 pub mod process;
 mod threads;
@@ -20,7 +21,9 @@ pub mod workload;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+#[cfg(not(unix))]
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
@@ -122,11 +125,12 @@ pub enum SimError {
     },
 }
 
-/// Wall-clock nanoseconds since a run's epoch, comparable across processes.
+/// Nanoseconds since a run's epoch, comparable across processes.
 ///
-/// `CLOCK_REALTIME` (via [`SystemTime`]) is used rather than [`std::time::Instant`]
-/// because child processes must timestamp on the same axis as their parent
-/// to detect early ends; both are a vDSO call on Linux.
+/// On Unix this reads `CLOCK_MONOTONIC` directly: like [`std::time::Instant`]
+/// it never steps back, and unlike `Instant` its raw value is system-wide,
+/// so child processes timestamp on the parent's axis (needed to detect
+/// early ends across processes). Elsewhere it falls back to the wall clock.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 pub struct Clock {
     epoch_unix_ns: u64,
@@ -162,6 +166,20 @@ impl Clock {
     }
 }
 
+#[cfg(unix)]
+#[inline]
+fn unix_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC always
+    // exists on the Unixes Rust supports, so the call cannot fail.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+#[cfg(not(unix))]
 #[inline]
 fn unix_ns() -> u64 {
     SystemTime::now()
@@ -213,6 +231,9 @@ pub struct RawRun {
     pub ok: Vec<u32>,
     /// Answers with unknown outcome per slot.
     pub unknown: Vec<u32>,
+    /// Answers abandoned at the round's time limit (never submitted) per slot.
+    #[serde(default)]
+    pub abandoned: Vec<u32>,
     /// Latest submission time per slot (ns on the run's clock).
     pub last_submit: Vec<u64>,
     /// Every `endQuizTime`: (slot, time).
@@ -240,6 +261,7 @@ impl RawRun {
             submitted: vec![0; slots],
             ok: vec![0; slots],
             unknown: vec![0; slots],
+            abandoned: vec![0; slots],
             last_submit: vec![0; slots],
             counts,
             start_ns: u64::MAX,
@@ -250,7 +272,10 @@ impl RawRun {
             for (i, p) in plan.answers.iter().enumerate() {
                 let s = p.answer.slot as usize;
                 match out.outcome[i] {
-                    NOT_SUBMITTED => continue,
+                    NOT_SUBMITTED => {
+                        raw.abandoned[s] += 1;
+                        continue;
+                    }
                     OK => {
                         raw.ok[s] += 1;
                         raw.outcomes.ok += 1;
@@ -277,9 +302,10 @@ impl RawRun {
         raw
     }
 
-    /// Folds another process's observations in. Counts take the element-wise
-    /// maximum: for per-process state (`local-map`) that is the best any one
-    /// process saw; shared state is re-read by the parent anyway.
+    /// Folds another process's observations in. Counts add up: for
+    /// per-process state (`local-map`) each process counted its own answers
+    /// exactly, and the lesson is the missed ends, not lost answers; shared
+    /// (Redis) state is re-read by the parent instead.
     pub(crate) fn merge(&mut self, o: RawRun) {
         if self.submitted.is_empty() {
             *self = o;
@@ -292,9 +318,8 @@ impl RawRun {
         for (x, y) in self.last_submit.iter_mut().zip(&o.last_submit) {
             *x = (*x).max(*y);
         }
-        for (x, y) in self.counts.iter_mut().zip(&o.counts) {
-            *x = (*x).max(*y);
-        }
+        add(&mut self.abandoned, &o.abandoned);
+        add(&mut self.counts, &o.counts);
         self.fires.extend(o.fires);
         let mut lat = Latency::from_buckets(&self.latency);
         lat.merge(&Latency::from_buckets(&o.latency));
@@ -335,7 +360,8 @@ impl Workload {
             "a room is a game, not a stadium",
         )?;
         check("rounds", self.rounds, MAX_ROUNDS, "questions per game")?;
-        let max_workers = if self.runtime == Runtime::Threads {
+        // Worker processes run sync strategies on OS threads too.
+        let max_workers = if matches!(self.runtime, Runtime::Threads | Runtime::Processes) {
             MAX_THREADS
         } else {
             MAX_WORKERS
@@ -366,6 +392,13 @@ impl Workload {
         }
         if self.time_limit.is_zero() {
             return bad("time_limit must be more than 0".into());
+        }
+        if self.window >= self.time_limit {
+            return bad(format!(
+                "window ({:?}) must be shorter than time_limit ({:?}): answers arriving \
+                 after the limit could never count",
+                self.window, self.time_limit
+            ));
         }
         Ok(())
     }

@@ -39,11 +39,11 @@ pub struct ChildSpec {
 /// Time children get to start and set up before the common start instant.
 pub(crate) const STARTUP_GRACE: Duration = Duration::from_millis(400);
 
-pub(crate) fn run_parent(
+fn spawn(
     id: StrategyId,
     w: &Workload,
     opts: &RunOptions,
-) -> Result<RawRun, SimError> {
+) -> Result<Vec<std::process::Child>, SimError> {
     let exe = match &opts.worker_exe {
         Some(p) => p.clone(),
         None => std::env::current_exe().map_err(|e| SimError::Os {
@@ -82,53 +82,149 @@ pub(crate) fn run_parent(
         }
         children.push(child);
     }
-    let mut merged = RawRun::default();
-    let mut first_error = None;
-    for (index, child) in children.into_iter().enumerate() {
-        let index = index as u32;
-        let pid = child.id();
-        let out = child.wait_with_output();
-        unregister_child(pid);
-        let out = out.map_err(|e| SimError::Os {
-            what: format!("waiting for worker process {index}"),
-            source: e,
-        })?;
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let stderr_tail: String = stderr.lines().rev().take(5).collect::<Vec<_>>().join(" | ");
-        if !out.status.success() {
-            first_error.get_or_insert(SimError::ChildFailed {
-                index,
-                count,
-                status: out.status.to_string(),
-                stderr: if stderr_tail.is_empty() {
-                    "no message".into()
-                } else {
-                    stderr_tail
-                },
-            });
-            continue;
-        }
-        match serde_json::from_slice::<RawRun>(&out.stdout) {
-            Ok(raw) => merged.merge(raw),
-            Err(e) => {
-                first_error.get_or_insert(SimError::ChildFailed {
-                    index,
-                    count,
-                    status: "bad output".into(),
-                    stderr: format!("could not read its results ({e})"),
-                });
-            }
-        }
-    }
+    Ok(children)
+}
+
+pub(crate) fn run_parent(
+    id: StrategyId,
+    w: &Workload,
+    opts: &RunOptions,
+) -> Result<RawRun, SimError> {
+    let children = spawn(id, w, opts)?;
+    let raws = collect(children, w, opts);
     // Shared state is read (and cleaned) by the parent, even after a failure.
     let shared = id.visit(Shared { w, env: &opts.env })?;
-    if let Some(e) = first_error {
-        return Err(e);
+    let mut merged = RawRun::default();
+    for raw in raws? {
+        merged.merge(raw);
     }
     if let Some(counts) = shared {
         merged.counts = counts;
     }
     Ok(merged)
+}
+
+/// Prefix of the progress lines children write to stderr.
+const PROGRESS: &str = "quizrace-progress ";
+
+/// Waits for every child (killing all of them if the run overruns its time
+/// limits), reads their results, and forwards their progress.
+fn collect(
+    children: Vec<std::process::Child>,
+    w: &Workload,
+    opts: &RunOptions,
+) -> Result<Vec<RawRun>, SimError> {
+    use std::io::BufRead;
+    let count = children.len() as u32;
+    // Each round may take its whole time limit; beyond that plus set-up
+    // slack, a child is stuck (e.g. a strategy that hangs) and is killed.
+    let budget = STARTUP_GRACE + w.time_limit.saturating_mul(w.rounds) + Duration::from_secs(30);
+    let deadline = std::time::Instant::now() + budget;
+    let mut readers = Vec::new();
+    let mut running = Vec::new();
+    for mut child in children {
+        let stdout = child.stdout.take();
+        let stderr = child.stderr.take();
+        let progress = opts.progress.clone();
+        // Pipes are drained on their own threads so a chatty child never
+        // blocks on a full pipe while we wait for another one.
+        let out = std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut s) = stdout {
+                let _ = s.read_to_end(&mut buf);
+            }
+            buf
+        });
+        let err = std::thread::spawn(move || {
+            let mut tail: Vec<String> = Vec::new();
+            let mut seen = 0u64;
+            if let Some(s) = stderr {
+                for line in std::io::BufReader::new(s).lines().map_while(Result::ok) {
+                    if let Some(n) = line.strip_prefix(PROGRESS).and_then(|n| n.parse().ok()) {
+                        progress.add(u64::saturating_sub(n, seen));
+                        seen = n;
+                    } else {
+                        tail.push(line);
+                        if tail.len() > 5 {
+                            tail.remove(0);
+                        }
+                    }
+                }
+            }
+            tail.join(" | ")
+        });
+        readers.push((out, err));
+        running.push(Some(child));
+    }
+    let mut statuses = vec![None; running.len()];
+    let mut overran = false;
+    while statuses.iter().any(Option::is_none) {
+        for (i, slot) in running.iter_mut().enumerate() {
+            if let Some(child) = slot {
+                if let Ok(Some(status)) = child.try_wait() {
+                    unregister_child(child.id());
+                    statuses[i] = Some(status);
+                    *slot = None;
+                }
+            }
+        }
+        if std::time::Instant::now() > deadline && !overran {
+            overran = true;
+            for child in running.iter_mut().flatten() {
+                let _ = child.kill();
+            }
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut raws = Vec::with_capacity(readers.len());
+    let mut first_error = None;
+    for (index, ((out, err), status)) in readers.into_iter().zip(statuses).enumerate() {
+        let index = index as u32;
+        let stdout = out.join().unwrap_or_default();
+        let tail = err.join().unwrap_or_default();
+        let status = status.expect("every child was reaped");
+        let fail = |status: String, stderr: String| SimError::ChildFailed {
+            index,
+            count,
+            status,
+            stderr: if stderr.is_empty() {
+                "no message".into()
+            } else {
+                stderr
+            },
+        };
+        if overran && !status.success() {
+            first_error.get_or_insert(fail(
+                format!("killed after {budget:?}"),
+                format!("the run overran rounds x time_limit; {tail}"),
+            ));
+            continue;
+        }
+        if !status.success() {
+            first_error.get_or_insert(fail(status.to_string(), tail));
+            continue;
+        }
+        match serde_json::from_slice::<RawRun>(&stdout) {
+            Ok(raw) => raws.push(raw),
+            Err(e) => {
+                first_error.get_or_insert(fail(
+                    "bad output".into(),
+                    format!("could not read its results ({e})"),
+                ));
+            }
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(raws),
+    }
+}
+
+/// Runs `id` on `w`'s processes and returns each process's own observations
+/// (used by `explain local-map` to show what each server counted).
+pub fn run_each(id: StrategyId, w: &Workload, opts: &RunOptions) -> Result<Vec<RawRun>, SimError> {
+    let children = spawn(id, w, opts)?;
+    collect(children, w, opts)
 }
 
 /// Worker processes alive right now, so Ctrl-C can stop them before the
@@ -205,8 +301,21 @@ pub fn child_main() -> Result<String, String> {
         in_child: true,
         ..RunOptions::default()
     };
-    let raw = run_share(id, &spec.workload, spec.process, spec.clock, &opts)
-        .map_err(|e| e.to_string())?;
+    // Report progress to the parent on stderr while playing.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reporter = {
+        let (done, progress) = (done.clone(), opts.progress.clone());
+        std::thread::spawn(move || {
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(100));
+                eprintln!("{PROGRESS}{}", progress.get());
+            }
+        })
+    };
+    let raw = run_share(id, &spec.workload, spec.process, spec.clock, &opts);
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = reporter.join();
+    let raw = raw.map_err(|e| e.to_string())?;
     serde_json::to_string(&raw).map_err(|e| e.to_string())
 }
 

@@ -4,7 +4,9 @@
 //! on two cores a thread that starts a few hundred µs late never overlaps a
 //! short run, and the race "does not reproduce".
 
-use std::sync::Barrier;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use super::barrier::Barrier;
 
 use super::workload::{WorkerPlan, Workload};
 use super::{Clock, Progress, RawRun, RunOptions, SimError, WorkerOut, OK};
@@ -46,35 +48,51 @@ impl Visitor for Threads<'_> {
             start_at,
         } = self;
         // Set-up, handles and plans are all ready before the barrier.
-        let strategy = S::new(w.layout());
+        let strategy = S::new(w.layout())?;
         let handles: Vec<S::Handle> = plans.iter().map(|_| strategy.handle()).collect();
         let barrier = Barrier::new(plans.len());
         let outs = std::thread::scope(|scope| {
-            let joins: Vec<_> = handles
-                .into_iter()
-                .zip(&plans)
-                .enumerate()
-                .map(|(i, (h, plan))| {
-                    let barrier = &barrier;
-                    std::thread::Builder::new()
-                        .name(format!("quizrace-worker-{i}"))
-                        .spawn_scoped(scope, move || {
+            let mut joins = Vec::with_capacity(plans.len());
+            let mut spawn_error = None;
+            for (i, (h, plan)) in handles.into_iter().zip(&plans).enumerate() {
+                let barrier = &barrier;
+                let spawned = std::thread::Builder::new()
+                    .name(format!("quizrace-worker-{i}"))
+                    .spawn_scoped(scope, move || {
+                        // A panicking worker breaks the barrier so the others
+                        // stop instead of waiting for it forever.
+                        let out = catch_unwind(AssertUnwindSafe(|| {
                             worker(h, plan, w, clock, barrier, progress, start_at)
-                        })
-                        .map_err(|e| SimError::Os {
-                            what: format!("starting worker thread {i}"),
+                        }));
+                        if out.is_err() {
+                            barrier.break_barrier();
+                        }
+                        out.ok().flatten()
+                    });
+                match spawned {
+                    Ok(j) => joins.push(j),
+                    Err(e) => {
+                        // The started workers are waiting for this one.
+                        barrier.break_barrier();
+                        spawn_error = Some(SimError::Os {
+                            what: format!(
+                                "starting worker thread {i} of {} (lower --workers?)",
+                                plans.len()
+                            ),
                             source: e,
-                        })
-                })
-                .collect();
-            let mut outs = Vec::with_capacity(joins.len());
-            for j in joins {
-                // A failed spawn leaves the others blocked on the barrier
-                // forever; that cannot be undone, so report it as fatal.
-                let j = j?;
-                outs.push(j.join().map_err(|_| SimError::WorkerPanicked(id.name()))?);
+                        });
+                        break;
+                    }
+                }
             }
-            Ok::<_, SimError>(outs)
+            let outs: Vec<Option<WorkerOut>> =
+                joins.into_iter().map(|j| j.join().ok().flatten()).collect();
+            if let Some(e) = spawn_error {
+                return Err(e);
+            }
+            outs.into_iter()
+                .map(|o| o.ok_or(SimError::WorkerPanicked(id.name())))
+                .collect::<Result<Vec<_>, _>>()
         })?;
         let counts = strategy.counts();
         Ok(RawRun::from_workers(
@@ -103,11 +121,11 @@ fn worker<H: Recorder>(
     barrier: &Barrier,
     progress: &Progress,
     start_at: u64,
-) -> WorkerOut {
+) -> Option<WorkerOut> {
     let mut out = WorkerOut::new(plan.answers.len());
     let work = w.work;
     let limit = w.time_limit.as_nanos() as u64;
-    barrier.wait();
+    barrier.wait().ok()?;
     clock.wait_until(start_at);
     out.start_ns = clock.now();
     for r in 0..w.rounds as usize {
@@ -124,7 +142,7 @@ fn worker<H: Recorder>(
             }
             let ended = h.record(p.answer, &work);
             let t1 = clock.now();
-            out.latency.record(t1 - t0);
+            out.latency.record(t1.saturating_sub(t0));
             out.submitted_at[first + i] = t0;
             out.outcome[first + i] = OK;
             if ended {
@@ -133,7 +151,7 @@ fn worker<H: Recorder>(
         }
         out.end_ns = clock.now();
         progress.add(plan.round(r).len() as u64);
-        barrier.wait();
+        barrier.wait().ok()?;
     }
-    out
+    Some(out)
 }

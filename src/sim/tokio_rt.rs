@@ -56,33 +56,55 @@ struct Tokio<'a> {
     opts: &'a RunOptions,
 }
 
-/// Runs a synchronous handle inside a task (no await inside the call).
-struct SyncAdapter<H>(H);
+/// Runs a synchronous handle inside a task.
+///
+/// Score-then-count strategies ([`SyncStrategy::SCORES_FIRST`]) get their
+/// scoring work awaited here, as async code would, and then count with no
+/// work inside the call. Read–score–write ones must do the work between
+/// their read and write, on the thread: a std lock cannot be held across an
+/// `.await`, which is exactly why `tokio-mutex` exists.
+struct SyncAdapter<H> {
+    handle: H,
+    scores_first: bool,
+}
 
 impl<H: Recorder> AsyncRecorder for SyncAdapter<H> {
     async fn record(&mut self, answer: Answer, work: &ScoringWork) -> Outcome {
-        Outcome::Ok {
-            ended: self.0.record(answer, work),
-        }
+        let ended = if self.scores_first {
+            work.run_async().await;
+            self.handle.record(answer, &ScoringWork::None)
+        } else {
+            self.handle.record(answer, work)
+        };
+        Outcome::Ok { ended }
     }
 }
 
 impl Visitor for Tokio<'_> {
     type Output = Result<RawRun, SimError>;
 
-    fn visit_sync<S: SyncStrategy>(self, _id: StrategyId) -> Self::Output {
-        let strategy = S::new(self.w.layout());
+    fn visit_sync<S: SyncStrategy>(self, id: StrategyId) -> Self::Output {
+        let strategy = S::new(self.w.layout())?;
         let handles = self
             .plans
             .iter()
-            .map(|_| SyncAdapter(strategy.handle()))
+            .map(|_| SyncAdapter {
+                handle: strategy.handle(),
+                scores_first: S::SCORES_FIRST,
+            })
             .collect();
         let (w, plans, clock, progress) =
             (self.w, self.plans, self.clock, self.opts.progress.clone());
         let start_at = self.opts.start_at_ns;
-        let (plans, outs) =
-            self.rt
-                .block_on(drive(handles, plans, w.clone(), clock, progress, start_at));
+        let (plans, outs) = self.rt.block_on(drive(
+            id,
+            handles,
+            plans,
+            w.clone(),
+            clock,
+            progress,
+            start_at,
+        ));
         Ok(RawRun::from_workers(
             w.layout().slots(),
             &plans,
@@ -107,6 +129,7 @@ impl Visitor for Tokio<'_> {
                     handles.push(strategy.handle().await?);
                 }
                 let (plans, outs) = drive(
+                    id,
                     handles,
                     plans,
                     w.clone(),
@@ -115,7 +138,7 @@ impl Visitor for Tokio<'_> {
                     opts.start_at_ns,
                 )
                 .await;
-                let outs = outs.map_err(|_| SimError::WorkerPanicked(id.name()))?;
+                let outs = outs?;
                 // In a worker process the parent reads shared counters.
                 let counts = if opts.in_child {
                     vec![0; w.layout().slots()]
@@ -143,8 +166,11 @@ impl Visitor for Tokio<'_> {
     }
 }
 
-/// Spawns one task per worker, releases them together, and collects their outputs.
+/// Spawns one task per worker, releases them together, and collects their
+/// outputs. If a task panics the others are aborted (they may be waiting on
+/// the barrier for it), so a broken worker is an error, never a hang.
 async fn drive<H: AsyncRecorder>(
+    id: StrategyId,
     handles: Vec<H>,
     plans: Vec<WorkerPlan>,
     w: Workload,
@@ -155,30 +181,32 @@ async fn drive<H: AsyncRecorder>(
     let plans: Arc<Vec<WorkerPlan>> = Arc::new(plans);
     let w = Arc::new(w);
     let barrier = Arc::new(Barrier::new(plans.len()));
-    let tasks: Vec<_> = handles
-        .into_iter()
-        .enumerate()
-        .map(|(i, h)| {
-            let (plans, w, barrier, progress) =
-                (plans.clone(), w.clone(), barrier.clone(), progress.clone());
-            tokio::spawn(async move {
-                worker(h, &plans[i], &w, clock, &barrier, &progress, start_at).await
-            })
-        })
-        .collect();
-    let mut outs = Vec::with_capacity(tasks.len());
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, h) in handles.into_iter().enumerate() {
+        let (plans, w, barrier, progress) =
+            (plans.clone(), w.clone(), barrier.clone(), progress.clone());
+        tasks.spawn(async move {
+            let out = worker(h, &plans[i], &w, clock, &barrier, &progress, start_at).await;
+            (i, out)
+        });
+    }
+    let mut outs: Vec<Option<WorkerOut>> = (0..plans.len()).map(|_| None).collect();
     let mut failed = false;
-    for t in tasks {
-        match t.await {
-            Ok(o) => outs.push(o),
-            Err(_) => failed = true,
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok((i, out)) => outs[i] = Some(out),
+            Err(_) => {
+                failed = true;
+                tasks.abort_all();
+            }
         }
     }
     let plans = Arc::try_unwrap(plans).unwrap_or_else(|a| (*a).clone());
-    if failed {
-        return (plans, Err(SimError::WorkerPanicked("worker task")));
+    let outs = outs.into_iter().collect::<Option<Vec<_>>>();
+    match outs {
+        Some(outs) if !failed => (plans, Ok(outs)),
+        _ => (plans, Err(SimError::WorkerPanicked(id.name()))),
     }
-    (plans, Ok(outs))
 }
 
 async fn worker<H: AsyncRecorder>(
@@ -208,7 +236,7 @@ async fn worker<H: AsyncRecorder>(
                 let now = clock.now();
                 let at = round_start + p.at_ns;
                 if at > now {
-                    tokio::time::sleep(std::time::Duration::from_nanos(at - now)).await;
+                    crate::strategy::sleep_precise(std::time::Duration::from_nanos(at - now)).await;
                 }
             }
             let t0 = clock.now();
@@ -217,7 +245,7 @@ async fn worker<H: AsyncRecorder>(
             }
             let outcome = h.record(p.answer, &work).await;
             let t1 = clock.now();
-            out.latency.record(t1 - t0);
+            out.latency.record(t1.saturating_sub(t0));
             out.submitted_at[first + i] = t0;
             out.outcome[first + i] = match outcome {
                 Outcome::Ok { ended } => {

@@ -149,8 +149,8 @@ impl Workload {
                     let at_ns = if window == 0 {
                         0
                     } else {
-                        let key = ((room as u64) << 32 | player as u64) ^ ((round as u64) << 20);
-                        mix(self.seed.wrapping_add(mix(key))) % window
+                        let who = (room as u64) << 32 | player as u64;
+                        mix(self.seed ^ mix(who) ^ mix(mix(round as u64))) % window
                     };
                     plan.answers.push(Planned {
                         answer: layout.answer(room, round, player),

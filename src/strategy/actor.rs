@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 
-use crate::strategy::{Answer, Layout, Recorder, ScoringWork, SyncStrategy};
+use crate::strategy::{Answer, Layout, Recorder, ScoringWork, SetupError, SyncStrategy};
 
 pub(crate) const ACTOR_EXPLAIN: &str = "\
 actor removes sharing instead of guarding it. One thread owns the scoring map;
@@ -70,7 +70,7 @@ impl std::fmt::Debug for Msg {
 impl SyncStrategy for Actor {
     type Handle = ActorHandle;
     const SCORES_FIRST: bool = true;
-    fn new(layout: Layout) -> Self {
+    fn new(layout: Layout) -> Result<Self, SetupError> {
         let (tx, rx) = unbounded::<Msg>();
         let players = layout.players;
         let mut map = vec![0u32; layout.slots()];
@@ -106,11 +106,11 @@ impl SyncStrategy for Actor {
                     }
                 }
             })
-            .expect("spawning the actor thread");
-        Actor {
+            .map_err(|e| SetupError::Resource(format!("starting the actor thread: {e}")))?;
+        Ok(Actor {
             mailbox: Some(tx),
             next_worker: AtomicUsize::new(0),
-        }
+        })
     }
     fn handle(&self) -> ActorHandle {
         let (reply, replies) = bounded(1);

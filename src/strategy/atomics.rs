@@ -2,7 +2,7 @@
 
 use crossbeam_utils::CachePadded;
 
-use crate::strategy::{Answer, Layout, Recorder, ScoringWork, SyncStrategy};
+use crate::strategy::{Answer, Layout, Recorder, ScoringWork, SetupError, SyncStrategy};
 use crate::sync::{Arc, AtomicU32, Ordering};
 
 pub(crate) const ATOMIC_EXPLAIN: &str = "\
@@ -68,11 +68,11 @@ pub struct AtomicHandle {
 impl SyncStrategy for Atomic {
     type Handle = AtomicHandle;
     const SCORES_FIRST: bool = true;
-    fn new(layout: Layout) -> Self {
-        Atomic {
+    fn new(layout: Layout) -> Result<Self, SetupError> {
+        Ok(Atomic {
             counts: padded(layout),
             players: layout.players,
-        }
+        })
     }
     fn handle(&self) -> AtomicHandle {
         AtomicHandle {
@@ -121,11 +121,11 @@ pub struct CasHandle {
 impl SyncStrategy for Cas {
     type Handle = CasHandle;
     const SCORES_FIRST: bool = true;
-    fn new(layout: Layout) -> Self {
-        Cas {
+    fn new(layout: Layout) -> Result<Self, SetupError> {
+        Ok(Cas {
             counts: padded(layout),
             players: layout.players,
-        }
+        })
     }
     fn handle(&self) -> CasHandle {
         CasHandle {

@@ -90,11 +90,11 @@ pub struct StdMutexHandle {
 
 impl SyncStrategy for StdMutex {
     type Handle = StdMutexHandle;
-    fn new(layout: Layout) -> Self {
-        StdMutex {
+    fn new(layout: Layout) -> Result<Self, SetupError> {
+        Ok(StdMutex {
             map: Arc::new(Mutex::new(dense(layout))),
             players: layout.players,
-        }
+        })
     }
     fn handle(&self) -> StdMutexHandle {
         StdMutexHandle {
@@ -139,11 +139,11 @@ pub struct ParkingLotHandle {
 
 impl SyncStrategy for ParkingLotMutex {
     type Handle = ParkingLotHandle;
-    fn new(layout: Layout) -> Self {
-        ParkingLotMutex {
+    fn new(layout: Layout) -> Result<Self, SetupError> {
+        Ok(ParkingLotMutex {
             map: std::sync::Arc::new(parking_lot::Mutex::new(dense(layout))),
             players: layout.players,
-        }
+        })
     }
     fn handle(&self) -> ParkingLotHandle {
         ParkingLotHandle {
@@ -192,15 +192,12 @@ pub struct LocalMapHandle {
 
 impl SyncStrategy for LocalMap {
     type Handle = LocalMapHandle;
-    fn new(layout: Layout) -> Self {
-        LocalMap {
+    fn new(layout: Layout) -> Result<Self, SetupError> {
+        Ok(LocalMap {
             map: Arc::new(Mutex::new(HashMap::new())),
             slots: layout.slots(),
             players: layout.players,
-        }
-    }
-    fn traced(layout: Layout, _tracer: Tracer) -> Self {
-        Self::new(layout)
+        })
     }
     fn handle(&self) -> LocalMapHandle {
         LocalMapHandle {
@@ -251,12 +248,12 @@ pub struct ShardedHandle {
 
 impl SyncStrategy for Sharded {
     type Handle = ShardedHandle;
-    fn new(layout: Layout) -> Self {
-        Sharded {
+    fn new(layout: Layout) -> Result<Self, SetupError> {
+        Ok(Sharded {
             map: std::sync::Arc::new(dashmap::DashMap::with_capacity(layout.slots())),
             slots: layout.slots(),
             players: layout.players,
-        }
+        })
     }
     fn handle(&self) -> ShardedHandle {
         ShardedHandle {

@@ -210,12 +210,12 @@ pub trait SyncStrategy: Send + Sync + Sized + 'static {
     /// awaits that work instead of blocking the executor thread with it;
     /// read–score–write strategies must do it inside, on the thread.
     const SCORES_FIRST: bool = false;
-    /// Allocates the counters for `layout` (in-process set-up cannot fail).
-    fn new(layout: Layout) -> Self;
+    /// Allocates the counters for `layout` (and starts any thread it owns).
+    fn new(layout: Layout) -> Result<Self, SetupError>;
     /// Like [`SyncStrategy::new`], but logs every step to `tracer`
     /// (used by `quizrace explain`). Strategies without interesting steps
     /// ignore the tracer.
-    fn traced(layout: Layout, tracer: Tracer) -> Self {
+    fn traced(layout: Layout, tracer: Tracer) -> Result<Self, SetupError> {
         let _ = tracer;
         Self::new(layout)
     }
@@ -288,6 +288,9 @@ pub enum SetupError {
     /// The strategy needs Redis but the run has no Redis configured.
     #[error("strategy `{0}` needs Redis: pass --redis-url or set QUIZRACE_REDIS_URL")]
     NoRedis(&'static str),
+    /// The operating system refused a resource (e.g. a thread).
+    #[error("{0}")]
+    Resource(String),
     /// A Redis operation failed; the message says what and how to fix it.
     #[error("{0}")]
     Redis(String),

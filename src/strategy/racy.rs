@@ -107,11 +107,11 @@ pub struct RacyRmwHandle {
 
 impl SyncStrategy for RacyRmw {
     type Handle = RacyRmwHandle;
-    fn new(layout: Layout) -> Self {
-        RacyRmw(Plain::new(layout, None))
+    fn new(layout: Layout) -> Result<Self, SetupError> {
+        Ok(RacyRmw(Plain::new(layout, None)))
     }
-    fn traced(layout: Layout, tracer: Tracer) -> Self {
-        RacyRmw(Plain::new(layout, Some(tracer)))
+    fn traced(layout: Layout, tracer: Tracer) -> Result<Self, SetupError> {
+        Ok(RacyRmw(Plain::new(layout, Some(tracer))))
     }
     fn handle(&self) -> RacyRmwHandle {
         RacyRmwHandle {
@@ -167,11 +167,11 @@ pub struct CheckThenActHandle {
 
 impl SyncStrategy for CheckThenAct {
     type Handle = CheckThenActHandle;
-    fn new(layout: Layout) -> Self {
-        CheckThenAct(Plain::new(layout, None))
+    fn new(layout: Layout) -> Result<Self, SetupError> {
+        Ok(CheckThenAct(Plain::new(layout, None)))
     }
-    fn traced(layout: Layout, tracer: Tracer) -> Self {
-        CheckThenAct(Plain::new(layout, Some(tracer)))
+    fn traced(layout: Layout, tracer: Tracer) -> Result<Self, SetupError> {
+        Ok(CheckThenAct(Plain::new(layout, Some(tracer))))
     }
     fn handle(&self) -> CheckThenActHandle {
         CheckThenActHandle {

@@ -3,7 +3,7 @@
 
 use crossbeam_utils::CachePadded;
 
-use crate::strategy::{Answer, Layout, Recorder, ScoringWork, SyncStrategy};
+use crate::strategy::{Answer, Layout, Recorder, ScoringWork, SetupError, SyncStrategy};
 use crate::sync::{Arc, AtomicU32, Ordering};
 
 pub(crate) const SEMAPHORE_EXPLAIN: &str = "\
@@ -101,8 +101,8 @@ pub struct SemaphoreHandle {
 impl SyncStrategy for Semaphore {
     type Handle = SemaphoreHandle;
     const SCORES_FIRST: bool = true;
-    fn new(layout: Layout) -> Self {
-        Semaphore {
+    fn new(layout: Layout) -> Result<Self, SetupError> {
+        Ok(Semaphore {
             rounds: Arc::new(
                 (0..layout.slots())
                     .map(|_| {
@@ -114,7 +114,7 @@ impl SyncStrategy for Semaphore {
                     .collect(),
             ),
             players: layout.players,
-        }
+        })
     }
     fn handle(&self) -> SemaphoreHandle {
         SemaphoreHandle {

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-use crate::strategy::{Answer, Layout, Recorder, ScoringWork, SyncStrategy};
+use crate::strategy::{Answer, Layout, Recorder, ScoringWork, SetupError, SyncStrategy};
 
 pub(crate) const SNAPSHOT_EXPLAIN: &str = "\
 snapshot never mutates the scoreboard. The board is an immutable persistent
@@ -50,12 +50,12 @@ pub struct SnapshotHandle {
 impl SyncStrategy for Snapshot {
     type Handle = SnapshotHandle;
     const SCORES_FIRST: bool = true;
-    fn new(layout: Layout) -> Self {
-        Snapshot {
+    fn new(layout: Layout) -> Result<Self, SetupError> {
+        Ok(Snapshot {
             board: Arc::new(ArcSwap::from_pointee(Board::new())),
             slots: layout.slots(),
             players: layout.players,
-        }
+        })
     }
     fn handle(&self) -> SnapshotHandle {
         SnapshotHandle {
