@@ -16,9 +16,12 @@ compare-and-swap that only succeeds if N are still there). The last release
 guarantees that the caller who makes permits reach N can take them unless
 someone else already did, so exactly one caller fires.
 
-This is the classic 'wait for N events' semaphore (a latch) without a
-sleeping waiter: the taker is whoever gets there first, so no task is parked
-per room. Cost: a fetch_add plus a load (and on the last answer a CAS) per
+This is the classic 'wait for N events' semaphore (a latch) with an elected
+waiter: instead of parking one sleeping waiter per room-round (10,000 rooms
+would mean 10,000 parked threads or tasks), every scorer makes one
+non-blocking attempt to be the waiter right after its release, and the
+attempt that finds all N permits is the one the blocking waiter would have
+woken up for. Cost: a fetch_add plus a load (and on the last answer a CAS) per
 answer, on one padded cache line per room-round.";
 
 /// A non-blocking counting semaphore on one atomic word.
