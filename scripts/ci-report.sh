@@ -53,11 +53,9 @@ mkdir -p "$OUT"
 rm -f "$OUT"/*.json
 
 # --- Redis -----------------------------------------------------------------
+# A scenario needs Redis when it names a redis-* strategy.
 needs_redis() {
-    case "$1" in
-        *redis* | *story* | *fault*) return 0 ;;
-        *) return 1 ;;
-    esac
+    grep -qE '"redis-[a-z-]+"' "$1"
 }
 
 REDIS_PID=
@@ -104,7 +102,7 @@ start_redis() {
 
 want_redis=0
 for f in "${scenarios[@]}"; do
-    needs_redis "$(basename "$f" .toml)" && want_redis=1
+    needs_redis "$f" && want_redis=1
 done
 if [[ $want_redis == 1 && -z "${QUIZRACE_REDIS_URL:-}" ]]; then
     if command -v redis-server >/dev/null 2>&1; then
@@ -119,7 +117,7 @@ anomalies=0
 ran=0
 for f in "${scenarios[@]}"; do
     name=$(basename "$f" .toml)
-    if needs_redis "$name" && [[ -z "${QUIZRACE_REDIS_URL:-}" ]]; then
+    if needs_redis "$f" && [[ -z "${QUIZRACE_REDIS_URL:-}" ]]; then
         say "skipping $name: it needs Redis (set QUIZRACE_REDIS_URL or install redis-server)"
         continue
     fi
@@ -139,19 +137,25 @@ done
 [[ $ran -gt 0 ]] || die "no scenario ran: nothing to report"
 
 # --- benches ---------------------------------------------------------------
+# Criterion writes into a folder of this report's own (CRITERION_HOME), so
+# results of older runs or removed benches never show up in it, and saved
+# baselines under target/criterion are left alone.
 criterion_args=()
+export CRITERION_HOME="$PWD/$OUT/criterion"
+rm -rf "$CRITERION_HOME"
 if [[ "${QUIZRACE_SKIP_BENCH:-0}" == 1 ]]; then
     say "skipping the criterion pass (QUIZRACE_SKIP_BENCH=1)"
 else
     say "quick criterion pass"
     "${CARGO_CMD[@]}" bench --bench bench_main -- --quick || die "cargo bench failed"
 fi
-if [[ -d "$TARGET_DIR/criterion" ]]; then
-    criterion_args=(--criterion "$TARGET_DIR/criterion")
+if [[ -d "$CRITERION_HOME" ]]; then
+    criterion_args=(--criterion "$CRITERION_HOME")
 fi
 
 # --- report ----------------------------------------------------------------
-"$BIN" report "$OUT"/*.json "${criterion_args[@]}" --out "$OUT" || die "quizrace report failed"
+# Bounded: a report never takes minutes; if it does, something is wrong.
+timeout 300 "$BIN" report "$OUT"/*.json "${criterion_args[@]}" --out "$OUT" || die "quizrace report failed"
 say "report: $OUT/index.html"
 
 if [[ $anomalies == 1 ]]; then

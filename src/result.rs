@@ -96,21 +96,31 @@ pub struct Anomalies {
 impl Anomalies {
     /// Whether every invariant held.
     pub fn is_exact(&self) -> bool {
-        self.total() == 0
+        self.fields().iter().all(|&v| v == 0)
     }
 
-    /// Sum of all counts.
+    /// Sum of all counts (saturating: files may come from anywhere).
     pub fn total(&self) -> u64 {
-        self.lost_updates + self.over_counts + self.missed_end + self.duplicate_end + self.early_end
+        self.fields().iter().fold(0u64, |t, &v| t.saturating_add(v))
     }
 
-    /// Adds another set of counts.
+    /// Adds another set of counts (saturating).
     pub fn add(&mut self, o: &Anomalies) {
-        self.lost_updates += o.lost_updates;
-        self.over_counts += o.over_counts;
-        self.missed_end += o.missed_end;
-        self.duplicate_end += o.duplicate_end;
-        self.early_end += o.early_end;
+        self.lost_updates = self.lost_updates.saturating_add(o.lost_updates);
+        self.over_counts = self.over_counts.saturating_add(o.over_counts);
+        self.missed_end = self.missed_end.saturating_add(o.missed_end);
+        self.duplicate_end = self.duplicate_end.saturating_add(o.duplicate_end);
+        self.early_end = self.early_end.saturating_add(o.early_end);
+    }
+
+    fn fields(&self) -> [u64; 5] {
+        [
+            self.lost_updates,
+            self.over_counts,
+            self.missed_end,
+            self.duplicate_end,
+            self.early_end,
+        ]
     }
 }
 
@@ -265,6 +275,17 @@ mod tests {
         assert!(!result("correct", 0, false).breaks_its_guarantee());
         assert!(!result("racy", 3, true).breaks_its_guarantee());
         assert!(!result("correct", 3, true).breaks_its_guarantee());
+    }
+
+    #[test]
+    fn huge_counts_do_not_wrap_to_exact() {
+        let a = Anomalies {
+            lost_updates: u64::MAX,
+            over_counts: 1,
+            ..Anomalies::default()
+        };
+        assert!(!a.is_exact());
+        assert_eq!(a.total(), u64::MAX);
     }
 
     #[test]

@@ -419,6 +419,50 @@ fn explain_shows_real_redis_counterexamples() {
 }
 
 #[test]
+fn a_run_that_ends_inside_a_pause_leaves_no_keys() {
+    // The rounds time out while the server still holds writes; those land
+    // when the pause lifts. The run must lift it and let them drain before
+    // it reads counts and deletes keys, or they would recreate keys.
+    let _g = serial();
+    let Some(server) = Server::start(&[]) else {
+        return;
+    };
+    let f = run_ok(
+        &server,
+        "end-in-pause",
+        &[
+            "--runtime",
+            "tokio",
+            "-s",
+            "redis-incrby",
+            "-s",
+            "redis-sadd",
+            "--rooms",
+            "20",
+            "--rounds",
+            "50",
+            "--time-limit",
+            "200ms",
+            "--response-timeout",
+            "50ms",
+            "--pause-at",
+            "150ms",
+            "--pause-for",
+            "4s",
+        ],
+    );
+    assert!(
+        f.results.iter().all(|r| r.outcomes.unknown > 0),
+        "the pause held writes"
+    );
+    assert!(
+        server.quizrace_keys().is_empty(),
+        "{:?}",
+        server.quizrace_keys()
+    );
+}
+
+#[test]
 fn pause_with_retries_makes_incrby_overcount_while_lua_and_sadd_stay_exact() {
     let _g = serial();
     let Some(server) = Server::start(&[]) else {
@@ -532,7 +576,12 @@ fn server_restart_mid_run_is_counted_and_does_not_hang() {
     )
     .spawn()
     .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    // Stop the server only once the run is writing, however busy the machine.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.quizrace_keys().len() < 10 {
+        assert!(Instant::now() < deadline, "no keys appeared");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     server.stop();
     std::thread::sleep(Duration::from_millis(300));
     server.spawn();

@@ -390,6 +390,16 @@ fn bad_input_is_an_error_and_keeps_the_good_page() {
     let err = generate(&[], None, &out).unwrap_err();
     assert!(matches!(err, ReportError::NoInputs), "{err:?}");
 
+    // A rate no run can produce would make an infinite chart axis (and
+    // plotters would spin forever): refused with the reason instead.
+    let mut huge = serde_json::to_value(basic("huge")).unwrap();
+    huge["results"][0]["answers_per_s"] = 1.5e308.into();
+    let huge_path = tmp.path().join("huge.json");
+    fs::write(&huge_path, huge.to_string()).unwrap();
+    let err = generate(&[huge_path], None, &out).unwrap_err();
+    assert!(matches!(err, ReportError::Invalid { .. }), "{err:?}");
+    assert!(err.to_string().contains("plausible"), "{err}");
+
     let err = generate(
         std::slice::from_ref(&good),
         Some(&tmp.path().join("no-criterion")),
@@ -526,6 +536,7 @@ fn run_chromium(bin: &Path, profile: &Path, args: &[String]) -> String {
             "--headless",
             "--no-sandbox",
             "--disable-gpu",
+            "--disable-dev-shm-usage",
             "--disable-quic",
             "--no-first-run",
             "--disable-background-networking",

@@ -209,6 +209,12 @@ fn load(inputs: &[PathBuf]) -> Result<Vec<Run>, ReportError> {
         if file.results.is_empty() {
             return Err(ReportError::EmptyResults { path: path.clone() });
         }
+        if let Some(reason) = implausible(&file) {
+            return Err(ReportError::Invalid {
+                path: path.clone(),
+                reason,
+            });
+        }
         let label = unique_label(&file.scenario.name, &runs);
         runs.push(Run {
             path: path.clone(),
@@ -217,6 +223,29 @@ fn load(inputs: &[PathBuf]) -> Result<Vec<Run>, ReportError> {
         });
     }
     Ok(runs)
+}
+
+/// Rates and times no run can produce (NaN, infinities, more than 10^12
+/// answers per second): a corrupt or hand-edited file, refused with a reason
+/// rather than drawn on a chart axis that cannot hold it.
+fn implausible(file: &ResultsFile) -> Option<String> {
+    const MAX_RATE: f64 = 1e12;
+    file.results.iter().find_map(|r| {
+        let ok = |v: f64, max: f64| v.is_finite() && (0.0..=max).contains(&v);
+        if !ok(r.answers_per_s, MAX_RATE) {
+            Some(format!(
+                "strategy `{}`: answers_per_s = {} is not a plausible rate (0 to 1e12)",
+                r.strategy, r.answers_per_s
+            ))
+        } else if !ok(r.elapsed_s, 1e9) {
+            Some(format!(
+                "strategy `{}`: elapsed_s = {} is not a plausible duration",
+                r.strategy, r.elapsed_s
+            ))
+        } else {
+            None
+        }
+    })
 }
 
 /// The scenario name, suffixed ` (2)`, ` (3)`… when earlier files already

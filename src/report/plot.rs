@@ -197,7 +197,8 @@ fn decades(values: impl Iterator<Item = f64>) -> Option<Range<f64>> {
     if hi <= lo {
         hi = lo * 10.0;
     }
-    Some(lo..hi)
+    // plotters loops forever on an infinite axis end; no chart instead.
+    (lo.is_finite() && hi.is_finite() && lo > 0.0).then_some(lo..hi)
 }
 
 /// Labels for a log axis: plotters puts ticks at every integer multiple of
@@ -333,7 +334,7 @@ fn powers_of_two(values: impl Iterator<Item = f64>) -> Option<Range<f64>> {
     if hi <= lo {
         hi = lo * 2.0;
     }
-    Some(lo..hi)
+    (lo.is_finite() && hi.is_finite() && lo > 0.0).then_some(lo..hi)
 }
 
 /// Smallest and largest of the finite, positive `values`.

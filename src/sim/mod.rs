@@ -65,6 +65,47 @@ pub struct RunOptions {
     /// Set inside worker processes: shared state is read and cleaned up by
     /// the parent, not here.
     pub in_child: bool,
+    /// The run's injected Redis fault; lifted before counts are read.
+    pub fault: FaultGuard,
+}
+
+/// The run's injected Redis fault (a server pause), shared by the runtimes.
+///
+/// Counts must be read, and keys deleted, only after the fault is over: a
+/// paused server holds writes that land when the pause lifts, which would
+/// recreate deleted keys and change the counts after they were read.
+#[derive(Clone, Default)]
+pub struct FaultGuard(Arc<std::sync::Mutex<Option<redis::PauseInjector>>>);
+
+impl std::fmt::Debug for FaultGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FaultGuard")
+    }
+}
+
+impl FaultGuard {
+    /// How long writes held by a pause take to land once it is lifted:
+    /// Redis lifts pauses in its 10 Hz cron, so up to 100 ms, plus slack.
+    const DRAIN: Duration = Duration::from_millis(250);
+
+    fn new(injector: Option<redis::PauseInjector>) -> FaultGuard {
+        FaultGuard(Arc::new(std::sync::Mutex::new(injector)))
+    }
+
+    /// Ends the fault (lifting a pause still in force) and waits for the
+    /// writes it held to land. Does nothing the second time.
+    pub(crate) fn lift(&self) -> Result<(), SimError> {
+        let injector = self.0.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(injector) = injector {
+            let paused = injector
+                .finish()
+                .map_err(|e| SimError::Setup(SetupError::Redis(e)))?;
+            if paused {
+                std::thread::sleep(Self::DRAIN);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A counter of submitted answers that workers bump once per round.
@@ -479,13 +520,14 @@ pub fn run(id: StrategyId, w: &Workload, opts: &RunOptions) -> Result<StrategyRe
         }
         _ => (None, None),
     };
+    opts.fault = FaultGuard::new(pause);
     let raw = match w.runtime {
         Runtime::Processes => process::run_parent(id, w, &opts),
         _ => run_share(id, w, 0, Clock::start(), &opts),
     };
-    let injected = pause.map(redis::PauseInjector::finish).transpose();
+    let lifted = opts.fault.lift();
     let raw = raw?;
-    injected.map_err(|e| SimError::Setup(SetupError::Redis(e)))?;
+    lifted?;
     Ok(check::evaluate(id, w, &opts.env, &raw))
 }
 

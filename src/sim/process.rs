@@ -92,8 +92,10 @@ pub(crate) fn run_parent(
 ) -> Result<RawRun, SimError> {
     let children = spawn(id, w, opts)?;
     let raws = collect(children, w, opts);
+    let lifted = opts.fault.lift();
     // Shared state is read (and cleaned) by the parent, even after a failure.
     let shared = id.visit(Shared { w, env: &opts.env })?;
+    lifted?;
     let mut merged = RawRun::default();
     for raw in raws? {
         merged.merge(raw);

@@ -139,6 +139,14 @@ impl Visitor for Tokio<'_> {
                 )
                 .await;
                 let outs = outs?;
+                // A fault still in force would change the counts after we
+                // read them; the parent does this for worker processes.
+                if !opts.in_child {
+                    let fault = opts.fault.clone();
+                    tokio::task::spawn_blocking(move || fault.lift())
+                        .await
+                        .map_err(|_| SimError::WorkerPanicked(id.name()))??;
+                }
                 // In a worker process the parent reads shared counters.
                 let counts = if opts.in_child {
                     vec![0; w.layout().slots()]

@@ -90,6 +90,8 @@ pub fn interrupt_cleanup() -> Vec<Cleaned> {
         }
     };
     rt.block_on(async {
+        // A paused server would hold our deletes behind the pause: lift it.
+        super::faults::unpause_now().await;
         // Commands already on the wire land within a round trip; give them
         // that long, then delete twice in case one slipped in between.
         tokio::time::sleep(Duration::from_millis(20)).await;

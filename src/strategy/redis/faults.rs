@@ -42,6 +42,28 @@ impl PauseInjector {
     }
 }
 
+/// The server currently paused by this process, if any, so Ctrl-C can lift
+/// the pause before it deletes keys (a paused server would hold the deletes).
+static ACTIVE_PAUSE: std::sync::Mutex<Option<RedisConfig>> = std::sync::Mutex::new(None);
+
+fn active_pause() -> std::sync::MutexGuard<'static, Option<RedisConfig>> {
+    ACTIVE_PAUSE.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Lifts a pause this process injected, if one is active (`CLIENT UNPAUSE`
+/// on a fresh connection, bounded by the connect and response timeouts).
+pub(crate) async fn unpause_now() {
+    let cfg = active_pause().clone();
+    if let Some(cfg) = cfg {
+        if let Ok(mut c) = conn::admin(&cfg).await {
+            let mut unpause = redis::cmd("CLIENT");
+            unpause.arg("UNPAUSE");
+            let _ =
+                tokio::time::timeout(cfg.faults.response_timeout, unpause.exec_async(&mut c)).await;
+        }
+    }
+}
+
 fn inject(
     cfg: RedisConfig,
     pause: Pause,
@@ -79,7 +101,9 @@ fn inject(
         ))
     })?;
     let paused_until = Instant::now() + pause.duration;
+    *active_pause() = Some(cfg.clone());
     let _ = cancel.recv();
+    active_pause().take();
     if Instant::now() < paused_until {
         // The run finished inside the pause: lift it rather than leave the
         // server paused for other users.
