@@ -892,14 +892,14 @@ fn print_summary(results: &[StrategyResult], style: &Style) {
         };
         let note = if r.anomalies_expected || a.is_exact() {
             ""
-        } else if o.failed + o.unknown > 0 {
+        } else if o.failed + o.unknown + o.retries > 0 {
             // Anomalies under faults are not necessarily the strategy's: a
             // restarted server without persistence forgets acknowledged
             // answers, and a call whose every attempt timed out loses its
             // end decision with the reply.
             " (faults hit this run: a restarted server may forget acknowledged answers, and an answer whose every attempt timed out loses its end decision)"
         } else {
-            " (a correct strategy: this is a bug)"
+            " (a correct strategy broke its guarantee: a bug, unless its server lost data)"
         };
         let line = format!("{}{point} {}{note}", r.strategy, parts.join("; "));
         outln!(

@@ -472,6 +472,15 @@ macro_rules! retrying {
                     if attempt < $retries && f.transient {
                         attempt += 1;
                         $retried += 1;
+                        if f.fate == $crate::strategy::redis::conn::Fate::NotApplied {
+                            // Refused before sending (e.g. the server is
+                            // down): back off exponentially, 10 ms doubling
+                            // to 640 ms, so retries span a restart instead
+                            // of all failing within microseconds. A timeout
+                            // has already waited, so it retries at once.
+                            let ms = 10u64 << (attempt - 1).min(6);
+                            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                        }
                         continue;
                     }
                     break Err(if maybe {
