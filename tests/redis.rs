@@ -539,6 +539,64 @@ fn timeouts_without_retries_are_unknown_and_within_the_counter_bounds() {
 }
 
 #[test]
+fn retries_back_off_long_enough_to_span_a_restart() {
+    // Refused connections are retried with exponential backoff (10 ms
+    // doubling, 630 ms over 6 retries), so a ~300 ms outage costs no answer.
+    let _g = serial();
+    let Some(mut server) = Server::start(&[]) else {
+        return;
+    };
+    let json = scratch("restart-retries").join("r.json");
+    let url = server.url();
+    let started = Instant::now();
+    let child = quizrace_cmd(
+        &[
+            "run",
+            "--redis-url",
+            &url,
+            "--json",
+            json.to_str().unwrap(),
+            "--runtime",
+            "tokio",
+            "--workers",
+            "8",
+            "--rooms",
+            "20",
+            "--rounds",
+            "100",
+            "--window",
+            "10ms",
+            "-s",
+            "redis-sadd",
+            "--retries",
+            "6",
+            "--connect-timeout",
+            "300ms",
+            "--response-timeout",
+            "300ms",
+        ],
+        &[],
+    )
+    .spawn()
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.quizrace_keys().len() < 10 {
+        assert!(Instant::now() < deadline, "no keys appeared");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    server.stop();
+    std::thread::sleep(Duration::from_millis(300));
+    server.spawn();
+    let out = finish(child, started, Duration::from_secs(60));
+    out.assert_no_panic();
+    let r = results(&json);
+    let r = get(&r, "redis-sadd");
+    assert!(r.outcomes.retries > 0, "{:?}", r.outcomes);
+    assert_eq!(r.outcomes.failed, 0, "{:?}", r.outcomes);
+    assert!(server.quizrace_keys().is_empty());
+}
+
+#[test]
 fn server_restart_mid_run_is_counted_and_does_not_hang() {
     let _g = serial();
     let Some(mut server) = Server::start(&[]) else {
