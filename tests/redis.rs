@@ -538,47 +538,32 @@ fn timeouts_without_retries_are_unknown_and_within_the_counter_bounds() {
     }
 }
 
-#[test]
-fn retries_back_off_long_enough_to_span_a_restart() {
-    // Refused connections are retried with exponential backoff (10 ms
-    // doubling, 630 ms over 6 retries), so a ~300 ms outage costs no answer.
-    let _g = serial();
-    let Some(mut server) = Server::start(&[]) else {
-        return;
-    };
-    let json = scratch("restart-retries").join("r.json");
+/// Runs `quizrace run` with `args` (tokio, 8 workers, 20 rooms x 100 rounds
+/// over a 10 ms window) and stops the server for 300 ms once the run is
+/// writing, however busy the machine. Returns the output and the results.
+fn run_across_a_restart(server: &mut Server, name: &str, args: &[&str]) -> (Out, ResultsFile) {
+    let json = scratch(name).join("r.json");
     let url = server.url();
+    let mut all = vec![
+        "run",
+        "--redis-url",
+        &url,
+        "--json",
+        json.to_str().unwrap(),
+        "--runtime",
+        "tokio",
+        "--workers",
+        "8",
+        "--rooms",
+        "20",
+        "--rounds",
+        "100",
+        "--window",
+        "10ms",
+    ];
+    all.extend_from_slice(args);
     let started = Instant::now();
-    let child = quizrace_cmd(
-        &[
-            "run",
-            "--redis-url",
-            &url,
-            "--json",
-            json.to_str().unwrap(),
-            "--runtime",
-            "tokio",
-            "--workers",
-            "8",
-            "--rooms",
-            "20",
-            "--rounds",
-            "100",
-            "--window",
-            "10ms",
-            "-s",
-            "redis-sadd",
-            "--retries",
-            "6",
-            "--connect-timeout",
-            "300ms",
-            "--response-timeout",
-            "300ms",
-        ],
-        &[],
-    )
-    .spawn()
-    .unwrap();
+    let child = quizrace_cmd(&all, &[]).spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     while server.quizrace_keys().len() < 10 {
         assert!(Instant::now() < deadline, "no keys appeared");
@@ -589,11 +574,8 @@ fn retries_back_off_long_enough_to_span_a_restart() {
     server.spawn();
     let out = finish(child, started, Duration::from_secs(60));
     out.assert_no_panic();
-    let r = results(&json);
-    let r = get(&r, "redis-sadd");
-    assert!(r.outcomes.retries > 0, "{:?}", r.outcomes);
-    assert_eq!(r.outcomes.failed, 0, "{:?}", r.outcomes);
-    assert!(server.quizrace_keys().is_empty());
+    let f = results(&json);
+    (out, f)
 }
 
 #[test]
@@ -602,26 +584,10 @@ fn server_restart_mid_run_is_counted_and_does_not_hang() {
     let Some(mut server) = Server::start(&[]) else {
         return;
     };
-    let json = scratch("restart").join("r.json");
-    let url = server.url();
-    let started = Instant::now();
-    let child = quizrace_cmd(
+    let (out, f) = run_across_a_restart(
+        &mut server,
+        "restart",
         &[
-            "run",
-            "--redis-url",
-            &url,
-            "--json",
-            json.to_str().unwrap(),
-            "--runtime",
-            "tokio",
-            "--workers",
-            "8",
-            "--rooms",
-            "20",
-            "--rounds",
-            "100",
-            "--window",
-            "10ms",
             "-s",
             "redis-incrby",
             "--connect-timeout",
@@ -630,25 +596,10 @@ fn server_restart_mid_run_is_counted_and_does_not_hang() {
             "500ms",
             "--check",
         ],
-        &[],
-    )
-    .spawn()
-    .unwrap();
-    // Stop the server only once the run is writing, however busy the machine.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while server.quizrace_keys().len() < 10 {
-        assert!(Instant::now() < deadline, "no keys appeared");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    server.stop();
-    std::thread::sleep(Duration::from_millis(300));
-    server.spawn();
-    let out = finish(child, started, Duration::from_secs(60));
+    );
     // The restarted server forgot acknowledged answers: the story's fix,
     // a correct strategy, now shows anomalies, and `--check` says so.
     assert_eq!(out.code, Some(1), "{}", out.all());
-    out.assert_no_panic();
-    let f = results(&json);
     let r = get(&f, "redis-incrby");
     assert!(
         r.outcomes.failed > 0,
@@ -661,6 +612,34 @@ fn server_restart_mid_run_is_counted_and_does_not_hang() {
         r.answers
     );
     assert!(out.stdout.contains("answers failed"), "{}", out.stdout);
+    assert!(server.quizrace_keys().is_empty());
+}
+
+#[test]
+fn retries_back_off_long_enough_to_span_a_restart() {
+    // Refused connections are retried with exponential backoff (10 ms
+    // doubling, 630 ms over 6 retries), so a 300 ms outage costs no answer.
+    let _g = serial();
+    let Some(mut server) = Server::start(&[]) else {
+        return;
+    };
+    let (_, f) = run_across_a_restart(
+        &mut server,
+        "restart-retries",
+        &[
+            "-s",
+            "redis-sadd",
+            "--retries",
+            "6",
+            "--connect-timeout",
+            "300ms",
+            "--response-timeout",
+            "300ms",
+        ],
+    );
+    let r = get(&f, "redis-sadd");
+    assert!(r.outcomes.retries > 0, "{:?}", r.outcomes);
+    assert_eq!(r.outcomes.failed, 0, "{:?}", r.outcomes);
     assert!(server.quizrace_keys().is_empty());
 }
 
