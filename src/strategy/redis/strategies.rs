@@ -549,32 +549,49 @@ impl AsyncRecorder for IncrbyHandle {
     }
 }
 
-impl AsyncRecorder for LuaHandle {
-    async fn record(&mut self, answer: Answer, work: &ScoringWork) -> Outcome {
+impl Shared {
+    /// Runs the set-up script of `redis-lua` or `redis-sadd` for `answer`.
+    /// Its keys are the room-round's key followed by each of `suffixes`; it
+    /// returns 1 to the one call that ends the round, and a repeated call
+    /// (a retry) changes nothing, which is what makes both idempotent.
+    async fn decide_by_script(
+        &mut self,
+        answer: Answer,
+        work: &ScoringWork,
+        suffixes: &[&str],
+    ) -> Outcome {
         if stopped() {
             return Outcome::Failed;
         }
         work.run_async().await;
-        let h = &mut self.h;
-        let Some(script) = &h.script else {
+        let Some(script) = &self.script else {
             return Outcome::Failed;
         };
-        let counter = key(&mut h.key, &h.base, answer.slot, "").to_string();
-        let seen = format!("{counter}:seen");
-        let end = format!("{counter}:end");
+        let room_round = key(&mut self.key, &self.base, answer.slot, "");
+        let keys: Vec<String> = suffixes
+            .iter()
+            .map(|suffix| format!("{room_round}{suffix}"))
+            .collect();
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
         let r: Result<u32, Fate> = retrying!(
-            h.base.cfg.faults.retries,
-            h.retried,
-            h.conn.eval(
-                script,
-                &[counter.as_str(), seen.as_str(), end.as_str()],
-                &[answer.player, h.base.players]
-            )
+            self.base.cfg.faults.retries,
+            self.retried,
+            self.conn
+                .eval(script, &keys, &[answer.player, self.base.players])
         );
         match r {
             Ok(fired) => Outcome::Ok { ended: fired == 1 },
             Err(f) => lost(f),
         }
+    }
+}
+
+impl AsyncRecorder for LuaHandle {
+    async fn record(&mut self, answer: Answer, work: &ScoringWork) -> Outcome {
+        // KEYS: the counter, the bitmap of who answered, the end marker.
+        self.h
+            .decide_by_script(answer, work, &["", ":seen", ":end"])
+            .await
     }
 
     fn retries(&self) -> u64 {
@@ -584,29 +601,8 @@ impl AsyncRecorder for LuaHandle {
 
 impl AsyncRecorder for SaddHandle {
     async fn record(&mut self, answer: Answer, work: &ScoringWork) -> Outcome {
-        if stopped() {
-            return Outcome::Failed;
-        }
-        work.run_async().await;
-        let h = &mut self.h;
-        let Some(script) = &h.script else {
-            return Outcome::Failed;
-        };
-        let set = key(&mut h.key, &h.base, answer.slot, "").to_string();
-        let end = format!("{set}:end");
-        let r: Result<u32, Fate> = retrying!(
-            h.base.cfg.faults.retries,
-            h.retried,
-            h.conn.eval(
-                script,
-                &[set.as_str(), end.as_str()],
-                &[answer.player, h.base.players]
-            )
-        );
-        match r {
-            Ok(fired) => Outcome::Ok { ended: fired == 1 },
-            Err(f) => lost(f),
-        }
+        // KEYS: the set of player ids, the end marker.
+        self.h.decide_by_script(answer, work, &["", ":end"]).await
     }
 
     fn retries(&self) -> u64 {
