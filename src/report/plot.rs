@@ -188,17 +188,22 @@ fn render(
     Ok(svg)
 }
 
-/// A log-scale range covering `values` (all > 0), widened to whole decades
-/// so that plotters' log axis always has labelled powers of ten inside it.
-fn decades(values: impl Iterator<Item = f64>) -> Option<Range<f64>> {
+/// A log-scale range covering `values` (all > 0), widened to whole powers of
+/// `base` (10 for latency and rate axes, 2 for worker counts), so plotters'
+/// log axis always has labelled powers inside it.
+fn whole_powers(base: f64, values: impl Iterator<Item = f64>) -> Option<Range<f64>> {
     let (lo, hi) = min_max(values)?;
-    let lo = 10f64.powf(lo.log10().floor());
-    let mut hi = 10f64.powf(hi.log10().ceil());
+    let lo = base.powf(lo.log(base).floor());
+    let mut hi = base.powf(hi.log(base).ceil());
     if hi <= lo {
-        hi = lo * 10.0;
+        hi = lo * base;
     }
     // plotters loops forever on an infinite axis end; no chart instead.
     (lo.is_finite() && hi.is_finite() && lo > 0.0).then_some(lo..hi)
+}
+
+fn decades(values: impl Iterator<Item = f64>) -> Option<Range<f64>> {
+    whole_powers(10.0, values)
 }
 
 /// Labels for a log axis: plotters puts ticks at every integer multiple of
@@ -326,15 +331,8 @@ pub(crate) fn sweep_chart(title: &str, series: &[SweepSeries]) -> Result<String,
     })
 }
 
-/// A log2 range covering `values` (all > 0), widened to powers of two.
 fn powers_of_two(values: impl Iterator<Item = f64>) -> Option<Range<f64>> {
-    let (lo, hi) = min_max(values)?;
-    let lo = 2f64.powf(lo.log2().floor());
-    let mut hi = 2f64.powf(hi.log2().ceil());
-    if hi <= lo {
-        hi = lo * 2.0;
-    }
-    (lo.is_finite() && hi.is_finite() && lo > 0.0).then_some(lo..hi)
+    whole_powers(2.0, values)
 }
 
 /// Smallest and largest of the finite, positive `values`.

@@ -5,7 +5,7 @@
 //! shuttle tests must *catch* every one of them; a racy strategy that passes
 //! is a bug in the checker.
 
-use crate::strategy::trace::step;
+use crate::strategy::trace::{decided, step};
 use crate::strategy::{
     Answer, AsyncRecorder, AsyncStrategy, Env, Layout, Outcome, Recorder, ScoringWork, SetupError,
     SyncStrategy, TraceOp, Tracer,
@@ -140,11 +140,7 @@ impl Recorder for RacyRmwHandle {
             c.store(v + 1, Ordering::Relaxed);
             ((), TraceOp::Write(v + 1))
         });
-        let fired = v + 1 == s.players;
-        if fired {
-            step(&s.tracer, self.worker, answer.slot, || ((), TraceOp::Fire));
-        }
-        fired
+        decided(&s.tracer, self.worker, answer.slot, v + 1 == s.players)
     }
 }
 
@@ -201,11 +197,7 @@ impl Recorder for CheckThenActHandle {
             let v = c.load(Ordering::Acquire);
             (v, TraceOp::Check(v))
         });
-        let fired = seen >= s.players;
-        if fired {
-            step(&s.tracer, self.worker, answer.slot, || ((), TraceOp::Fire));
-        }
-        fired
+        decided(&s.tracer, self.worker, answer.slot, seen >= s.players)
     }
 }
 
@@ -281,10 +273,7 @@ impl AsyncRecorder for AsyncRmwHandle {
             c.store(v + 1, Relaxed);
             ((), TraceOp::Write(v + 1))
         });
-        let ended = v + 1 == s.players;
-        if ended {
-            step(&s.tracer, self.worker, answer.slot, || ((), TraceOp::Fire));
-        }
+        let ended = decided(&s.tracer, self.worker, answer.slot, v + 1 == s.players);
         Outcome::Ok { ended }
     }
 }

@@ -84,3 +84,13 @@ pub(crate) fn step<R>(
         Some(t) => t.step(worker, slot, step),
     }
 }
+
+/// Returns `ended`, logging the `endQuizTime` decision when it is `true`:
+/// the shared tail of every traced record call.
+#[inline(always)]
+pub(crate) fn decided(tracer: &Option<Tracer>, worker: usize, slot: u32, ended: bool) -> bool {
+    if ended {
+        step(tracer, worker, slot, || ((), TraceOp::Fire));
+    }
+    ended
+}

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use super::config::RedisConfig;
 use super::conn::{self, retrying, stopped, Conn, Fate, Link};
-use crate::strategy::trace::step;
+use crate::strategy::trace::{decided, step};
 use crate::strategy::{
     Answer, AsyncRecorder, AsyncStrategy, Env, Layout, Outcome, ScoringWork, SetupError, TraceOp,
     Tracer,
@@ -463,12 +463,12 @@ impl AsyncRecorder for GetSetHandle {
         step(&h.base.tracer, h.worker, answer.slot, || {
             ((), TraceOp::Write(v + 1))
         });
-        let ended = v + 1 == h.base.players;
-        if ended {
-            step(&h.base.tracer, h.worker, answer.slot, || {
-                ((), TraceOp::Fire)
-            });
-        }
+        let ended = decided(
+            &h.base.tracer,
+            h.worker,
+            answer.slot,
+            v + 1 == h.base.players,
+        );
         Outcome::Ok { ended }
     }
 
@@ -506,12 +506,12 @@ impl AsyncRecorder for IncrGetHandle {
         step(&h.base.tracer, h.worker, answer.slot, || {
             ((), TraceOp::Check(seen))
         });
-        let ended = seen >= h.base.players;
-        if ended {
-            step(&h.base.tracer, h.worker, answer.slot, || {
-                ((), TraceOp::Fire)
-            });
-        }
+        let ended = decided(
+            &h.base.tracer,
+            h.worker,
+            answer.slot,
+            seen >= h.base.players,
+        );
         Outcome::Ok { ended }
     }
 
