@@ -1,6 +1,5 @@
 //! The command line: the only module that knows about the terminal.
 
-use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -9,10 +8,11 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 
 use crate::explain::{investigate, Evidence};
-use crate::result::{Environment, ResultsFile, ScenarioInfo, StrategyResult, Verdict, SCHEMA};
+use crate::result::{Environment, ResultsBundle, ResultsFile, StrategyResult, Verdict};
 use crate::scenario::{parse_duration, parse_runtime, FaultsFile, ScenarioFile};
-use crate::sim::{self, Progress, RunOptions, Workload};
+use crate::sim::{self, Progress, RunOptions};
 use crate::strategy::{Env, Kind, Runtime, StrategyId, TraceOp};
+use crate::suite::{parse_sweeps, run_trials, ScenarioPlan, TrialPolicy};
 
 /// `println!` that ends the program quietly when stdout is closed (e.g.
 /// `quizrace list | head -1`) instead of panicking, as Unix tools do.
@@ -85,17 +85,25 @@ struct RunArgs {
     /// Strategy to run (repeatable), or `all`; overrides the scenario's list.
     #[arg(long = "strategy", short = 's')]
     strategies: Vec<String>,
-    /// Write results (schema quizrace.result.v1) here; a directory when
-    /// several scenarios run.
+    /// Write results (schema quizrace.result.v2) to this file (several
+    /// scenarios: one bundle file), or into this existing directory (one
+    /// file per scenario).
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Trials per strategy, at least (default 5; --quick 3).
+    #[arg(long)]
+    trials: Option<u32>,
+    /// Measured time per strategy, at least, over all its trials, e.g.
+    /// 500ms (default 200ms; --quick 50ms).
+    #[arg(long)]
+    min_time: Option<String>,
     /// Exit 1 if a correct strategy shows any anomaly.
     #[arg(long)]
     check: bool,
     /// No progress bar and no table (errors and the summary still print).
     #[arg(long, short)]
     quiet: bool,
-    /// Shrink every scenario to a few seconds (for CI smoke runs).
+    /// Shrink every scenario and its trials to a few seconds (CI smoke runs).
     #[arg(long)]
     quick: bool,
     /// Seed of the answer streams.
@@ -255,18 +263,20 @@ fn list(json: bool) -> Result<Exit> {
     Ok(Exit::Done)
 }
 
-/// One scenario to run, resolved from its file and the overrides.
-struct Planned {
-    file: ScenarioFile,
-    /// Redis settings with this scenario's faults applied.
-    env: Env,
-    workload: Workload,
-    strategies: Vec<StrategyId>,
-    points: Vec<BTreeMap<String, u64>>,
-}
-
 fn run(args: RunArgs) -> Result<Exit> {
     let env = redis_env(&args.redis)?;
+    let min_time = args
+        .min_time
+        .as_deref()
+        .map(|s| parse_duration(s).map_err(|e| anyhow::anyhow!("--min-time: {e}")))
+        .transpose()?;
+    let policy = if args.quick {
+        TrialPolicy::quick()
+    } else {
+        TrialPolicy::default()
+    }
+    .with(args.trials, min_time)
+    .map_err(anyhow::Error::msg)?;
     let overrides = ScenarioFile {
         strategies: (!args.strategies.is_empty()).then(|| args.strategies.clone()),
         seed: args.seed,
@@ -284,10 +294,7 @@ fn run(args: RunArgs) -> Result<Exit> {
         ..ScenarioFile::default()
     };
     let files: Vec<ScenarioFile> = if args.scenarios.is_empty() {
-        vec![ScenarioFile {
-            name: Some("default".into()),
-            ..ScenarioFile::default()
-        }]
+        vec![ScenarioFile::builtin_default()]
     } else {
         args.scenarios
             .iter()
@@ -296,53 +303,21 @@ fn run(args: RunArgs) -> Result<Exit> {
             .map_err(anyhow::Error::msg)?
     };
     // Resolve and validate everything before running anything.
-    let sweep_flags = parse_sweeps(&args.sweeps)?;
-    let mut planned = Vec::new();
-    for f in files {
-        let file = f.overlay(&overrides);
-        let name = file.name.clone().unwrap_or_default();
-        let ctx = |e: String| anyhow::anyhow!("scenario `{name}`: {e}");
-        let mut workload = file.workload().map_err(ctx)?;
-        if args.quick {
-            shrink(&mut workload);
-        }
-        let strategies = file
-            .strategies(
-                workload.runtime,
-                env.redis.is_some() && args.redis.redis_url.is_some(),
-            )
-            .map_err(ctx)?;
-        for s in &strategies {
-            s.check_runtime(workload.runtime)
-                .map_err(|e| ctx(e.to_string()))?;
-        }
-        let mut sweeps = file.sweep.clone().unwrap_or_default();
-        sweeps.extend(sweep_flags.clone());
-        let points = expand(&sweeps).map_err(ctx)?;
-        for p in &points {
-            apply(&mut workload.clone(), p)
-                .validate()
-                .map_err(|e| ctx(e.to_string()))?;
-        }
-        let faults = file.faults().map_err(ctx)?;
-        let env = crate::strategy::redis::with_faults(&env, &faults).map_err(ctx)?;
-        planned.push(Planned {
-            env,
-            file,
-            workload,
-            strategies,
-            points,
-        });
-    }
-    if planned.len() > 1 {
-        if let Some(dir) = &args.json {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("creating the results directory {}", dir.display()))?;
-        }
-    }
-    if planned
+    let sweep_flags = parse_sweeps(&args.sweeps).map_err(anyhow::Error::msg)?;
+    let with_redis = env.redis.is_some() && args.redis.redis_url.is_some();
+    let plans = files
+        .into_iter()
+        .map(|f| ScenarioPlan::new(f, &overrides, &sweep_flags, &env, with_redis, args.quick))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(anyhow::Error::msg)?;
+    let output = args
+        .json
+        .as_deref()
+        .map(|p| Output::prepare(p, &plans))
+        .transpose()?;
+    if plans
         .iter()
-        .any(|p| p.strategies.iter().any(|s| s.info().needs_redis))
+        .any(|p| p.entries.iter().any(|e| e.id.info().needs_redis))
     {
         install_interrupt_handler()?;
     }
@@ -351,30 +326,27 @@ fn run(args: RunArgs) -> Result<Exit> {
     let show_progress =
         !args.quiet && std::io::stdout().is_terminal() && std::io::stderr().is_terminal();
     let mut check_failed = false;
-    let many = planned.len() > 1;
-    for p in planned {
-        let name = p.file.name.clone().unwrap_or_else(|| "default".into());
-        let mut results = Vec::new();
+    let mut failed_trials = 0;
+    let mut written = Vec::new();
+    for plan in &plans {
+        let table = Table::new(plan);
         if !args.quiet {
-            print_header(&name, &p, &style);
+            table.header(plan, &policy, &style);
         }
-        for point in &p.points {
-            let w = apply(&mut p.workload.clone(), point);
-            for &id in &p.strategies {
+        let mut results = Vec::new();
+        for point in &plan.points {
+            for entry in &plan.entries {
+                let w = plan.workload_for(entry, point);
                 let progress = Progress::default();
                 let opts = RunOptions {
-                    env: p.env.clone(),
+                    env: plan.env.clone(),
                     progress: progress.clone(),
                     ..RunOptions::default()
                 };
-                let label = if point.is_empty() {
-                    id.name().to_string()
-                } else {
-                    format!("{} {}", id.name(), fmt_point(point))
-                };
+                let label = plan.label(entry, point);
                 let bar = show_progress
-                    .then(|| ProgressThread::start(label, w.total_answers(), progress));
-                let r = sim::run(id, &w, &opts);
+                    .then(|| ProgressThread::start(label.clone(), w.total_answers(), progress));
+                let r = run_trials(entry.id, &w, &opts, &policy);
                 drop(bar);
                 if crate::strategy::redis::interrupted() {
                     // Ctrl-C: the handler thread is cleaning up and will exit
@@ -383,26 +355,46 @@ fn run(args: RunArgs) -> Result<Exit> {
                         std::thread::park();
                     }
                 }
-                let mut r = r.with_context(|| format!("scenario `{name}`, strategy `{id}`"))?;
+                let mut r = r.with_context(|| {
+                    format!("scenario `{}`, strategy `{}`", plan.name, entry.id)
+                })?;
                 r.point = point.clone();
                 if !args.quiet {
-                    print_row(&r, point, &style);
+                    table.row(&label, &r, &style);
                 }
-                if r.breaks_its_guarantee() {
-                    check_failed = true;
-                }
-                results.push(r);
+                check_failed |= r.breaks_its_guarantee();
+                failed_trials += r.failed_trials;
+                results.push((label, r));
             }
         }
         print_summary(&results, &style);
-        if let Some(path) = &args.json {
-            let path = if many {
-                path.join(format!("{}.json", sanitize(&name)))
-            } else {
-                path.clone()
-            };
-            write_results(&path, &name, &p, &results)?;
+        let results: Vec<StrategyResult> = results.into_iter().map(|(_, r)| r).collect();
+        let env = if results
+            .iter()
+            .any(|r| StrategyId::from_name(&r.strategy).is_ok_and(|s| s.info().needs_redis))
+        {
+            plan.env.clone()
+        } else {
+            Env::default()
+        };
+        let file = plan.results_file(results, &policy, environment(&env));
+        print_promises(&file.promises, &style);
+        if let Some(out) = &output {
+            out.write_one(&file)?;
         }
+        written.push(file);
+    }
+    if let Some(out) = &output {
+        let path = out.finish(written)?;
+        if !args.quiet {
+            outln!("\nresults: {}", path.display());
+        }
+    }
+    if failed_trials > 0 {
+        bail!(
+            "{failed_trials} trials could not complete (see the errors above); the results \
+             of the trials that did complete were kept"
+        );
     }
     Ok(if args.check && check_failed {
         Exit::CheckFailed
@@ -410,6 +402,7 @@ fn run(args: RunArgs) -> Result<Exit> {
         Exit::Done
     })
 }
+
 
 /// On Ctrl-C: stop workers (and worker processes), delete the Redis keys of
 /// the run in progress, say so, and exit 130 (the shell's code for SIGINT).
@@ -462,93 +455,113 @@ fn redis_env(args: &RedisArgs) -> Result<Env> {
     crate::strategy::redis::env_from_url(args.redis_url.as_deref()).map_err(anyhow::Error::msg)
 }
 
-/// Caps a workload at ~100k answers for quick runs, keeping its shape
-/// (rooms, players and runtime stay; rounds, then rooms, shrink).
-fn shrink(w: &mut Workload) {
-    const BUDGET: u64 = 100_000;
-    while w.total_answers() > BUDGET && w.rounds > 1 {
-        w.rounds = (w.rounds / 2).max(1);
-    }
-    while w.total_answers() > BUDGET && w.rooms > 1 {
-        w.rooms = (w.rooms / 2).max(1);
-    }
-    w.time_limit = w.time_limit.min(Duration::from_secs(5));
+/// Where `--json` writes, checked before anything runs.
+///
+/// * an existing directory: one file per scenario inside it, named after
+///   the scenario (`-2`, `-3`… when two scenarios share a name);
+/// * anything else: one file. One scenario gives a plain results file,
+///   several give a bundle (`{"schema", "runs": [...]}`); both are read by
+///   `quizrace report`.
+///
+/// Files are written to a temporary name unique to this process, then
+/// renamed, so a crash or a concurrent run never leaves half a file.
+struct Output {
+    path: PathBuf,
+    dir: bool,
+    names: std::cell::RefCell<Vec<String>>,
 }
 
-const SWEEPABLE: &[&str] = &["workers", "rooms", "players", "rounds", "processes"];
-
-fn parse_sweeps(flags: &[String]) -> Result<BTreeMap<String, Vec<u64>>> {
-    let mut out = BTreeMap::new();
-    for f in flags {
-        let (k, v) = f.split_once('=').with_context(|| {
-            format!("--sweep `{f}`: write KEY=V1,V2,... (e.g. workers=1,2,4,8)")
-        })?;
-        let values = v
-            .split(',')
-            .map(|x| x.trim().parse::<u64>())
-            .collect::<Result<Vec<_>, _>>()
-            .with_context(|| format!("--sweep `{f}`: values must be whole numbers"))?;
-        out.insert(k.trim().to_string(), values);
+impl Output {
+    fn prepare(path: &Path, plans: &[ScenarioPlan]) -> Result<Output> {
+        let meta = std::fs::metadata(path);
+        let dir = meta.as_ref().is_ok_and(|m| m.is_dir());
+        if let Ok(m) = &meta {
+            if !dir && !m.is_file() {
+                bail!(
+                    "--json {}: exists and is not a regular file or a directory; \
+                     choose a file path",
+                    path.display()
+                );
+            }
+        }
+        if !dir {
+            if let Some(parent) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("--json: creating {}", parent.display()))?;
+            }
+        }
+        // Fail now, not after the run: can we create a file there?
+        let probe = if dir {
+            path.join(format!(".quizrace-probe-{}", std::process::id()))
+        } else {
+            tmp_name(path)
+        };
+        std::fs::write(&probe, b"")
+            .with_context(|| format!("--json: cannot write to {}", path.display()))?;
+        let _ = std::fs::remove_file(&probe);
+        let _ = plans;
+        Ok(Output {
+            path: path.to_path_buf(),
+            dir,
+            names: Default::default(),
+        })
     }
-    Ok(out)
-}
 
-/// The cartesian product of the sweeps (one empty point without sweeps).
-fn expand(sweeps: &BTreeMap<String, Vec<u64>>) -> Result<Vec<BTreeMap<String, u64>>, String> {
-    let mut points = vec![BTreeMap::new()];
-    for (k, values) in sweeps {
-        if !SWEEPABLE.contains(&k.as_str()) {
-            return Err(format!(
-                "cannot sweep `{k}`; sweepable: {}",
-                SWEEPABLE.join(", ")
-            ));
+    /// Writes one scenario's file now (directory mode), so a later failure
+    /// keeps what was finished.
+    fn write_one(&self, file: &ResultsFile) -> Result<()> {
+        if !self.dir {
+            return Ok(());
         }
-        if values.is_empty() || values.iter().any(|&v| v == 0 || v > u32::MAX as u64) {
-            return Err(format!(
-                "sweep `{k}` needs values between 1 and {}",
-                u32::MAX
-            ));
-        }
-        points = points
-            .into_iter()
-            .flat_map(|p| {
-                values.iter().map(move |&v| {
-                    let mut p = p.clone();
-                    p.insert(k.clone(), v);
-                    p
-                })
+        let mut names = self.names.borrow_mut();
+        let base = sanitize(&file.scenario.name);
+        let name = (1..)
+            .map(|n| {
+                if n == 1 {
+                    base.clone()
+                } else {
+                    format!("{base}-{n}")
+                }
             })
-            .collect();
+            .find(|n| !names.contains(n))
+            .expect("an unbounded range always yields a free name");
+        names.push(name.clone());
+        write_json(&self.path.join(format!("{name}.json")), file)
     }
-    if points.len() > 1_000 {
-        return Err(format!(
-            "{} sweep points is too many (limit 1000)",
-            points.len()
-        ));
-    }
-    Ok(points)
-}
 
-fn apply(w: &mut Workload, point: &BTreeMap<String, u64>) -> Workload {
-    for (k, &v) in point {
-        let v = v as u32;
-        match k.as_str() {
-            "workers" => w.workers = v,
-            "rooms" => w.rooms = v,
-            "players" => w.players = v,
-            "rounds" => w.rounds = v,
-            "processes" => w.processes = v,
-            _ => {}
+    /// Writes the single file (file mode); returns where results went.
+    fn finish(&self, mut files: Vec<ResultsFile>) -> Result<PathBuf> {
+        if self.dir {
+            return Ok(self.path.clone());
         }
+        if files.len() == 1 {
+            write_json(&self.path, &files.remove(0))?;
+        } else {
+            let bundle = ResultsBundle {
+                schema: crate::result::SCHEMA.to_string(),
+                runs: files,
+            };
+            write_json(&self.path, &bundle)?;
+        }
+        Ok(self.path.clone())
     }
-    w.clone()
 }
 
-fn fmt_point(p: &BTreeMap<String, u64>) -> String {
-    p.iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(" ")
+fn tmp_name(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".tmp-{}", std::process::id()));
+    path.with_file_name(name)
+}
+
+fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
+    let json = serde_json::to_string_pretty(value)?;
+    let tmp = tmp_name(path);
+    let written = std::fs::write(&tmp, json).and_then(|_| std::fs::rename(&tmp, path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("writing {}", path.display()));
+    }
+    Ok(())
 }
 
 fn sanitize(name: &str) -> String {
@@ -563,43 +576,6 @@ fn sanitize(name: &str) -> String {
         .collect()
 }
 
-fn write_results(path: &Path, name: &str, p: &Planned, results: &[StrategyResult]) -> Result<()> {
-    let w = &p.workload;
-    // Redis facts (version, faults) only when a Redis strategy ran.
-    let redis_ran = results
-        .iter()
-        .any(|r| StrategyId::from_name(&r.strategy).is_ok_and(|s| s.info().needs_redis));
-    let no_redis = Env::default();
-    let env = if redis_ran { &p.env } else { &no_redis };
-    let file = ResultsFile {
-        schema: SCHEMA.to_string(),
-        scenario: ScenarioInfo {
-            name: name.to_string(),
-            seed: w.seed,
-            rooms: w.rooms,
-            players: w.players,
-            rounds: w.rounds,
-            runtime: w.runtime.as_str().to_string(),
-            workers: w.workers,
-            processes: w.effective_processes(),
-            description: p.file.description.clone().unwrap_or_default(),
-            scoring_work: w.work.to_string(),
-            window_us: w.window.as_micros() as u64,
-            faults: crate::strategy::redis::faults_json(env),
-        },
-        environment: environment(env),
-        results: results.to_vec(),
-    };
-    let json = serde_json::to_string_pretty(&file)?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    // Write then rename, so a crash never leaves half a file behind.
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, json).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
-}
 
 /// Facts about this build and machine.
 pub fn environment(env: &Env) -> Environment {
@@ -681,7 +657,7 @@ fn explain(name: &str, redis: &RedisArgs) -> Result<Exit> {
             outln!(
                 "A run just now ({setup}): {} answers, verdict {}, {} answers/s, p99 {}.",
                 thousands(result.answers),
-                style.verdict(result.verdict, false),
+                style.verdict(&result).trim_end(),
                 thousands(result.answers_per_s as u64),
                 ns(result.latency_ns.p99)
             );
@@ -726,113 +702,232 @@ impl Style {
             _ => self.paint("33", &s),
         }
     }
-    fn verdict(&self, v: Verdict, expected: bool) -> String {
-        match v {
-            Verdict::Exact => self.paint("32", "exact    "),
-            Verdict::Anomalies if expected => self.paint("33", "anomalies"),
-            Verdict::Anomalies => self.paint("1;31", "ANOMALIES"),
-        }
+    /// The verdict cell: what happened and in how many trials.
+    fn verdict(&self, r: &StrategyResult) -> String {
+        let of = format!("{}/{}", r.anomalous_trials, r.trials);
+        let (code, text) = match r.verdict {
+            Verdict::Exact if r.not_reproduced() => ("33", format!("not reproduced {of}")),
+            Verdict::Exact => ("32", "exact".to_string()),
+            Verdict::Anomalies if r.anomalies_expected => ("33", format!("anomalies {of}")),
+            Verdict::Anomalies => ("1;31", format!("ANOMALIES {of}")),
+        };
+        self.paint(code, &format!("{text:<20}"))
     }
 }
 
-fn print_header(name: &str, p: &Planned, style: &Style) {
-    let w = &p.workload;
-    outln!(
-        "\n{}  {} rooms x {} players x {} rounds = {} answers | {} | {} workers{} | scoring {} | window {} | seed {}",
-        style.bold(name),
-        thousands(w.rooms as u64),
-        w.players,
-        w.rounds,
-        thousands(w.total_answers()),
-        w.runtime,
-        w.workers,
-        if w.runtime == Runtime::Processes {
-            format!(" x {} processes", w.effective_processes())
+/// The results table of one scenario: column widths fixed from every label
+/// the plan will print, so sweep labels never break the alignment.
+struct Table {
+    label_width: usize,
+    /// Answer windows add response time and lateness columns.
+    scheduled: bool,
+}
+
+impl Table {
+    fn new(plan: &ScenarioPlan) -> Table {
+        let widest = plan.labels().iter().map(|l| l.chars().count()).max();
+        Table {
+            label_width: widest.unwrap_or(0).max(8),
+            scheduled: !plan.workload.window.is_zero(),
+        }
+    }
+
+    fn header(&self, plan: &ScenarioPlan, policy: &TrialPolicy, style: &Style) {
+        let w = &plan.workload;
+        let swept = |key: &str, value: u64| match plan.sweeps.get(key) {
+            Some(values) => values
+                .iter()
+                .map(|v| thousands(*v))
+                .collect::<Vec<_>>()
+                .join("/"),
+            None => thousands(value),
+        };
+        let answers = if ["rooms", "players", "rounds"]
+            .iter()
+            .any(|k| plan.sweeps.contains_key(*k))
+        {
+            "answers per point".to_string()
         } else {
-            String::new()
-        },
-        w.work,
-        if w.window.is_zero() { "burst".to_string() } else { format!("{:?}", w.window) },
-        w.seed
-    );
-    if let Some(d) = &p.file.description {
-        outln!("{}", d.trim());
-    }
-    if let Some(f) = p
-        .env
-        .redis
-        .as_ref()
-        .map(|r| &r.faults)
-        .filter(|f| !f.is_default())
-    {
-        if p.strategies.iter().any(|s| s.info().needs_redis) {
-            let pause = f.pause.map_or(String::new(), |p| {
-                format!(
-                    "; CLIENT PAUSE {:?} {} at {:?}",
-                    p.duration,
-                    p.mode.as_str(),
-                    p.at
-                )
-            });
-            outln!(
-                "faults: Redis response timeout {:?}, connect timeout {:?}, {} retries{pause}",
-                f.response_timeout,
-                f.connect_timeout,
-                f.retries
-            );
+            format!("{} answers", thousands(w.total_answers()))
+        };
+        let runtime = if plan.mixed_runtimes() {
+            format!("{} (async-only strategies on tokio)", w.runtime)
+        } else {
+            w.runtime.to_string()
+        };
+        outln!(
+            "\n{}  {} rooms x {} players x {} rounds = {answers} | {runtime} | {} workers{} | scoring {} | window {} | seed {}",
+            style.bold(&safe(&plan.name)),
+            swept("rooms", w.rooms as u64),
+            swept("players", w.players as u64),
+            swept("rounds", w.rounds as u64),
+            swept("workers", w.workers as u64),
+            if plan.entries.iter().any(|e| e.runtime == Runtime::Processes) {
+                format!(" x {} processes", swept("processes", w.effective_processes() as u64))
+            } else {
+                String::new()
+            },
+            w.work,
+            if w.window.is_zero() { "burst".to_string() } else { format!("{:?}", w.window) },
+            w.seed
+        );
+        if let Some(d) = &plan.file.description {
+            outln!("{}", safe(d.trim()));
         }
+        outln!(
+            "trials: at least {} per strategy and {:?} of measured time (fresh state, same plan); \
+             answers/s is the median trial, spread is min-max and cv",
+            policy.min_trials,
+            policy.min_time
+        );
+        for l in &plan.left_out {
+            outln!("left out: {} ({})", l.strategies.join(", "), l.why);
+        }
+        if let Some(f) = plan
+            .env
+            .redis
+            .as_ref()
+            .map(|r| &r.faults)
+            .filter(|f| !f.is_default())
+        {
+            if plan.entries.iter().any(|e| e.id.info().needs_redis) {
+                let pause = f.pause.map_or(String::new(), |p| {
+                    format!(
+                        "; CLIENT PAUSE {:?} {} at {:?}",
+                        p.duration,
+                        p.mode.as_str(),
+                        p.at
+                    )
+                });
+                outln!(
+                    "faults: Redis response timeout {:?}, connect timeout {:?}, {} retries{pause}",
+                    f.response_timeout,
+                    f.connect_timeout,
+                    f.retries
+                );
+            }
+        }
+        let timing = if self.scheduled {
+            format!("{:>9} {:>9} {:>9}", "p99", "resp p99", "late p99")
+        } else {
+            format!("{:>9} {:>9}", "p50", "p99")
+        };
+        outln!(
+            "{:<lw$} {:<20} {:>6} {:>10} {:>21} {timing} {:>9} {:>7} {:>7} {:>7} {:>7} {:>7}",
+            "strategy",
+            "verdict (trials)",
+            "trials",
+            "answers/s",
+            "spread (min-max, cv)",
+            "end p99",
+            "lost",
+            "over",
+            "missed",
+            "dup",
+            "early",
+            lw = self.label_width,
+        );
     }
-    outln!(
-        "{:<26} {:<9} {:>13} {:>9} {:>9} {:>10} {:>8} {:>8} {:>8} {:>8} {:>8}",
-        "strategy",
-        "verdict",
-        "answers/s",
-        "p50",
-        "p99",
-        "end p99",
-        "lost",
-        "over",
-        "missed",
-        "dup",
-        "early"
-    );
+
+    fn row(&self, label: &str, r: &StrategyResult, style: &Style) {
+        let t = &r.anomaly_trials;
+        let n = r.trials;
+        // Anomaly columns: in how many trials each appeared.
+        let cell = |v: u64| {
+            if v == 0 {
+                format!("{:>7}", "-")
+            } else {
+                style.red(&format!("{:>7}", format!("{v}/{n}")))
+            }
+        };
+        let s = &r.answers_per_s_spread;
+        let spread = format!(
+            "{}-{} {:>4.1}%",
+            si(s.min),
+            si(s.max),
+            s.cv * 100.0
+        );
+        let timing = if self.scheduled {
+            format!(
+                "{:>9} {:>9} {:>9}",
+                ns(r.latency_ns.p99),
+                ns(r.response_latency_ns.p99),
+                ns(r.lateness_ns.p99)
+            )
+        } else {
+            format!("{:>9} {:>9}", ns(r.latency_ns.p50), ns(r.latency_ns.p99))
+        };
+        outln!(
+            "{:<lw$} {} {:>6} {:>10} {:>21} {timing} {:>9} {} {} {} {} {}",
+            label,
+            style.verdict(r),
+            n,
+            si(r.answers_per_s),
+            spread,
+            ns(r.end_latency_ns.p99),
+            cell(t.lost_updates),
+            cell(t.over_counts),
+            cell(t.missed_end),
+            cell(t.duplicate_end),
+            cell(t.early_end),
+            lw = self.label_width,
+        );
+    }
 }
 
-fn print_row(r: &StrategyResult, point: &BTreeMap<String, u64>, style: &Style) {
-    let a = &r.anomalies;
-    let name = if point.is_empty() {
-        r.strategy.clone()
+/// What widens a racy strategy's window when its race did not show.
+fn widen_hint(strategy: &str) -> &'static str {
+    match strategy {
+        "async-rmw" => {
+            "give it an await point: --scoring-work yield or sleep:50us (with none there is no \
+             race on one thread)"
+        }
+        "check-then-act" => {
+            "put work between counting and deciding (--scoring-work spin:100 or yield) and \
+             more players per room (--players 64)"
+        }
+        "local-map" => "run it on real processes: --runtime processes",
+        _ => {
+            "widen the window between read and write (--scoring-work yield or spin:2000), put \
+             more players in fewer rooms (--rooms 10 --players 64), or run more trials \
+             (--trials 50)"
+        }
+    }
+}
+
+fn pct(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        return "0%".into();
+    }
+    let p = part as f64 * 100.0 / whole as f64;
+    if p >= 10.0 {
+        format!("{p:.0}%")
+    } else if p >= 0.1 {
+        format!("{p:.1}%")
     } else {
-        format!("{} {}", r.strategy, fmt_point(point))
-    };
-    let cell = |v: u64| {
-        if v == 0 {
-            format!("{:>8}", 0)
-        } else {
-            style.red(&format!("{:>8}", thousands(v)))
-        }
-    };
-    outln!(
-        "{:<26} {} {:>13} {:>9} {:>9} {:>10} {} {} {} {} {}",
-        name,
-        style.verdict(r.verdict, r.anomalies_expected),
-        thousands(r.answers_per_s as u64),
-        ns(r.latency_ns.p50),
-        ns(r.latency_ns.p99),
-        ns(r.end_latency_ns.p99),
-        cell(a.lost_updates),
-        cell(a.over_counts),
-        cell(a.missed_end),
-        cell(a.duplicate_end),
-        cell(a.early_end),
-    );
+        format!("{p:.2}%")
+    }
 }
 
-fn print_summary(results: &[StrategyResult], style: &Style) {
-    for r in results {
+fn print_summary(results: &[(String, StrategyResult)], style: &Style) {
+    for (label, r) in results {
         let a = &r.anomalies;
-        if a.is_exact() && r.outcomes.failed + r.outcomes.unknown == 0 && r.timed_out == 0 {
-            continue;
+        let t = &r.anomaly_trials;
+        let n = r.trials;
+        let mut lines = Vec::new();
+        if r.failed_trials > 0 {
+            lines.push(style.red(&format!(
+                "{label}: {} of {} trials failed: {}",
+                r.failed_trials,
+                r.failed_trials + n,
+                r.trial_errors.join("; ")
+            )));
+        }
+        if r.not_reproduced() {
+            lines.push(format!(
+                "{label}: not reproduced (0/{n} trials): the race did not show this time; {}",
+                widen_hint(&r.strategy)
+            ));
         }
         let mut parts = Vec::new();
         if r.timed_out > 0 {
@@ -843,38 +938,37 @@ fn print_summary(results: &[StrategyResult], style: &Style) {
                 thousands(r.room_rounds)
             ));
         }
-        if a.lost_updates > 0 {
-            parts.push(format!(
-                "lost {} of {} answers",
-                thousands(a.lost_updates),
-                thousands(r.answers)
-            ));
-        }
-        if a.over_counts > 0 {
-            parts.push(format!(
-                "counted {} answers twice",
-                thousands(a.over_counts)
-            ));
-        }
-        if a.missed_end > 0 {
-            parts.push(format!(
-                "{} of {} rounds never ended the quiz",
-                thousands(a.missed_end),
-                thousands(r.room_rounds)
-            ));
-        }
-        if a.duplicate_end > 0 {
-            parts.push(format!(
-                "{} rounds ended twice or more",
-                thousands(a.duplicate_end)
-            ));
-        }
-        if a.early_end > 0 {
-            parts.push(format!(
-                "{} rounds ended before every answer was in",
-                thousands(a.early_end)
-            ));
-        }
+        let rounds = r.room_rounds;
+        let mut said = |trials: u64, what: &str, share: String| {
+            if trials > 0 {
+                parts.push(format!("{what} in {trials} of {n} trials ({share})"));
+            }
+        };
+        said(
+            t.lost_updates,
+            "lost updates",
+            format!("{} of answers", pct(a.lost_updates, r.answers)),
+        );
+        said(
+            t.over_counts,
+            "counted answers twice",
+            format!("{} of answers", pct(a.over_counts, r.answers)),
+        );
+        said(
+            t.missed_end,
+            "rooms hung (endQuizTime never fired)",
+            format!("{} of room-rounds", pct(a.missed_end, rounds)),
+        );
+        said(
+            t.duplicate_end,
+            "rounds ended twice or more",
+            format!("{} of room-rounds", pct(a.duplicate_end, rounds)),
+        );
+        said(
+            t.early_end,
+            "rounds ended before every answer was in",
+            format!("{} of room-rounds", pct(a.early_end, rounds)),
+        );
         let o = &r.outcomes;
         if o.failed + o.unknown > 0 {
             parts.push(format!(
@@ -885,31 +979,83 @@ fn print_summary(results: &[StrategyResult], style: &Style) {
                 thousands(o.bounds_violations)
             ));
         }
-        let point = if r.point.is_empty() {
-            String::new()
-        } else {
-            format!(" [{}]", fmt_point(&r.point))
-        };
-        let note = if r.anomalies_expected || a.is_exact() {
-            ""
-        } else if o.failed + o.unknown + o.retries > 0 {
-            // Anomalies under faults are not necessarily the strategy's: a
-            // restarted server without persistence forgets acknowledged
-            // answers, and a call whose every attempt timed out loses its
-            // end decision with the reply.
-            " (faults hit this run: a restarted server may forget acknowledged answers, and an answer whose every attempt timed out loses its end decision)"
-        } else {
-            " (a correct strategy broke its guarantee: a bug, unless its server lost data)"
-        };
-        let line = format!("{}{point} {}{note}", r.strategy, parts.join("; "));
-        outln!(
-            "{}",
-            if note.is_empty() {
+        if !a.is_exact() {
+            let judged = rounds.saturating_sub(r.round_outcomes.timed_out);
+            let dist: Vec<String> = r
+                .round_outcomes
+                .classes()
+                .iter()
+                .filter(|(name, v)| *v > 0 && *name != "timed out")
+                .map(|(name, v)| format!("{name} {}", pct(*v, judged)))
+                .collect();
+            parts.push(format!("room-rounds: {}", dist.join(", ")));
+        }
+        if !parts.is_empty() {
+            let note = if r.anomalies_expected || a.is_exact() {
+                ""
+            } else if o.failed + o.unknown + o.retries > 0 {
+                // Anomalies under faults are not necessarily the strategy's: a
+                // restarted server without persistence forgets acknowledged
+                // answers, and a call whose every attempt timed out loses its
+                // end decision with the reply.
+                " (faults hit this run: a restarted server may forget acknowledged answers, and an answer whose every attempt timed out loses its end decision)"
+            } else {
+                " (a correct strategy broke its guarantee: a bug, unless its server lost data)"
+            };
+            let line = format!("{label} {}{note}", parts.join("; "));
+            lines.push(if note.is_empty() {
                 line
             } else {
                 style.red(&line)
-            }
+            });
+        }
+        for l in lines {
+            outln!("{}", safe(&l));
+        }
+    }
+}
+
+/// Promises the scenario did not keep in this run.
+fn print_promises(promises: &[crate::result::Promise], style: &Style) {
+    for p in promises.iter().filter(|p| !p.kept) {
+        outln!(
+            "{}",
+            style.red(&format!(
+                "promise not kept: this scenario promises {} shows {}, but it did not in {} trials",
+                safe(&p.strategy),
+                p.anomaly,
+                p.trials
+            ))
         );
+    }
+}
+
+/// Text from files (scenario names, descriptions) with control characters
+/// shown as escapes, so a file cannot move the cursor or forge lines.
+fn safe(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            if c.is_control() && c != '\n' && c != '\t' {
+                c.escape_default().collect::<Vec<_>>()
+            } else if matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') {
+                c.escape_unicode().collect()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
+}
+
+/// 1.53M, 812.4k, 950: throughput at a glance.
+fn si(v: f64) -> String {
+    if !v.is_finite() || v <= 0.0 {
+        "0".into()
+    } else if v >= 1e6 {
+        format!("{:.2}M", v / 1e6)
+    } else if v >= 1e3 {
+        format!("{:.1}k", v / 1e3)
+    } else {
+        format!("{v:.0}")
     }
 }
 
@@ -956,7 +1102,7 @@ impl ProgressThread {
                     let b = indicatif::ProgressBar::new(total);
                     b.set_style(
                         indicatif::ProgressStyle::with_template(
-                            "{msg:>26} [{bar:30}] {pos}/{len} answers ({eta})",
+                            "{msg} [{bar:30}] {pos}/{len} answers",
                         )
                         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
                         .progress_chars("=> "),
@@ -965,7 +1111,12 @@ impl ProgressThread {
                     bar = Some(b);
                 }
                 if let Some(b) = &bar {
-                    b.set_position(progress.get());
+                    // Every trial submits the same plan: the counter's
+                    // quotient is the trial, its remainder the position.
+                    let done = progress.get();
+                    let total = total.max(1);
+                    b.set_message(format!("{label} trial {}", done / total + 1));
+                    b.set_position(done % total);
                 }
             }
             if let Some(b) = bar {

@@ -42,7 +42,9 @@
 //! * [`result`]: the results JSON (`quizrace.result.v1`).
 //! * [`report`]: renders results into one HTML page.
 //! * [`explain`]: traced short runs that find a real counterexample.
-//! * [`scenario`], [`cli`]: scenario files and the command line.
+//!//! [`suite`]: the runner: scenarios planned from files and flags, every
+//!   strategy run as repeated trials, statistics over the trials.
+//! [`scenario`], [`cli`]: scenario files and the command line.
 //!
 //! ## How correctness is established
 //!
@@ -71,4 +73,5 @@ pub mod result;
 pub mod scenario;
 pub mod sim;
 pub mod strategy;
+pub mod suite;
 pub(crate) mod sync;

@@ -1,15 +1,23 @@
-//! The results file: schema `quizrace.result.v1` (DESIGN.md section 6).
+//! The results file: schema `quizrace.result.v2` (`docs/results-schema.md`).
 //!
 //! These types are the contract between the simulator, `quizrace report`
 //! and CI. Fields may be added (with `#[serde(default)]` so older files still
 //! load); none may be renamed or removed without a new schema version.
+//!
+//! v2 runs every strategy as repeated trials: counts (answers, anomalies,
+//! room-rounds) are summed over the trials, throughput is the median trial
+//! with its spread, latency percentiles come from the histograms of every
+//! trial merged. v1 files (one run per strategy) are read and upgraded as
+//! one trial each ([`ResultsFile::from_json`]).
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// The schema tag every results file carries.
-pub const SCHEMA: &str = "quizrace.result.v1";
+/// The schema tag every results file this quizrace writes carries.
+pub const SCHEMA: &str = "quizrace.result.v2";
+/// The previous schema, still read by `quizrace report`.
+pub const SCHEMA_V1: &str = "quizrace.result.v1";
 
 /// One results file: one scenario run, one entry per strategy (and sweep point).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -22,10 +30,30 @@ pub struct ResultsFile {
     pub environment: Environment,
     /// One entry per strategy and sweep point.
     pub results: Vec<StrategyResult>,
+    /// The scenario's promises (its `[expect]` table) and whether this run
+    /// kept them (v2).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub promises: Vec<Promise>,
+}
+
+/// A scenario's promise that a strategy shows an anomaly, checked (v2).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Promise {
+    /// Strategy name.
+    pub strategy: String,
+    /// Anomaly name (`lost_updates`, `over_counts`, `missed_end`,
+    /// `duplicate_end`, `early_end`).
+    pub anomaly: String,
+    /// Trials the strategy ran.
+    pub trials: u32,
+    /// Trials in which the anomaly appeared.
+    pub trials_seen: u32,
+    /// Whether it appeared at all.
+    pub kept: bool,
 }
 
 /// The scenario's effective parameters.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct ScenarioInfo {
     /// Scenario name (file stem, or `default`).
     pub name: String,
@@ -55,6 +83,28 @@ pub struct ScenarioInfo {
     /// Fault settings, when any were injected.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub faults: Option<serde_json::Value>,
+    /// Round time limit in microseconds (v2; 0 when read from v1).
+    #[serde(default)]
+    pub time_limit_us: u64,
+    /// How players spread over processes and workers (v2).
+    #[serde(default)]
+    pub balance: String,
+    /// Swept parameters and their values, e.g. `{"workers": [1, 2, 4, 8]}`
+    /// (v2); the header fields above hold the scenario's own values.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sweep: BTreeMap<String, Vec<u64>>,
+    /// The trial policy the run used (v2).
+    #[serde(default)]
+    pub trial_policy: TrialPolicyInfo,
+}
+
+/// How many trials each strategy ran for (v2).
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TrialPolicyInfo {
+    /// At least this many trials per strategy and point.
+    pub min_trials: u32,
+    /// And at least this much measured time in total, in milliseconds.
+    pub min_time_ms: u64,
 }
 
 /// Where the run happened, so figures are never without context.
@@ -124,11 +174,12 @@ impl Anomalies {
     }
 }
 
-/// `exact` when every anomaly is 0, else `anomalies`.
-#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+/// `exact` when every anomaly is 0 in every trial, else `anomalies`.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     /// Every invariant held.
+    #[default]
     Exact,
     /// At least one invariant broke.
     Anomalies,
@@ -165,20 +216,146 @@ pub struct Outcomes {
     pub bounds_violations: u64,
 }
 
-/// One strategy's result (at one sweep point).
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+/// Spread of a figure over trials.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Spread {
+    /// Smallest trial value.
+    pub min: f64,
+    /// Largest trial value.
+    pub max: f64,
+    /// Coefficient of variation: sample standard deviation over mean (0 with
+    /// one trial).
+    pub cv: f64,
+}
+
+impl Spread {
+    /// The spread of `values` (all zeros when empty).
+    pub fn of(values: &[f64]) -> Spread {
+        if values.is_empty() {
+            return Spread::default();
+        }
+        let n = values.len() as f64;
+        let mean = values.iter().sum::<f64>() / n;
+        let var = if values.len() > 1 {
+            values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)
+        } else {
+            0.0
+        };
+        Spread {
+            min: values.iter().copied().fold(f64::INFINITY, f64::min),
+            max: values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            cv: if mean > 0.0 { var.sqrt() / mean } else { 0.0 },
+        }
+    }
+}
+
+/// The median of `values` (0 when empty): the middle value, or the mean of
+/// the two middle ones.
+pub fn median(values: &[f64]) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let m = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        (v[m - 1] + v[m]) / 2.0
+    }
+}
+
+/// How the room-rounds of every trial ended (v2), as jcstress tallies
+/// outcomes. Each judged room-round is in exactly one of the first six
+/// classes, by its worst anomaly in this order: missed, ended twice, ended
+/// early, lost 2+, lost 1, over-counted; else exact. Rounds that hit the
+/// time limit are `timed_out` and not judged.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RoundOutcomes {
+    /// Count right, ended exactly once, after the last answer.
+    pub exact: u64,
+    /// Ended once, but one answer was lost.
+    pub lost_1: u64,
+    /// Ended once, but two or more answers were lost.
+    pub lost_2_plus: u64,
+    /// Counted more answers than were submitted (ended once).
+    pub over_counted: u64,
+    /// `endQuizTime` never fired: the room hung.
+    pub missed: u64,
+    /// `endQuizTime` fired twice or more.
+    pub ended_twice: u64,
+    /// `endQuizTime` fired before every answer was submitted.
+    pub ended_early: u64,
+    /// Not judged: answers were still unsubmitted at the time limit.
+    pub timed_out: u64,
+}
+
+impl RoundOutcomes {
+    /// Adds another tally.
+    pub fn add(&mut self, o: &RoundOutcomes) {
+        self.exact += o.exact;
+        self.lost_1 += o.lost_1;
+        self.lost_2_plus += o.lost_2_plus;
+        self.over_counted += o.over_counted;
+        self.missed += o.missed;
+        self.ended_twice += o.ended_twice;
+        self.ended_early += o.ended_early;
+        self.timed_out += o.timed_out;
+    }
+
+    /// `(name, count)` of every class, in display order.
+    pub fn classes(&self) -> [(&'static str, u64); 8] {
+        [
+            ("exact", self.exact),
+            ("lost 1", self.lost_1),
+            ("lost 2+", self.lost_2_plus),
+            ("over-counted", self.over_counted),
+            ("missed", self.missed),
+            ("ended twice", self.ended_twice),
+            ("ended early", self.ended_early),
+            ("timed out", self.timed_out),
+        ]
+    }
+}
+
+/// One strategy's result (at one sweep point), over all its trials.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct StrategyResult {
     /// Strategy name.
     pub strategy: String,
     /// `racy`, `racy-across-processes` or `correct`.
     pub kind: String,
-    /// Answers submitted (the ground truth).
+    /// Runtime this strategy ran on (v2): a run may mix runtimes, e.g. the
+    /// default run puts async-only strategies on `tokio`.
+    #[serde(default)]
+    pub runtime: String,
+    /// Trials that completed (v2; 1 for v1 files).
+    #[serde(default = "one")]
+    pub trials: u32,
+    /// Trials that could not complete (a worker panicked, a server went
+    /// away); their figures are not in the totals, their errors are in
+    /// `trial_errors`.
+    #[serde(default)]
+    pub failed_trials: u32,
+    /// The error of each failed trial.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trial_errors: Vec<String>,
+    /// Trials in which at least one invariant broke.
+    #[serde(default)]
+    pub anomalous_trials: u32,
+    /// Per anomaly, the number of trials in which it appeared.
+    #[serde(default)]
+    pub anomaly_trials: Anomalies,
+    /// How the room-rounds of all trials ended.
+    #[serde(default)]
+    pub round_outcomes: RoundOutcomes,
+    /// Answers submitted (the ground truth), summed over trials.
     pub answers: u64,
-    /// Sum of the final counter values.
+    /// Sum of the final counter values, over trials.
     pub recorded: u64,
-    /// Room-rounds checked.
+    /// Room-rounds checked, summed over trials.
     pub room_rounds: u64,
-    /// Broken invariants.
+    /// Broken invariants, summed over trials.
     pub anomalies: Anomalies,
     /// `exact` or `anomalies`.
     pub verdict: Verdict,
@@ -186,13 +363,26 @@ pub struct StrategyResult {
     /// outside its guarantee, e.g. `redis-incrby` under retries).
     #[serde(default)]
     pub anomalies_expected: bool,
-    /// Wall time of the measured region.
+    /// Wall time of the measured regions, summed over trials.
     pub elapsed_s: f64,
-    /// Answers per second over the measured region.
+    /// Answers per second over the measured region: the median trial.
     pub answers_per_s: f64,
-    /// One record call.
+    /// Spread of answers per second over the trials.
+    #[serde(default)]
+    pub answers_per_s_spread: Spread,
+    /// Service time: one record call (all trials merged).
     pub latency_ns: Percentiles,
-    /// From the round's last answer submission to its `endQuizTime`.
+    /// Response time: from the answer's planned arrival to the end of its
+    /// record call, so a worker that falls behind its schedule is charged
+    /// for the wait (coordinated omission). Equal to `latency_ns` in a burst.
+    #[serde(default)]
+    pub response_latency_ns: Percentiles,
+    /// How late submissions started against their planned arrival (zeros
+    /// in a burst, where there is no schedule).
+    #[serde(default)]
+    pub lateness_ns: Percentiles,
+    /// From the planned arrival of the round's last answer (in a burst: its
+    /// submission) to the round's `endQuizTime`.
     pub end_latency_ns: Percentiles,
     /// Room-rounds that hit their time limit with answers still unsubmitted
     /// (the run was too slow for the limit). They are not counted as
@@ -207,24 +397,79 @@ pub struct StrategyResult {
     pub point: BTreeMap<String, u64>,
 }
 
+fn one() -> u32 {
+    1
+}
+
 impl StrategyResult {
     /// Whether this result must fail `--check`: anomalies that the strategy
-    /// promised not to have.
+    /// promised not to have, in any trial.
     pub fn breaks_its_guarantee(&self) -> bool {
         self.verdict == Verdict::Anomalies && !self.anomalies_expected
     }
+
+    /// A racy result whose race did not show in any trial.
+    pub fn not_reproduced(&self) -> bool {
+        self.anomalies_expected && self.verdict == Verdict::Exact
+    }
+
+    /// Fills the v2 fields of a v1 entry: one trial, no spread.
+    fn upgrade_v1(&mut self) {
+        self.trials = 1;
+        let a = &self.anomalies;
+        let once = |v: u64| u64::from(v > 0);
+        self.anomaly_trials = Anomalies {
+            lost_updates: once(a.lost_updates),
+            over_counts: once(a.over_counts),
+            missed_end: once(a.missed_end),
+            duplicate_end: once(a.duplicate_end),
+            early_end: once(a.early_end),
+        };
+        self.anomalous_trials = u32::from(self.verdict == Verdict::Anomalies);
+        self.answers_per_s_spread = Spread {
+            min: self.answers_per_s,
+            max: self.answers_per_s,
+            cv: 0.0,
+        };
+        self.response_latency_ns = self.latency_ns;
+    }
+}
+
+/// Several scenarios' results in one file (v2): what `quizrace run A.toml
+/// B.toml --json x.json` writes.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ResultsBundle {
+    /// Always [`SCHEMA`].
+    pub schema: String,
+    /// One entry per scenario, in the order run; each carries the schema too.
+    pub runs: Vec<ResultsFile>,
 }
 
 impl ResultsFile {
-    /// Reads and validates a results file.
+    /// Reads and validates a results file holding one scenario (v1 or v2).
     pub fn from_json(text: &str) -> Result<ResultsFile, String> {
+        let mut all = Self::all_from_json(text)?;
+        if all.len() != 1 {
+            return Err(format!(
+                "holds {} scenarios; read it with ResultsFile::all_from_json",
+                all.len()
+            ));
+        }
+        Ok(all.remove(0))
+    }
+
+    /// Reads a results file: one scenario (v1 or v2) or a v2 bundle of
+    /// several (`{"schema", "runs": [...]}`). v1 entries are upgraded to
+    /// one trial each.
+    pub fn all_from_json(text: &str) -> Result<Vec<ResultsFile>, String> {
         let value: serde_json::Value =
             serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
-        match value.get("schema").and_then(|s| s.as_str()) {
-            Some(SCHEMA) => {}
+        let schema = match value.get("schema").and_then(|s| s.as_str()) {
+            Some(s @ (SCHEMA | SCHEMA_V1)) => s.to_string(),
             Some(other) => {
                 return Err(format!(
-                    "schema `{other}` is not supported (this quizrace reads `{SCHEMA}`)"
+                    "schema `{other}` is not supported (this quizrace reads `{SCHEMA}` and \
+                     `{SCHEMA_V1}`)"
                 ))
             }
             None => {
@@ -232,8 +477,27 @@ impl ResultsFile {
                     "no `schema` field: not a quizrace results file ({SCHEMA})"
                 ))
             }
+        };
+        if schema == SCHEMA && value.get("runs").is_some() {
+            let bundle: ResultsBundle = serde_json::from_value(value)
+                .map_err(|e| format!("does not match {SCHEMA}: {e}"))?;
+            if bundle.runs.is_empty() {
+                return Err("the bundle holds no runs".into());
+            }
+            if let Some(bad) = bundle.runs.iter().find(|r| r.schema != SCHEMA) {
+                return Err(format!(
+                    "a run inside the bundle has schema `{}`, not `{SCHEMA}`",
+                    bad.schema
+                ));
+            }
+            return Ok(bundle.runs);
         }
-        serde_json::from_value(value).map_err(|e| format!("does not match {SCHEMA}: {e}"))
+        let mut file: ResultsFile =
+            serde_json::from_value(value).map_err(|e| format!("does not match {schema}: {e}"))?;
+        if schema == SCHEMA_V1 {
+            file.results.iter_mut().for_each(StrategyResult::upgrade_v1);
+        }
+        Ok(vec![file])
     }
 }
 
@@ -249,6 +513,7 @@ mod tests {
         StrategyResult {
             strategy: "x".into(),
             kind: kind.into(),
+            trials: 1,
             answers: 10,
             recorded: 10 - lost,
             room_rounds: 1,
@@ -261,11 +526,7 @@ mod tests {
             anomalies_expected: expected,
             elapsed_s: 1.0,
             answers_per_s: 10.0,
-            latency_ns: Percentiles::default(),
-            end_latency_ns: Percentiles::default(),
-            timed_out: 0,
-            outcomes: Outcomes::default(),
-            point: BTreeMap::new(),
+            ..StrategyResult::default()
         }
     }
 
@@ -289,8 +550,19 @@ mod tests {
     }
 
     #[test]
+    fn spread_and_median() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert_eq!(median(&[]), 0.0);
+        let s = Spread::of(&[9.0, 10.0, 11.0]);
+        assert_eq!((s.min, s.max), (9.0, 11.0));
+        assert!((s.cv - 0.1).abs() < 1e-12, "{s:?}");
+        assert_eq!(Spread::of(&[5.0]).cv, 0.0);
+    }
+
+    #[test]
     fn other_schemas_are_refused() {
-        let e = ResultsFile::from_json(r#"{"schema":"quizrace.result.v2"}"#).unwrap_err();
+        let e = ResultsFile::from_json(r#"{"schema":"quizrace.result.v9"}"#).unwrap_err();
         assert!(e.contains("not supported"), "{e}");
         assert!(ResultsFile::from_json("{}")
             .unwrap_err()

@@ -64,7 +64,21 @@ pub struct ScenarioFile {
     pub sweep: Option<std::collections::BTreeMap<String, Vec<u64>>>,
     /// Redis client timeouts, retries and an injected server pause.
     pub faults: Option<FaultsFile>,
+    /// What the scenario promises to show: strategy name to the anomalies
+    /// that must appear in its trials (names in [`ANOMALY_NAMES`]), e.g.
+    /// `racy-rmw = ["lost_updates"]`. `scripts/tour-check.sh` measures how
+    /// often each promise is kept; correct strategies must always be exact.
+    pub expect: Option<std::collections::BTreeMap<String, Vec<String>>>,
 }
+
+/// Anomaly names, as in the results file and `[expect]` tables.
+pub const ANOMALY_NAMES: &[&str] = &[
+    "lost_updates",
+    "over_counts",
+    "missed_end",
+    "duplicate_end",
+    "early_end",
+];
 
 /// The `[faults]` section: Redis client settings and an injected fault.
 /// Every field is optional; unknown keys are errors.
@@ -155,7 +169,7 @@ impl FaultsFile {
 impl ScenarioFile {
     /// Reads a scenario; errors name the file, line and column.
     pub fn load(path: &Path) -> Result<ScenarioFile, String> {
-        let text = std::fs::read_to_string(path)
+        let text = read_capped(path, MAX_FILE_BYTES)
             .map_err(|e| format!("cannot read scenario {}: {e}", path.display()))?;
         let mut s = Self::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         if s.name.is_none() {
@@ -302,6 +316,60 @@ impl ScenarioFile {
             return Err(format!("no strategy runs on `{runtime}` here"));
         }
         Ok(out)
+    }
+}
+
+/// Scenario files are a few hundred bytes; this cap keeps `run /dev/zero`
+/// from reading until memory runs out.
+pub const MAX_FILE_BYTES: u64 = 1 << 20;
+
+/// Reads a text file of at most `cap` bytes.
+pub fn read_capped(path: &Path, cap: u64) -> Result<String, String> {
+    use std::io::Read as _;
+    let f = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut buf = Vec::new();
+    f.take(cap + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| e.to_string())?;
+    if buf.len() as u64 > cap {
+        return Err(format!("larger than {} MiB: not a quizrace file", cap >> 20));
+    }
+    String::from_utf8(buf).map_err(|_| "not UTF-8 text".to_string())
+}
+
+/// What `quizrace run` shows without a scenario file.
+const DEFAULT_DESCRIPTION: &str = "\
+The default run: every in-process strategy, sync ones on OS threads and
+async-only ones (async-rmw, tokio-mutex) as tokio tasks. Each answer's
+scoring yields between reading and writing the count (an await point, like
+the story's async scoring call), so racy-rmw and async-rmw lose updates,
+check-then-act ends rounds twice, and every correct strategy stays exact.
+Locks held across the scoring pay for it in throughput.";
+
+impl ScenarioFile {
+    /// The workload `quizrace run` uses without a scenario file: chosen so
+    /// that the three in-process races show in every invocation on a
+    /// 2-core machine (`tests/cli.rs` checks it), in a few seconds.
+    pub fn builtin_default() -> ScenarioFile {
+        let expect = [
+            ("racy-rmw", "lost_updates"),
+            ("check-then-act", "duplicate_end"),
+            ("async-rmw", "lost_updates"),
+        ]
+        .into_iter()
+        .map(|(s, a)| (s.to_string(), vec![a.to_string()]))
+        .collect();
+        ScenarioFile {
+            name: Some("default".into()),
+            description: Some(DEFAULT_DESCRIPTION.into()),
+            rooms: Some(200),
+            players: Some(8),
+            rounds: Some(10),
+            workers: Some(4),
+            scoring_work: Some("yield".into()),
+            expect: Some(expect),
+            ..ScenarioFile::default()
+        }
     }
 }
 

@@ -90,21 +90,38 @@ fn list_json_has_the_catalogue_with_kinds() {
     }
 }
 
+/// The README's main job teaches: the three in-process races show, every
+/// correct strategy stays exact, async ones run on tokio in the same table.
 #[test]
-fn run_without_arguments_uses_in_process_defaults() {
+fn run_without_arguments_shows_every_in_process_race() {
     let out = quizrace(&["run"]);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(stdout.contains("atomic"), "{stdout}");
+    let row = |name: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no row for {name}:\n{stdout}"))
+            .to_string()
+    };
+    for racy in ["racy-rmw", "check-then-act", "async-rmw [tokio]"] {
+        assert!(row(racy).contains("anomalies"), "{}", row(racy));
+    }
+    for correct in ["atomic", "std-mutex", "cas", "tokio-mutex [tokio]", "actor"] {
+        assert!(row(correct).contains("exact"), "{}", row(correct));
+    }
+    assert!(!stdout.contains("ANOMALIES"), "{stdout}");
+    assert!(!stdout.contains("not reproduced"), "{stdout}");
     assert!(
-        !stdout.contains("redis-"),
+        !stdout.lines().any(|l| l.starts_with("redis-")),
         "Redis must not join `all` unasked"
     );
+    assert!(stdout.contains("left out: redis-"), "says what `all` left out");
     assert!(!stdout.contains('\x1b'), "NO_COLOR must disable colour");
 }
 
 #[test]
-fn json_follows_the_v1_contract() {
+fn json_follows_the_v2_contract() {
     let dir = scratch("json");
     let path = dir.join("r.json");
     let out = quizrace(&[
@@ -153,8 +170,22 @@ fn json_follows_the_v1_contract() {
         "answers_per_s",
         "latency_ns",
         "end_latency_ns",
+        "trials",
+        "anomalous_trials",
+        "anomaly_trials",
+        "answers_per_s_spread",
+        "response_latency_ns",
+        "lateness_ns",
+        "round_outcomes",
+        "runtime",
     ] {
         assert!(!r[k].is_null(), "results[].{k}");
+    }
+    for k in ["min", "max", "cv"] {
+        assert!(r["answers_per_s_spread"][k].is_f64(), "spread.{k}");
+    }
+    for k in ["time_limit_us", "balance", "trial_policy"] {
+        assert!(!raw["scenario"][k].is_null(), "scenario.{k}");
     }
     for k in [
         "lost_updates",
@@ -171,7 +202,12 @@ fn json_follows_the_v1_contract() {
     let f = results(&path);
     let atomic = f.results.iter().find(|r| r.strategy == "atomic").unwrap();
     assert_eq!(atomic.verdict, Verdict::Exact);
-    assert_eq!(atomic.answers, 20 * 8 * 4);
+    assert!(atomic.trials >= 5, "{}", atomic.trials);
+    assert_eq!(atomic.answers, 20 * 8 * 4 * atomic.trials as u64);
+    let s = atomic.answers_per_s_spread;
+    assert!(s.min <= atomic.answers_per_s && atomic.answers_per_s <= s.max, "{s:?}");
+    let o = atomic.round_outcomes;
+    assert_eq!(o.exact, atomic.room_rounds, "{o:?}");
     assert_eq!(f.scenario.rooms, 20);
 }
 
@@ -197,8 +233,9 @@ fn local_map_on_two_processes_misses_every_end() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let f = results(&path);
     let r = &f.results[0];
-    assert_eq!(r.answers, 30 * 8 * 3);
+    assert_eq!(r.answers, 30 * 8 * 3 * r.trials as u64);
     assert_eq!(r.anomalies.missed_end, r.room_rounds, "{:?}", r.anomalies);
+    assert_eq!(r.anomaly_trials.missed_end, r.trials as u64);
     assert!(r.anomalies_expected);
     assert_eq!(f.scenario.processes, 2);
 }

@@ -83,6 +83,16 @@ fn entry(strategy: &str, kind: &str, anomalies: Anomalies, answers_per_s: f64) -
             ..Outcomes::default()
         },
         point: BTreeMap::new(),
+        trials: 1,
+        anomalous_trials: u32::from(!anomalies.is_exact()),
+        anomaly_trials: Anomalies {
+            lost_updates: u64::from(anomalies.lost_updates > 0),
+            over_counts: u64::from(anomalies.over_counts > 0),
+            missed_end: u64::from(anomalies.missed_end > 0),
+            duplicate_end: u64::from(anomalies.duplicate_end > 0),
+            early_end: u64::from(anomalies.early_end > 0),
+        },
+        ..StrategyResult::default()
     }
 }
 
@@ -110,6 +120,7 @@ fn file(name: &str, results: Vec<StrategyResult>) -> ResultsFile {
             scoring_work: "sleep:50us".to_string(),
             window_us: 0,
             faults: None,
+            ..ScenarioInfo::default()
         },
         environment: Environment {
             quizrace: "0.1.0".to_string(),
@@ -121,6 +132,7 @@ fn file(name: &str, results: Vec<StrategyResult>) -> ResultsFile {
             profile: "release".to_string(),
         },
         results,
+        promises: Vec::new(),
     }
 }
 
@@ -370,13 +382,13 @@ fn bad_input_is_an_error_and_keeps_the_good_page() {
         "says how to fix: {err}"
     );
 
-    let mut other = serde_json::to_value(basic("v2")).unwrap();
-    other["schema"] = "quizrace.result.v2".into();
-    let v2 = tmp.path().join("v2.json");
-    fs::write(&v2, other.to_string()).unwrap();
-    let err = generate(&[v2], None, &out).unwrap_err();
+    let mut other = serde_json::to_value(basic("v9")).unwrap();
+    other["schema"] = "quizrace.result.v9".into();
+    let v9 = tmp.path().join("v9.json");
+    fs::write(&v9, other.to_string()).unwrap();
+    let err = generate(&[v9], None, &out).unwrap_err();
     assert!(matches!(err, ReportError::Invalid { .. }), "{err:?}");
-    assert!(err.to_string().contains("quizrace.result.v2"), "{err}");
+    assert!(err.to_string().contains("quizrace.result.v9"), "{err}");
 
     let not_json = tmp.path().join("garbage.json");
     fs::write(&not_json, "{ results: oops").unwrap();

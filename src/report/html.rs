@@ -259,9 +259,12 @@ fn matrix(out: &mut String, runs: &[Run], s: &Summary) {
             match cell.class {
                 Class::Exact => {
                     let note = if summary::is_racy_kind(&row.kind) {
-                        " <span class=\"kind\">race not reproduced</span>"
+                        format!(
+                            " <span class=\"kind\">not reproduced (0/{})</span>",
+                            cell.trials
+                        )
                     } else {
-                        ""
+                        String::new()
                     };
                     put!(out, "<td class=\"exact\">exact{note}{points}</td>");
                 }
@@ -280,11 +283,17 @@ fn matrix(out: &mut String, runs: &[Run], s: &Summary) {
                     if parts.is_empty() {
                         out.push_str("<span class=\"counts\">no counts recorded</span>");
                     }
+                    // As jcstress reports outcomes: in how many trials each
+                    // anomaly appeared; the total count is in the tooltip.
+                    let trials = anomaly_parts(&cell.anomaly_trials);
                     for (short, field, n) in parts {
+                        let seen = trials.iter().find(|t| t.1 == field).map_or(0, |t| t.2);
                         put!(
                             out,
-                            "<span class=\"counts\" title=\"{field}\">{short} {}</span>",
-                            group_digits(n)
+                            "<span class=\"counts\" title=\"{field}: {} in total\">{short} in \
+                             {seen}/{}</span>",
+                            group_digits(n),
+                            cell.trials
                         );
                     }
                     out.push_str("</td>");
@@ -297,7 +306,8 @@ fn matrix(out: &mut String, runs: &[Run], s: &Summary) {
         "</tbody></table></div>\n<p class=\"muted\">lost = lost_updates (answers missing from \
          the count), over = over_counts, missed end = rounds whose <code>endQuizTime</code> never \
          fired (the room hangs), dup end = fired more than once, early end = fired before every \
-         answer was in. Counts are summed over room-rounds.</p>\n</section>\n",
+         answer was in. <em>lost in 18/20</em>: the anomaly appeared in 18 of 20 trials (hover \
+         for the total count, summed over room-rounds and trials).</p>\n</section>\n",
     );
 }
 
@@ -353,7 +363,24 @@ fn scenario(out: &mut String, index: usize, run: &Run) -> Result<(), ReportError
     param("rooms", sc.rooms.to_string());
     param("players", sc.players.to_string());
     param("rounds", sc.rounds.to_string());
-    param("workers", sc.workers.to_string());
+    let swept = |key: &str, own: String| match sc.sweep.get(key) {
+        Some(values) => values
+            .iter()
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
+            .join(" / "),
+        None => own,
+    };
+    param("workers", swept("workers", sc.workers.to_string()));
+    if sc.trial_policy.min_trials > 0 {
+        param(
+            "trials",
+            format!(
+                "≥ {} and ≥ {} ms measured per strategy",
+                sc.trial_policy.min_trials, sc.trial_policy.min_time_ms
+            ),
+        );
+    }
     param("processes", sc.processes.to_string());
     param("seed", sc.seed.to_string());
     if !sc.scoring_work.is_empty() {
@@ -439,7 +466,15 @@ fn scenario(out: &mut String, index: usize, run: &Run) -> Result<(), ReportError
         .iter()
         .map(|r| CostPoint {
             name: r.strategy.clone(),
-            p99_ns: r.latency_ns.p99 as f64,
+            // Response time (from the planned arrival) where there is a
+            // schedule: a strategy that cannot keep it pays for the wait
+            // instead of looking fast (coordinated omission). In a burst, and
+            // in v1 files, it is the record call itself.
+            p99_ns: if r.response_latency_ns.p99 > 0 {
+                r.response_latency_ns.p99
+            } else {
+                r.latency_ns.p99
+            } as f64,
             answers_per_s: r.answers_per_s,
             class: summary::classify(r),
         })
@@ -450,8 +485,10 @@ fn scenario(out: &mut String, index: usize, run: &Run) -> Result<(), ReportError
             out,
             &title,
             &svg,
-            "Each strategy's throughput against its p99 record latency, coloured by verdict. The \
-             best place is top left; a racy strategy there is fast because it is wrong.",
+            "Each strategy's median throughput against its p99 response time (from the planned \
+             arrival; in a burst, the record call), coloured by verdict. The best place is top \
+             left; a racy strategy there is fast because it is wrong. With an answer window, \
+             throughput is bounded by the arrival rate: compare response times.",
         ),
         None => note(
             out,
@@ -466,16 +503,20 @@ fn results_table(out: &mut String, run: &Run, reps: &[&StrategyResult]) {
     let swept = run.file.results.iter().any(|r| !r.point.is_empty());
     out.push_str(
         "<div class=\"table-wrap\"><table>\n<thead><tr><th>strategy</th><th>kind</th>\
-         <th>verdict</th><th>answers</th><th>recorded</th><th>answers/s</th><th>p50</th>\
-         <th>p99</th><th>p99.9</th><th>end p99</th></tr></thead>\n<tbody>\n",
+         <th>verdict</th><th>trials</th><th>answers</th><th>answers/s (median)</th>\
+         <th>spread (min–max, cv)</th><th>p50</th><th>p99</th><th>p99.9</th>\
+         <th>response p99</th><th>end p99</th></tr></thead>\n<tbody>\n",
     );
     for r in reps {
         let class = summary::classify(r);
+        let of = format!("in {}/{} trials", r.anomalous_trials, r.trials);
         let verdict = match class {
+            Class::Exact if r.not_reproduced() => format!("not reproduced (0/{})", r.trials),
             Class::Exact => "exact".to_string(),
-            Class::Expected => format!("expected: {}", anomaly_text(&r.anomalies)),
-            Class::Unexpected => format!("UNEXPECTED: {}", anomaly_text(&r.anomalies)),
+            Class::Expected => format!("expected {of}: {}", anomaly_text(&r.anomalies)),
+            Class::Unexpected => format!("UNEXPECTED {of}: {}", anomaly_text(&r.anomalies)),
         };
+        let s = &r.answers_per_s_spread;
         let point = if r.point.is_empty() {
             String::new()
         } else {
@@ -486,18 +527,23 @@ fn results_table(out: &mut String, run: &Run, reps: &[&StrategyResult]) {
             out,
             "<tr><td><code>{}</code>{point}</td><td>{}</td><td class=\"{}\">{}</td>\
              <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+             <td class=\"num\">{}–{}, cv {:.1}%</td><td class=\"num\">{}</td>\
              <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
              <td class=\"num\">{}</td></tr>\n",
             Esc(&r.strategy),
             Esc(&r.kind),
             class.as_str(),
             Esc(&verdict),
+            r.trials,
             group_digits(r.answers),
-            group_digits(r.recorded),
             fmt_rate(r.answers_per_s),
+            fmt_rate(s.min),
+            fmt_rate(s.max),
+            s.cv * 100.0,
             fmt_ns(r.latency_ns.p50 as f64),
             fmt_ns(r.latency_ns.p99 as f64),
             fmt_ns(r.latency_ns.p999 as f64),
+            fmt_ns(r.response_latency_ns.p99 as f64),
             fmt_ns(r.end_latency_ns.p99 as f64),
         );
     }

@@ -198,31 +198,54 @@ fn load(inputs: &[PathBuf]) -> Result<Vec<Run>, ReportError> {
     }
     let mut runs: Vec<Run> = Vec::with_capacity(inputs.len());
     for path in inputs {
-        let text = fs::read_to_string(path).map_err(|source| ReportError::Read {
+        let text = read_capped(path).map_err(|source| ReportError::Read {
             path: path.clone(),
             source,
         })?;
-        let file = ResultsFile::from_json(&text).map_err(|reason| ReportError::Invalid {
+        let files = ResultsFile::all_from_json(&text).map_err(|reason| ReportError::Invalid {
             path: path.clone(),
             reason,
         })?;
-        if file.results.is_empty() {
-            return Err(ReportError::EmptyResults { path: path.clone() });
-        }
-        if let Some(reason) = implausible(&file) {
-            return Err(ReportError::Invalid {
+        // A bundle (several scenarios in one file) gives one run each.
+        for file in files {
+            if file.results.is_empty() {
+                return Err(ReportError::EmptyResults { path: path.clone() });
+            }
+            if let Some(reason) = implausible(&file) {
+                return Err(ReportError::Invalid {
+                    path: path.clone(),
+                    reason,
+                });
+            }
+            let label = unique_label(&file.scenario.name, &runs);
+            runs.push(Run {
                 path: path.clone(),
-                reason,
+                label,
+                file,
             });
         }
-        let label = unique_label(&file.scenario.name, &runs);
-        runs.push(Run {
-            path: path.clone(),
-            label,
-            file,
-        });
     }
     Ok(runs)
+}
+
+/// Results files are kilobytes; this cap keeps `report /dev/zero` from
+/// reading until memory runs out.
+const MAX_INPUT_BYTES: u64 = 64 << 20;
+
+fn read_capped(path: &Path) -> std::io::Result<String> {
+    use std::io::Read as _;
+    let mut buf = Vec::new();
+    fs::File::open(path)?
+        .take(MAX_INPUT_BYTES + 1)
+        .read_to_end(&mut buf)?;
+    if buf.len() as u64 > MAX_INPUT_BYTES {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {} MiB: not a results file", MAX_INPUT_BYTES >> 20),
+        ));
+    }
+    String::from_utf8(buf)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"))
 }
 
 /// Rates and times no run can produce (NaN, infinities, more than 10^12

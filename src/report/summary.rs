@@ -71,6 +71,10 @@ pub(crate) struct Cell {
     pub(crate) class: Class,
     /// Anomaly counts summed over the merged results.
     pub(crate) anomalies: Anomalies,
+    /// Per anomaly, the trials in which it appeared, over the merged results.
+    pub(crate) anomaly_trials: Anomalies,
+    /// Trials over the merged results.
+    pub(crate) trials: u64,
     /// How many results were merged (sweep points).
     pub(crate) results: usize,
 }
@@ -139,10 +143,14 @@ impl Summary {
                 let cell = row.cells[col].get_or_insert(Cell {
                     class: Class::Exact,
                     anomalies: Anomalies::default(),
+                    anomaly_trials: Anomalies::default(),
+                    trials: 0,
                     results: 0,
                 });
                 cell.class = worst(cell.class, class);
                 cell.anomalies.add(&r.anomalies);
+                cell.anomaly_trials.add(&r.anomaly_trials);
+                cell.trials += r.trials as u64;
                 cell.results += 1;
             }
         }

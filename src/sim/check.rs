@@ -1,7 +1,7 @@
 //! Ground truth versus the strategy: the five invariants of DESIGN.md §3.
 
 use crate::metrics::Recorder as Latency;
-use crate::result::{Anomalies, StrategyResult, Verdict};
+use crate::result::{Anomalies, RoundOutcomes, Spread, StrategyResult, Verdict};
 use crate::sim::{RawRun, Workload};
 use crate::strategy::{Env, StrategyId};
 
@@ -14,6 +14,27 @@ pub struct SlotCheck {
     pub count: u32,
     /// How many times `endQuizTime` fired.
     pub fires: u32,
+}
+
+/// One checked trial: its result entry and the histograms behind its
+/// percentiles, which [`crate::suite`] merges over trials.
+#[derive(Debug)]
+pub struct Trial {
+    /// The trial's result, as if it were the only one.
+    pub result: StrategyResult,
+    /// Service time of every record call.
+    pub latency: Latency,
+    /// Response time from the planned arrival (answer windows only).
+    pub response: Latency,
+    /// Lateness against the plan (answer windows only).
+    pub lateness: Latency,
+    /// From the planned arrival of each round's last answer to its end.
+    pub end_latency: Latency,
+}
+
+/// Counts the anomalies of `raw` and builds the result entry (one trial).
+pub fn evaluate(id: StrategyId, w: &Workload, env: &Env, raw: &RawRun) -> StrategyResult {
+    evaluate_trial(id, w, env, raw).result
 }
 
 /// Counts the anomalies of `raw` and builds the result entry.
@@ -29,7 +50,12 @@ pub struct SlotCheck {
 /// * `missed_end` when nothing fired, `duplicate_end` when more than one
 ///   call fired, `early_end` when the first fire came before the last
 ///   submission of that room-round.
-pub fn evaluate(id: StrategyId, w: &Workload, env: &Env, raw: &RawRun) -> StrategyResult {
+///
+/// Each room-round is also classified by its worst anomaly into
+/// [`RoundOutcomes`]. End latency runs from the planned arrival of the
+/// round's last answer (its submission in a burst), so a schedule that
+/// slipped is not hidden.
+pub fn evaluate_trial(id: StrategyId, w: &Workload, env: &Env, raw: &RawRun) -> Trial {
     let slots = raw.submitted.len();
     let mut fires = vec![0u32; slots];
     let mut first_fire = vec![u64::MAX; slots];
@@ -42,6 +68,7 @@ pub fn evaluate(id: StrategyId, w: &Workload, env: &Env, raw: &RawRun) -> Strate
     let mut end_latency = Latency::new();
     let mut bounds_violations = 0;
     let mut timed_out = 0;
+    let mut rounds = RoundOutcomes::default();
     for s in 0..slots {
         let ok = raw.ok[s] as u64;
         let upper = ok + raw.unknown[s] as u64;
@@ -67,22 +94,70 @@ pub fn evaluate(id: StrategyId, w: &Workload, env: &Env, raw: &RawRun) -> Strate
             1 => {}
             _ => a.duplicate_end += 1,
         }
+        let early = fires[s] > 0 && first_fire[s] < raw.last_submit[s];
         if fires[s] > 0 {
-            if first_fire[s] < raw.last_submit[s] {
+            if early {
                 a.early_end += 1;
             } else {
-                end_latency.record(first_fire[s] - raw.last_submit[s]);
+                let planned = raw
+                    .last_planned
+                    .get(s)
+                    .copied()
+                    .filter(|&p| p > 0)
+                    .unwrap_or(raw.last_submit[s]);
+                end_latency.record(first_fire[s].saturating_sub(planned));
             }
         }
+        let class = if abandoned {
+            &mut rounds.timed_out
+        } else if fires[s] == 0 {
+            &mut rounds.missed
+        } else if fires[s] > 1 {
+            &mut rounds.ended_twice
+        } else if early {
+            &mut rounds.ended_early
+        } else if c + 1 < ok {
+            &mut rounds.lost_2_plus
+        } else if c < ok {
+            &mut rounds.lost_1
+        } else if c > upper {
+            &mut rounds.over_counted
+        } else {
+            &mut rounds.exact
+        };
+        *class += 1;
     }
     let answers: u64 = raw.submitted.iter().map(|&x| x as u64).sum();
     let elapsed_ns = raw.end_ns.saturating_sub(raw.start_ns).max(1);
     let elapsed_s = elapsed_ns as f64 / 1e9;
     let mut outcomes = raw.outcomes;
     outcomes.bounds_violations = bounds_violations;
-    StrategyResult {
+    let once = |v: u64| u64::from(v > 0);
+    let latency = Latency::from_buckets(&raw.latency);
+    let scheduled = !w.window.is_zero();
+    let (response, lateness) = if scheduled {
+        (
+            Latency::from_buckets(&raw.response),
+            Latency::from_buckets(&raw.lateness),
+        )
+    } else {
+        (latency.clone(), Latency::new())
+    };
+    let answers_per_s = answers as f64 / elapsed_s;
+    let result = StrategyResult {
         strategy: id.name().to_string(),
         kind: id.info().kind.as_str().to_string(),
+        runtime: w.runtime.as_str().to_string(),
+        trials: 1,
+        anomalous_trials: u32::from(!a.is_exact()),
+        anomaly_trials: Anomalies {
+            lost_updates: once(a.lost_updates),
+            over_counts: once(a.over_counts),
+            missed_end: once(a.missed_end),
+            duplicate_end: once(a.duplicate_end),
+            early_end: once(a.early_end),
+        },
+        round_outcomes: rounds,
         answers,
         recorded: raw.counts.iter().map(|&x| x as u64).sum(),
         room_rounds: slots as u64,
@@ -94,12 +169,22 @@ pub fn evaluate(id: StrategyId, w: &Workload, env: &Env, raw: &RawRun) -> Strate
         },
         anomalies_expected: id.anomalies_expected(w, env),
         elapsed_s,
-        answers_per_s: answers as f64 / elapsed_s,
-        latency_ns: Latency::from_buckets(&raw.latency).percentiles(),
+        answers_per_s,
+        answers_per_s_spread: Spread::of(&[answers_per_s]),
+        latency_ns: latency.percentiles(),
+        response_latency_ns: response.percentiles(),
+        lateness_ns: lateness.percentiles(),
         end_latency_ns: end_latency.percentiles(),
         timed_out,
         outcomes,
-        point: Default::default(),
+        ..StrategyResult::default()
+    };
+    Trial {
+        result,
+        latency,
+        response,
+        lateness,
+        end_latency,
     }
 }
 
@@ -155,6 +240,12 @@ mod tests {
         assert_eq!(r.outcomes.bounds_violations, 2);
         assert_eq!(r.end_latency_ns.max, 50);
         assert!(!r.anomalies_expected);
+        let o = r.round_outcomes;
+        assert_eq!(
+            (o.exact, o.missed, o.ended_twice, o.ended_early),
+            (1, 1, 1, 1),
+            "{o:?}"
+        );
     }
 
     #[test]

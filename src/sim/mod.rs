@@ -189,7 +189,14 @@ impl Clock {
     pub fn now(&self) -> u64 {
         unix_ns().saturating_sub(self.epoch_unix_ns)
     }
-    /// Sleeps or spins until `at_ns`.
+    /// Waits until `at_ns` without taking the CPU other workers need.
+    ///
+    /// Sleeps until shortly before (worker threads run with a 1 ns timer
+    /// slack, see [`precise_timers`], so the kernel wakes them within tens
+    /// of µs), then yields until the instant. Yielding instead of spinning
+    /// matters on a 2-core machine with more workers than cores: a spinning
+    /// worker would hold a core that a worker with a due answer needs, and
+    /// the schedule would slip for everyone (issue: `answer-window`).
     pub fn wait_until(&self, at_ns: u64) {
         loop {
             let now = self.now();
@@ -197,13 +204,27 @@ impl Clock {
                 return;
             }
             let left = at_ns - now;
-            if left > 200_000 {
-                // Sleep most of the way; the kernel oversleeps by ~50-100 µs.
-                std::thread::sleep(Duration::from_nanos(left - 150_000));
+            if left > 120_000 {
+                std::thread::sleep(Duration::from_nanos(left - 80_000));
             } else {
-                std::hint::spin_loop();
+                std::thread::yield_now();
             }
         }
+    }
+}
+
+/// Asks the kernel to wake this thread's sleeps on time.
+///
+/// Linux delays timer wake-ups by the thread's *timer slack* (50 µs by
+/// default) to batch them; a 50 µs `thread::sleep` then takes ~120 µs and a
+/// planned arrival schedule slips. A slack of 1 ns (`PR_SET_TIMERSLACK`)
+/// removes that delay for this thread only. Elsewhere this does nothing.
+pub fn precise_timers() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: PR_SET_TIMERSLACK takes one integer argument and only changes
+    // this thread's timer slack; it cannot fail for a positive value.
+    unsafe {
+        libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong);
     }
 }
 
@@ -238,7 +259,14 @@ pub(crate) const UNKNOWN: u8 = 3;
 /// What one worker saw. Built in the hot loop with no sharing.
 #[derive(Debug)]
 pub(crate) struct WorkerOut {
+    /// Service time: one record call.
     pub(crate) latency: Latency,
+    /// Response time from the planned arrival (answer windows only).
+    pub(crate) response: Latency,
+    /// Submission start minus planned arrival (answer windows only).
+    pub(crate) lateness: Latency,
+    /// When each round started for this worker (the zero of its arrival times).
+    pub(crate) round_start: Vec<u64>,
     /// Submission time of each planned answer (valid where outcome != NOT_SUBMITTED).
     pub(crate) submitted_at: Vec<u64>,
     pub(crate) outcome: Vec<u8>,
@@ -252,6 +280,9 @@ impl WorkerOut {
     pub(crate) fn new(answers: usize) -> Self {
         WorkerOut {
             latency: Latency::new(),
+            response: Latency::new(),
+            lateness: Latency::new(),
+            round_start: Vec::new(),
             submitted_at: vec![0; answers],
             outcome: vec![NOT_SUBMITTED; answers],
             fires: Vec::new(),
@@ -277,12 +308,22 @@ pub struct RawRun {
     pub abandoned: Vec<u32>,
     /// Latest submission time per slot (ns on the run's clock).
     pub last_submit: Vec<u64>,
+    /// Latest planned arrival per slot (ns on the run's clock); equal to
+    /// `last_submit` in a burst, which has no schedule.
+    #[serde(default)]
+    pub last_planned: Vec<u64>,
     /// Every `endQuizTime`: (slot, time).
     pub fires: Vec<(u32, u64)>,
     /// The strategy's final counts as this process sees them.
     pub counts: Vec<u32>,
-    /// Record-call latencies.
+    /// Record-call latencies (service time).
     pub latency: Buckets,
+    /// Response times from the planned arrival (answer windows only).
+    #[serde(default)]
+    pub response: Buckets,
+    /// Lateness of submissions against the plan (answer windows only).
+    #[serde(default)]
+    pub lateness: Buckets,
     /// Outcome totals.
     pub outcomes: Outcomes,
     /// Start of the measured region.
@@ -304,11 +345,14 @@ impl RawRun {
             unknown: vec![0; slots],
             abandoned: vec![0; slots],
             last_submit: vec![0; slots],
+            last_planned: vec![0; slots],
             counts,
             start_ns: u64::MAX,
             ..RawRun::default()
         };
         let mut latency = Latency::new();
+        let mut response = Latency::new();
+        let mut lateness = Latency::new();
         for (plan, out) in plans.iter().zip(outs) {
             for (i, p) in plan.answers.iter().enumerate() {
                 let s = p.answer.slot as usize;
@@ -329,10 +373,18 @@ impl RawRun {
                 }
                 raw.submitted[s] += 1;
                 raw.last_submit[s] = raw.last_submit[s].max(out.submitted_at[i]);
+                // In a burst there is no schedule: the plan is "now".
+                let planned = match out.round_start.get(p.answer.round as usize) {
+                    Some(&start) if p.at_ns != 0 => start + p.at_ns,
+                    _ => out.submitted_at[i],
+                };
+                raw.last_planned[s] = raw.last_planned[s].max(planned);
             }
             raw.fires.extend_from_slice(&out.fires);
             raw.outcomes.retries += out.retries;
             latency.merge(&out.latency);
+            response.merge(&out.response);
+            lateness.merge(&out.lateness);
             raw.start_ns = raw.start_ns.min(out.start_ns);
             raw.end_ns = raw.end_ns.max(out.end_ns);
         }
@@ -340,6 +392,8 @@ impl RawRun {
             raw.start_ns = 0;
         }
         raw.latency = latency.to_buckets();
+        raw.response = response.to_buckets();
+        raw.lateness = lateness.to_buckets();
         raw
     }
 
@@ -359,12 +413,20 @@ impl RawRun {
         for (x, y) in self.last_submit.iter_mut().zip(&o.last_submit) {
             *x = (*x).max(*y);
         }
+        for (x, y) in self.last_planned.iter_mut().zip(&o.last_planned) {
+            *x = (*x).max(*y);
+        }
         add(&mut self.abandoned, &o.abandoned);
         add(&mut self.counts, &o.counts);
         self.fires.extend(o.fires);
-        let mut lat = Latency::from_buckets(&self.latency);
-        lat.merge(&Latency::from_buckets(&o.latency));
-        self.latency = lat.to_buckets();
+        let merged = |a: &Buckets, b: &Buckets| {
+            let mut lat = Latency::from_buckets(a);
+            lat.merge(&Latency::from_buckets(b));
+            lat.to_buckets()
+        };
+        self.latency = merged(&self.latency, &o.latency);
+        self.response = merged(&self.response, &o.response);
+        self.lateness = merged(&self.lateness, &o.lateness);
         self.outcomes.ok += o.outcomes.ok;
         self.outcomes.failed += o.outcomes.failed;
         self.outcomes.unknown += o.outcomes.unknown;
@@ -498,8 +560,17 @@ fn runtimes(id: StrategyId) -> String {
         .join(", ")
 }
 
-/// Runs one strategy on one workload and checks it.
+/// Runs one strategy on one workload once (one trial) and checks it.
+///
+/// For figures worth reporting, run several trials through
+/// [`crate::suite`]; this is the building block.
 pub fn run(id: StrategyId, w: &Workload, opts: &RunOptions) -> Result<StrategyResult, SimError> {
+    Ok(run_trial(id, w, opts)?.result)
+}
+
+/// Runs one trial: fresh strategy state, the workload's plan, every answer
+/// checked. Returns the result and the histograms the suite merges.
+pub fn run_trial(id: StrategyId, w: &Workload, opts: &RunOptions) -> Result<check::Trial, SimError> {
     w.validate()?;
     id.check_runtime(w.runtime)?;
     if id.info().needs_redis && opts.env.redis.is_none() {
@@ -528,7 +599,7 @@ pub fn run(id: StrategyId, w: &Workload, opts: &RunOptions) -> Result<StrategyRe
     let lifted = opts.fault.lift();
     let raw = raw?;
     lifted?;
-    Ok(check::evaluate(id, w, &opts.env, &raw))
+    Ok(check::evaluate_trial(id, w, &opts.env, &raw))
 }
 
 /// Runs process `process`'s share of the workload in this process.

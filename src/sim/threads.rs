@@ -125,16 +125,21 @@ fn worker<H: Recorder>(
     let mut out = WorkerOut::new(plan.answers.len());
     let work = w.work;
     let limit = w.time_limit.as_nanos() as u64;
+    // Only a schedule (an answer window) has planned arrivals to be late for.
+    let scheduled = !w.window.is_zero();
+    super::precise_timers();
     barrier.wait().ok()?;
     clock.wait_until(start_at);
     out.start_ns = clock.now();
     for r in 0..w.rounds as usize {
         let first = plan.round_starts[r];
         let round_start = clock.now();
+        out.round_start.push(round_start);
         let deadline = round_start.saturating_add(limit);
         for (i, p) in plan.round(r).iter().enumerate() {
-            if p.at_ns != 0 {
-                clock.wait_until(round_start + p.at_ns);
+            let planned = round_start + p.at_ns;
+            if scheduled {
+                clock.wait_until(planned);
             }
             let t0 = clock.now();
             if t0 > deadline {
@@ -143,6 +148,10 @@ fn worker<H: Recorder>(
             let ended = h.record(p.answer, &work);
             let t1 = clock.now();
             out.latency.record(t1.saturating_sub(t0));
+            if scheduled {
+                out.lateness.record(t0.saturating_sub(planned));
+                out.response.record(t1.saturating_sub(planned));
+            }
             out.submitted_at[first + i] = t0;
             out.outcome[first + i] = OK;
             if ended {

@@ -22,6 +22,8 @@ pub(super) fn run(
     opts: &RunOptions,
     runtime: Runtime,
 ) -> Result<RawRun, SimError> {
+    // `tokio-current` runs its tasks on this thread.
+    super::precise_timers();
     let rt = build_runtime(runtime)?;
     id.visit(Tokio {
         rt,
@@ -41,6 +43,7 @@ pub(crate) fn build_runtime(runtime: Runtime) -> Result<tokio::runtime::Runtime,
     };
     b.enable_time()
         .enable_io()
+        .on_thread_start(super::precise_timers)
         .build()
         .map_err(|e| SimError::Os {
             what: "starting the tokio runtime".into(),
@@ -229,6 +232,8 @@ async fn worker<H: AsyncRecorder>(
     let mut out = WorkerOut::new(plan.answers.len());
     let work = w.work;
     let limit = w.time_limit.as_nanos() as u64;
+    // Only a schedule (an answer window) has planned arrivals to be late for.
+    let scheduled = !w.window.is_zero();
     barrier.wait().await;
     let now = clock.now();
     if start_at > now {
@@ -238,13 +243,15 @@ async fn worker<H: AsyncRecorder>(
     for r in 0..w.rounds as usize {
         let first = plan.round_starts[r];
         let round_start = clock.now();
+        out.round_start.push(round_start);
         let deadline = round_start.saturating_add(limit);
         for (i, p) in plan.round(r).iter().enumerate() {
-            if p.at_ns != 0 {
+            let planned = round_start + p.at_ns;
+            if scheduled {
                 let now = clock.now();
-                let at = round_start + p.at_ns;
-                if at > now {
-                    crate::strategy::sleep_precise(std::time::Duration::from_nanos(at - now)).await;
+                if planned > now {
+                    crate::strategy::sleep_precise(std::time::Duration::from_nanos(planned - now))
+                        .await;
                 }
             }
             let t0 = clock.now();
@@ -254,6 +261,10 @@ async fn worker<H: AsyncRecorder>(
             let outcome = h.record(p.answer, &work).await;
             let t1 = clock.now();
             out.latency.record(t1.saturating_sub(t0));
+            if scheduled {
+                out.lateness.record(t0.saturating_sub(planned));
+                out.response.record(t1.saturating_sub(planned));
+            }
             out.submitted_at[first + i] = t0;
             out.outcome[first + i] = match outcome {
                 Outcome::Ok { ended } => {
