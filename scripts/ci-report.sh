@@ -53,52 +53,10 @@ mkdir -p "$OUT"
 rm -f "$OUT"/*.json
 
 # --- Redis -----------------------------------------------------------------
-# A scenario needs Redis when it names a redis-* strategy.
-needs_redis() {
-    grep -qE '"redis-[a-z-]+"' "$1"
-}
-
-REDIS_PID=
-REDIS_LOG=
-cleanup() {
-    if [[ -n "$REDIS_PID" ]]; then
-        kill "$REDIS_PID" 2>/dev/null || true
-        wait "$REDIS_PID" 2>/dev/null || true
-    fi
-    if [[ -n "$REDIS_LOG" ]]; then rm -f "$REDIS_LOG"; fi
-}
-trap cleanup EXIT
+# shellcheck source=scripts/redis-server.sh
+source "$(dirname "$0")/redis-server.sh"
+trap stop_redis EXIT
 trap 'exit 2' INT TERM
-
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-start_redis() {
-    local attempt port
-    REDIS_LOG=$(mktemp)
-    for attempt in 1 2 3 4 5; do
-        port=$((20000 + RANDOM % 20000))
-        port_in_use "$port" && continue
-        # No RDB snapshots, no AOF: the server is thrown away with its data.
-        redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
-            --daemonize no --loglevel warning >"$REDIS_LOG" 2>&1 &
-        REDIS_PID=$!
-        for _ in $(seq 50); do
-            if port_in_use "$port"; then
-                export QUIZRACE_REDIS_URL="redis://127.0.0.1:$port"
-                say "started redis-server (pid $REDIS_PID) at $QUIZRACE_REDIS_URL"
-                return 0
-            fi
-            kill -0 "$REDIS_PID" 2>/dev/null || break
-            sleep 0.1
-        done
-        # Lost a race for the port, or the server did not come up: retry.
-        kill "$REDIS_PID" 2>/dev/null || true
-        wait "$REDIS_PID" 2>/dev/null || true
-        REDIS_PID=
-        say "redis-server did not start on port $port (attempt $attempt): $(tail -n 1 "$REDIS_LOG" 2>/dev/null)"
-    done
-    return 1
-}
 
 want_redis=0
 for f in "${scenarios[@]}"; do
@@ -106,7 +64,7 @@ for f in "${scenarios[@]}"; do
 done
 if [[ $want_redis == 1 && -z "${QUIZRACE_REDIS_URL:-}" ]]; then
     if command -v redis-server >/dev/null 2>&1; then
-        start_redis || say "could not start redis-server: Redis scenarios will be skipped"
+        ensure_redis || say "could not start redis-server: Redis scenarios will be skipped"
     else
         say "redis-server is not on PATH and QUIZRACE_REDIS_URL is not set: Redis scenarios will be skipped"
     fi
@@ -118,6 +76,8 @@ ran=0
 for f in "${scenarios[@]}"; do
     name=$(basename "$f" .toml)
     if needs_redis "$f" && [[ -z "${QUIZRACE_REDIS_URL:-}" ]]; then
+        # CI sets QUIZRACE_REQUIRE_REDIS=1: a missing server is a failure there.
+        [[ "${QUIZRACE_REQUIRE_REDIS:-0}" == 1 ]] && die "$name needs Redis and none could be started"
         say "skipping $name: it needs Redis (set QUIZRACE_REDIS_URL or install redis-server)"
         continue
     fi
