@@ -403,7 +403,6 @@ fn run(args: RunArgs) -> Result<Exit> {
     })
 }
 
-
 /// On Ctrl-C: stop workers (and worker processes), delete the Redis keys of
 /// the run in progress, say so, and exit 130 (the shell's code for SIGINT).
 fn install_interrupt_handler() -> Result<()> {
@@ -575,7 +574,6 @@ fn sanitize(name: &str) -> String {
         })
         .collect()
 }
-
 
 /// Facts about this build and machine.
 pub fn environment(env: &Env) -> Environment {
@@ -841,12 +839,7 @@ impl Table {
             }
         };
         let s = &r.answers_per_s_spread;
-        let spread = format!(
-            "{}-{} {:>4.1}%",
-            si(s.min),
-            si(s.max),
-            s.cv * 100.0
-        );
+        let spread = format!("{}-{} {:>4.1}%", si(s.min), si(s.max), s.cv * 100.0);
         let timing = if self.scheduled {
             format!(
                 "{:>9} {:>9} {:>9}",

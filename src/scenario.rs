@@ -332,7 +332,10 @@ pub fn read_capped(path: &Path, cap: u64) -> Result<String, String> {
         .read_to_end(&mut buf)
         .map_err(|e| e.to_string())?;
     if buf.len() as u64 > cap {
-        return Err(format!("larger than {} MiB: not a quizrace file", cap >> 20));
+        return Err(format!(
+            "larger than {} MiB: not a quizrace file",
+            cap >> 20
+        ));
     }
     String::from_utf8(buf).map_err(|_| "not UTF-8 text".to_string())
 }

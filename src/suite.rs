@@ -297,7 +297,10 @@ impl ScenarioPlan {
         let expect = file.expect.clone().unwrap_or_default();
         for (s, anomalies) in &expect {
             StrategyId::from_name(s).map_err(|e| ctx(format!("expect: {e}")))?;
-            if let Some(a) = anomalies.iter().find(|a| !ANOMALY_NAMES.contains(&a.as_str())) {
+            if let Some(a) = anomalies
+                .iter()
+                .find(|a| !ANOMALY_NAMES.contains(&a.as_str()))
+            {
                 return Err(ctx(format!(
                     "expect.{s}: `{a}` is not an anomaly; use {}",
                     ANOMALY_NAMES.join(", ")
@@ -449,7 +452,10 @@ fn resolve(
     w: &Workload,
     with_redis: bool,
 ) -> Result<(Vec<Entry>, Vec<LeftOut>), String> {
-    let names = file.strategies.clone().unwrap_or_else(|| vec!["all".into()]);
+    let names = file
+        .strategies
+        .clone()
+        .unwrap_or_else(|| vec!["all".into()]);
     if names.is_empty() {
         return Err("`strategies` is empty: name at least one (or \"all\")".into());
     }

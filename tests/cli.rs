@@ -100,7 +100,14 @@ fn run_without_arguments_shows_every_in_process_race() {
     let row = |name: &str| {
         stdout
             .lines()
-            .find(|l| l.starts_with(&format!("{name} ")))
+            .find(|l| {
+                l.strip_prefix(name).is_some_and(|rest| {
+                    let rest = rest.trim_start();
+                    ["exact", "anomalies", "ANOMALIES", "not reproduced"]
+                        .iter()
+                        .any(|v| rest.starts_with(v))
+                })
+            })
             .unwrap_or_else(|| panic!("no row for {name}:\n{stdout}"))
             .to_string()
     };
@@ -116,7 +123,10 @@ fn run_without_arguments_shows_every_in_process_race() {
         !stdout.lines().any(|l| l.starts_with("redis-")),
         "Redis must not join `all` unasked"
     );
-    assert!(stdout.contains("left out: redis-"), "says what `all` left out");
+    assert!(
+        stdout.contains("left out: redis-"),
+        "says what `all` left out"
+    );
     assert!(!stdout.contains('\x1b'), "NO_COLOR must disable colour");
 }
 
@@ -205,7 +215,10 @@ fn json_follows_the_v2_contract() {
     assert!(atomic.trials >= 5, "{}", atomic.trials);
     assert_eq!(atomic.answers, 20 * 8 * 4 * atomic.trials as u64);
     let s = atomic.answers_per_s_spread;
-    assert!(s.min <= atomic.answers_per_s && atomic.answers_per_s <= s.max, "{s:?}");
+    assert!(
+        s.min <= atomic.answers_per_s && atomic.answers_per_s <= s.max,
+        "{s:?}"
+    );
     let o = atomic.round_outcomes;
     assert_eq!(o.exact, atomic.room_rounds, "{o:?}");
     assert_eq!(f.scenario.rooms, 20);
@@ -435,4 +448,291 @@ fn bad_input_exits_2_with_a_clear_message() {
         &["cannot read scenario"],
     );
     bad_input(&["frobnicate"], &["unrecognized subcommand"]);
+}
+
+#[test]
+fn trial_flags_are_checked() {
+    bad_input(&["run", "--trials", "0"], &["--trials must be at least 1"]);
+    bad_input(
+        &["run", "--trials", "100000"],
+        &["--trials 100000", "limit"],
+    );
+    bad_input(
+        &["run", "--min-time=-1s"],
+        &["--min-time", "not a duration"],
+    );
+    bad_input(&["run", "--min-time", "2h"], &["--min-time"]);
+    bad_input(&["run", "--trials", "many"], &["invalid value"]);
+}
+
+#[test]
+fn trials_flag_sets_the_trial_count_and_spread_is_consistent() {
+    let dir = scratch("trials");
+    let path = dir.join("r.json");
+    let out = quizrace(&[
+        "run",
+        "-s",
+        "atomic",
+        "--rooms",
+        "10",
+        "--rounds",
+        "2",
+        "--trials",
+        "7",
+        "--min-time",
+        "0s",
+        "--json",
+        path.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let f = results(&path);
+    let r = &f.results[0];
+    assert_eq!(r.trials, 7);
+    assert_eq!(r.answers, 10 * 8 * 2 * 7);
+    assert_eq!(r.round_outcomes.exact, 10 * 2 * 7);
+    let s = r.answers_per_s_spread;
+    assert!(
+        s.min <= r.answers_per_s && r.answers_per_s <= s.max,
+        "{s:?}"
+    );
+    assert!(s.cv >= 0.0 && s.cv.is_finite());
+    assert_eq!(f.scenario.trial_policy.min_trials, 7);
+}
+
+/// `run A.toml B.toml --json x.json` writes one file that `report` reads;
+/// an existing directory gets one file per scenario, never overwriting a
+/// scenario with the same name.
+#[test]
+fn several_scenarios_round_trip_through_report() {
+    let dir = scratch("bundle");
+    let a = dir.join("a.toml");
+    let b = dir.join("b.toml");
+    std::fs::write(&a, "strategies = [\"atomic\"]\nrooms = 4\nrounds = 2\n").unwrap();
+    std::fs::write(
+        &b,
+        "name = \"a\"\nstrategies = [\"cas\"]\nrooms = 4\nrounds = 2\n",
+    )
+    .unwrap();
+    let file = dir.join("x.json");
+    let common = ["--trials", "2", "--min-time", "0s", "--quiet"];
+    let mut args = vec!["run", a.to_str().unwrap(), b.to_str().unwrap(), "--json"];
+    args.push(file.to_str().unwrap());
+    args.extend(common);
+    let out = quizrace(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(file.is_file(), "one file, not a directory");
+    let runs = ResultsFile::all_from_json(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(runs.len(), 2);
+    let html = dir.join("html");
+    let out = quizrace(&[
+        "report",
+        file.to_str().unwrap(),
+        "--out",
+        html.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let page = std::fs::read_to_string(html.join("index.html")).unwrap();
+    assert!(page.contains("atomic") && page.contains("cas"));
+
+    // An existing directory: one file per scenario; the second `a` is a-2.
+    let out_dir = dir.join("out");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let mut args = vec!["run", a.to_str().unwrap(), b.to_str().unwrap(), "--json"];
+    args.push(out_dir.to_str().unwrap());
+    args.extend(common);
+    let out = quizrace(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(out_dir.join("a.json").is_file());
+    assert!(out_dir.join("a-2.json").is_file());
+    let leftovers: Vec<_> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.contains("tmp") || n.contains("probe"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn json_path_problems_are_found_before_the_run() {
+    let dir = scratch("jsonpath");
+    // A path under a regular file cannot be created.
+    let blocker = dir.join("file");
+    std::fs::write(&blocker, "x").unwrap();
+    let bad = blocker.join("r.json");
+    bad_input(
+        &["run", "-s", "atomic", "--json", bad.to_str().unwrap()],
+        &["--json"],
+    );
+}
+
+/// A sweep's header names every swept value, and wide labels keep the
+/// columns aligned.
+#[test]
+fn sweep_header_and_alignment() {
+    let out = quizrace(&[
+        "run",
+        "-s",
+        "parking-lot-mutex",
+        "-s",
+        "atomic",
+        "--rooms",
+        "4",
+        "--rounds",
+        "2",
+        "--sweep",
+        "workers=1,2",
+        "--trials",
+        "2",
+        "--min-time",
+        "0s",
+    ]);
+    let s = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(s.contains("| 1/2 workers |"), "{s}");
+    let rows: Vec<&str> = s
+        .lines()
+        .filter(|l| l.starts_with("parking-lot-mutex") || l.starts_with("atomic"))
+        .collect();
+    assert_eq!(rows.len(), 4, "{s}");
+    let col = |l: &str| l.find("exact").unwrap();
+    assert!(rows.iter().all(|l| col(l) == col(rows[0])), "{s}");
+}
+
+/// With an answer window, the result reports lateness against the plan and
+/// response time from the planned arrival (never below the service time).
+#[test]
+fn answer_windows_report_lateness_and_response_time() {
+    let dir = scratch("window");
+    let path = dir.join("r.json");
+    let out = quizrace(&[
+        "run",
+        "-s",
+        "atomic",
+        "--rooms",
+        "20",
+        "--rounds",
+        "3",
+        "--window",
+        "2ms",
+        "--trials",
+        "2",
+        "--min-time",
+        "0s",
+        "--json",
+        path.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("late p99"),
+        "{}",
+        text(&out.stdout)
+    );
+    let r = &results(&path).results[0];
+    assert!(r.lateness_ns.max > 0, "{:?}", r.lateness_ns);
+    assert!(r.response_latency_ns.p50 >= r.latency_ns.p50, "{r:?}");
+    assert!(r.response_latency_ns.max >= r.lateness_ns.max, "{r:?}");
+}
+
+#[test]
+fn a_racy_strategy_that_stays_exact_is_not_reproduced() {
+    // One worker cannot race with itself.
+    let out = quizrace(&[
+        "run",
+        "-s",
+        "racy-rmw",
+        "--workers",
+        "1",
+        "--rooms",
+        "4",
+        "--rounds",
+        "2",
+        "--trials",
+        "3",
+        "--min-time",
+        "0s",
+    ]);
+    let s = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(s.contains("not reproduced 0/3"), "{s}");
+    assert!(
+        s.contains("not reproduced (0/3 trials)") && s.contains("--scoring-work"),
+        "{s}"
+    );
+}
+
+#[test]
+fn scenario_promises_are_checked() {
+    let dir = scratch("expect");
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "[expect]\nracy-rmw = [\"lost_update\"]\n").unwrap();
+    bad_input(
+        &["run", bad.to_str().unwrap()],
+        &["lost_update", "lost_updates"],
+    );
+    // One worker never loses an update: the promise is reported as not kept.
+    let one = dir.join("one.toml");
+    std::fs::write(
+        &one,
+        "strategies = [\"racy-rmw\"]\nworkers = 1\nrooms = 4\nrounds = 2\n\
+         [expect]\nracy-rmw = [\"lost_updates\"]\n",
+    )
+    .unwrap();
+    let path = dir.join("r.json");
+    let out = quizrace(&[
+        "run",
+        one.to_str().unwrap(),
+        "--trials",
+        "2",
+        "--min-time",
+        "0s",
+        "--json",
+        path.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("promise not kept"),
+        "{}",
+        text(&out.stdout)
+    );
+    let f = results(&path);
+    assert_eq!(f.promises.len(), 1);
+    assert!(!f.promises[0].kept);
+    assert_eq!(f.promises[0].trials, 2);
+}
+
+/// Text from scenario files cannot drive the terminal.
+#[test]
+fn control_characters_in_scenarios_are_escaped() {
+    let dir = scratch("ctl");
+    let p = dir.join("evil.toml");
+    std::fs::write(
+        &p,
+        "name = \"x\\u001b[2K\\rFAKE\"\ndescription = \"a\\u0007b\\u202e\"\n\
+         strategies = [\"atomic\"]\nrooms = 2\nrounds = 1\n",
+    )
+    .unwrap();
+    let out = quizrace(&[
+        "run",
+        p.to_str().unwrap(),
+        "--trials",
+        "1",
+        "--min-time",
+        "0s",
+    ]);
+    let s = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        !s.contains('\x1b') && !s.contains('\x07') && !s.contains('\r'),
+        "{s:?}"
+    );
+    assert!(!s.contains('\u{202e}'), "{s:?}");
+}
+
+#[test]
+fn huge_input_files_are_refused() {
+    let dir = scratch("huge");
+    let p = dir.join("big.toml");
+    std::fs::write(&p, vec![b'#'; 2 << 20]).unwrap();
+    bad_input(&["run", p.to_str().unwrap()], &["larger than"]);
 }

@@ -241,7 +241,10 @@ fn read_capped(path: &Path) -> std::io::Result<String> {
     if buf.len() as u64 > MAX_INPUT_BYTES {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
-            format!("larger than {} MiB: not a results file", MAX_INPUT_BYTES >> 20),
+            format!(
+                "larger than {} MiB: not a results file",
+                MAX_INPUT_BYTES >> 20
+            ),
         ));
     }
     String::from_utf8(buf)

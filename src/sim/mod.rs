@@ -570,7 +570,11 @@ pub fn run(id: StrategyId, w: &Workload, opts: &RunOptions) -> Result<StrategyRe
 
 /// Runs one trial: fresh strategy state, the workload's plan, every answer
 /// checked. Returns the result and the histograms the suite merges.
-pub fn run_trial(id: StrategyId, w: &Workload, opts: &RunOptions) -> Result<check::Trial, SimError> {
+pub fn run_trial(
+    id: StrategyId,
+    w: &Workload,
+    opts: &RunOptions,
+) -> Result<check::Trial, SimError> {
     w.validate()?;
     id.check_runtime(w.runtime)?;
     if id.info().needs_redis && opts.env.redis.is_none() {
