@@ -39,12 +39,12 @@
 //! * [`sim`]: seeded workloads, the runtimes (threads, tokio, processes), and
 //!   the checks against ground truth.
 //! * [`metrics`]: per-worker HDR histograms, merged after the run.
-//! * [`result`]: the results JSON (`quizrace.result.v1`).
+//! * [`result`]: the results JSON (`quizrace.result.v2`).
 //! * [`report`]: renders results into one HTML page.
 //! * [`explain`]: traced short runs that find a real counterexample.
-//!//! [`suite`]: the runner: scenarios planned from files and flags, every
+//! * [`suite`]: the runner: scenarios planned from files and flags, every
 //!   strategy run as repeated trials, statistics over the trials.
-//! [`scenario`], [`cli`]: scenario files and the command line.
+//! * [`scenario`], [`cli`]: scenario files and the command line.
 //!
 //! ## How correctness is established
 //!

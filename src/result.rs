@@ -128,7 +128,7 @@ pub struct Environment {
     pub profile: String,
 }
 
-/// The five invariants of DESIGN.md section 3, as counts.
+/// The five invariants (ARCHITECTURE.md, "Invariants"), as counts.
 #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Anomalies {
     /// Answers submitted but missing from the final counts (summed over room-rounds).

@@ -1,4 +1,4 @@
-//! Ground truth versus the strategy: the five invariants of DESIGN.md §3.
+//! Ground truth versus the strategy: the five invariants (ARCHITECTURE.md, "Invariants").
 
 use crate::metrics::Recorder as Latency;
 use crate::result::{Anomalies, RoundOutcomes, Spread, StrategyResult, Verdict};
