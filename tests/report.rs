@@ -218,12 +218,13 @@ fn generates_page_from_fixture_results() {
     assert!(html.contains("<th scope=\"col\">scaling</th>"));
     assert!(html.contains("<td class=\"expected\"><span class=\"tag\">expected</span>"));
     assert!(
-        html.contains("lost 812"),
-        "summed lost updates in the matrix"
+        html.contains("lost_updates: 812 in total\">lost in 1/1"),
+        "trial frequency in the matrix, the summed count in its tooltip"
     );
     // racy-rmw in `scaling`: 20 + 40 + 80 lost over its four sweep points.
-    assert!(html.contains("lost 140"));
-    assert!(html.contains("dup end 17"));
+    // Exact at 1 worker: lost in 3 of the 4 points' trials.
+    assert!(html.contains("lost_updates: 140 in total\">lost in 3/4"));
+    assert!(html.contains("duplicate_end: 17 in total\">dup end in 1/1"));
     // actor did not run in `scaling`.
     assert!(html.contains("<td class=\"missing\""));
     // Charts: sweep only where there is sweep data, a note elsewhere.
@@ -318,7 +319,7 @@ fn correct_strategy_with_anomalies_is_flagged_unless_expected() {
     let html = read(&generate(&[path], None, &tmp.path().join("out")).unwrap());
     assert!(html.contains("class=\"banner ok\""));
     assert!(!html.contains("class=\"unexpected\""));
-    assert!(html.contains("over 3"));
+    assert!(html.contains("over in 1/1"));
 
     // A verdict of `anomalies` with zero counts is still not exact.
     let mut f = basic("odd");
@@ -671,4 +672,48 @@ fn page_renders_in_a_real_browser() {
         "screenshot suspiciously small: {} bytes",
         bytes.len()
     );
+}
+
+/// v1 files (one run per strategy) still load: each result reads as one
+/// trial; v2 results show their spread and trial counts.
+#[test]
+fn reads_v1_files_and_shows_v2_spread() {
+    let tmp = TempDir::new("v1");
+    let mut v1 = serde_json::to_value(basic("old")).unwrap();
+    v1["schema"] = "quizrace.result.v1".into();
+    for r in v1["results"].as_array_mut().unwrap() {
+        let r = r.as_object_mut().unwrap();
+        for k in [
+            "trials",
+            "anomaly_trials",
+            "anomalous_trials",
+            "answers_per_s_spread",
+            "response_latency_ns",
+            "lateness_ns",
+            "round_outcomes",
+            "runtime",
+            "failed_trials",
+        ] {
+            r.remove(k);
+        }
+    }
+    let old = tmp.path().join("v1.json");
+    fs::write(&old, v1.to_string()).unwrap();
+    let files = ResultsFile::all_from_json(&fs::read_to_string(&old).unwrap()).unwrap();
+    let racy = files[0].results.iter().find(|r| r.kind == "racy").unwrap();
+    assert_eq!(racy.trials, 1);
+    assert_eq!(racy.anomaly_trials.lost_updates, 1);
+    assert_eq!(racy.answers_per_s_spread.min, racy.answers_per_s);
+
+    let mut new = basic("new");
+    new.results[0].trials = 20;
+    new.results[0].answers_per_s_spread = quizrace::result::Spread {
+        min: 1.0e6,
+        max: 3.0e6,
+        cv: 0.125,
+    };
+    let new_path = write_json(tmp.path(), "new", &new);
+    let html = read(&generate(&[old, new_path], None, &tmp.path().join("out")).unwrap());
+    assert!(html.contains("cv 12.5%"), "spread in the results table");
+    assert!(html.contains("<th scope=\"col\">old</th>"));
 }
