@@ -362,7 +362,7 @@ fn run(args: RunArgs) -> Result<Exit> {
                 if !args.quiet {
                     table.row(&label, &r, &style);
                 }
-                check_failed |= r.breaks_its_guarantee();
+                check_failed |= r.fails_check();
                 failed_trials += r.failed_trials;
                 results.push((label, r));
             }
@@ -708,6 +708,7 @@ impl Style {
             Verdict::Exact => ("32", "exact".to_string()),
             Verdict::Anomalies if r.anomalies_expected => ("33", format!("anomalies {of}")),
             Verdict::Anomalies => ("1;31", format!("ANOMALIES {of}")),
+            Verdict::Inconclusive => ("1;35", "INCONCLUSIVE".to_string()),
         };
         self.paint(code, &format!("{text:<20}"))
     }
@@ -914,6 +915,16 @@ fn print_summary(results: &[(String, StrategyResult)], style: &Style) {
                 r.failed_trials,
                 r.failed_trials + n,
                 r.trial_errors.join("; ")
+            )));
+        }
+        if r.verdict == Verdict::Inconclusive {
+            lines.push(style.red(&format!(
+                "{label}: inconclusive: {} of {} room-rounds were not judged (they hit the time \
+                 limit with answers unsubmitted), more than {:.0}%; raise --time-limit or shrink \
+                 the workload. --check fails on this.",
+                thousands(r.timed_out),
+                thousands(r.room_rounds),
+                Verdict::MAX_UNJUDGED * 100.0
             )));
         }
         if r.not_reproduced() {

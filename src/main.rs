@@ -1,5 +1,6 @@
 //! The `quizrace` binary: parses the command line, runs it, and chooses the
-//! exit code (0 done, 1 `--check` failed, 2 bad input or environment).
+//! exit code (0 done, 1 `--check` failed: a broken guarantee or an inconclusive
+//! result, 2 bad input or environment, 130 interrupted).
 
 use std::process::ExitCode;
 
@@ -18,7 +19,10 @@ fn main() -> ExitCode {
     match quizrace::cli::main(cli) {
         Ok(quizrace::cli::Exit::Done) => ExitCode::SUCCESS,
         Ok(quizrace::cli::Exit::CheckFailed) => {
-            eprintln!("quizrace: --check failed: a correct strategy showed anomalies (see above)");
+            eprintln!(
+                "quizrace: --check failed: a correct strategy showed anomalies, or a result was \
+                 inconclusive (see above)"
+            );
             ExitCode::from(1)
         }
         Err(e) => {

@@ -174,15 +174,36 @@ impl Anomalies {
     }
 }
 
-/// `exact` when every anomaly is 0 in every trial, else `anomalies`.
+/// What the evidence says: `anomalies` when an invariant broke in any
+/// trial; else `inconclusive` when too few room-rounds could be judged (they
+/// hit the time limit with answers unsubmitted); else `exact`.
 #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
-    /// Every invariant held.
+    /// Every invariant held in every judged room-round, and enough were judged.
     #[default]
     Exact,
     /// At least one invariant broke.
     Anomalies,
+    /// No invariant broke, but more than [`Verdict::MAX_UNJUDGED`] of the
+    /// room-rounds were not judged: too little evidence either way.
+    Inconclusive,
+}
+
+impl Verdict {
+    /// The largest share of unjudged room-rounds an `exact` verdict allows.
+    pub const MAX_UNJUDGED: f64 = 0.1;
+
+    /// The verdict for these counts.
+    pub fn decide(anomalies: &Anomalies, room_rounds: u64, timed_out: u64) -> Verdict {
+        if !anomalies.is_exact() {
+            Verdict::Anomalies
+        } else if room_rounds == 0 || timed_out as f64 > room_rounds as f64 * Self::MAX_UNJUDGED {
+            Verdict::Inconclusive
+        } else {
+            Verdict::Exact
+        }
+    }
 }
 
 /// Latency percentiles in nanoseconds.
@@ -413,6 +434,12 @@ impl StrategyResult {
         self.anomalies_expected && self.verdict == Verdict::Exact
     }
 
+    /// Whether `--check` must fail on this result: a broken guarantee, or
+    /// too little evidence to say (`inconclusive`).
+    pub fn fails_check(&self) -> bool {
+        self.breaks_its_guarantee() || self.verdict == Verdict::Inconclusive
+    }
+
     /// Fills the v2 fields of a v1 entry: one trial, no spread.
     fn upgrade_v1(&mut self) {
         self.trials = 1;
@@ -536,6 +563,23 @@ mod tests {
         assert!(!result("correct", 0, false).breaks_its_guarantee());
         assert!(!result("racy", 3, true).breaks_its_guarantee());
         assert!(!result("correct", 3, true).breaks_its_guarantee());
+    }
+
+    #[test]
+    fn too_few_judged_rounds_are_inconclusive() {
+        let none = Anomalies::default();
+        assert_eq!(Verdict::decide(&none, 100, 0), Verdict::Exact);
+        assert_eq!(Verdict::decide(&none, 100, 10), Verdict::Exact);
+        assert_eq!(Verdict::decide(&none, 100, 11), Verdict::Inconclusive);
+        assert_eq!(Verdict::decide(&none, 0, 0), Verdict::Inconclusive);
+        let lost = Anomalies {
+            lost_updates: 1,
+            ..Anomalies::default()
+        };
+        assert_eq!(Verdict::decide(&lost, 100, 100), Verdict::Anomalies);
+        let mut r = result("correct", 0, false);
+        r.verdict = Verdict::Inconclusive;
+        assert!(r.fails_check() && !r.breaks_its_guarantee());
     }
 
     #[test]

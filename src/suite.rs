@@ -201,11 +201,7 @@ pub fn aggregate(trials: Vec<sim::check::Trial>, errors: Vec<String>) -> Strateg
         end.merge(&t.end_latency);
     }
     out.anomaly_trials = anomaly_trials;
-    out.verdict = if out.anomalies.is_exact() {
-        Verdict::Exact
-    } else {
-        Verdict::Anomalies
-    };
+    out.verdict = Verdict::decide(&out.anomalies, out.room_rounds, out.timed_out);
     out.answers_per_s = median(&rates);
     out.answers_per_s_spread = Spread::of(&rates);
     out.latency_ns = latency.percentiles();

@@ -71,6 +71,7 @@ table.matrix td { min-width: 7.5em; }
 td.exact { background: var(--ok-bg); color: var(--ok); }
 td.expected { background: var(--warn-bg); color: var(--warn); }
 td.unexpected { background: var(--bad-bg); color: var(--bad); font-weight: 600; }
+td.inconclusive { background: #f3eefc; color: #8250df; font-weight: 600; }
 td.missing { color: var(--muted); text-align: center; }
 .tag { display: inline-block; font-size: 0.78em; font-weight: 600; text-transform: uppercase;
        letter-spacing: 0.03em; border-radius: 4px; padding: 0 4px; border: 1px solid currentColor; }
@@ -257,6 +258,9 @@ fn matrix(out: &mut String, runs: &[Run], s: &Summary) {
                 String::new()
             };
             match cell.class {
+                Class::Inconclusive => {
+                    put!(out, "<td class=\"inconclusive\">inconclusive{points}</td>");
+                }
                 Class::Exact => {
                     let note = if summary::is_racy_kind(&row.kind) {
                         format!(
@@ -515,6 +519,11 @@ fn results_table(out: &mut String, run: &Run, reps: &[&StrategyResult]) {
             Class::Exact => "exact".to_string(),
             Class::Expected => format!("expected {of}: {}", anomaly_text(&r.anomalies)),
             Class::Unexpected => format!("UNEXPECTED {of}: {}", anomaly_text(&r.anomalies)),
+            Class::Inconclusive => format!(
+                "INCONCLUSIVE: {} of {} room-rounds not judged (time limit)",
+                group_digits(r.timed_out),
+                group_digits(r.room_rounds)
+            ),
         };
         let s = &r.answers_per_s_spread;
         let point = if r.point.is_empty() {

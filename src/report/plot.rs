@@ -62,6 +62,7 @@ pub(crate) fn class_color(class: Class) -> RGBColor {
         Class::Exact => RGBColor(26, 127, 55),
         Class::Expected => RGBColor(191, 135, 0),
         Class::Unexpected => RGBColor(207, 34, 46),
+        Class::Inconclusive => RGBColor(130, 80, 223),
     }
 }
 
@@ -499,7 +500,12 @@ pub(crate) fn cost_chart(title: &str, points: &[CostPoint]) -> Result<Option<Str
     ) else {
         return Ok(None);
     };
-    let classes = [Class::Exact, Class::Expected, Class::Unexpected];
+    let classes = [
+        Class::Exact,
+        Class::Expected,
+        Class::Unexpected,
+        Class::Inconclusive,
+    ];
     let entries: Vec<Entry> = classes
         .iter()
         .enumerate()
@@ -508,6 +514,7 @@ pub(crate) fn cost_chart(title: &str, points: &[CostPoint]) -> Result<Option<Str
                 Class::Exact => "exact".to_string(),
                 Class::Expected => "anomalies (expected: racy)".to_string(),
                 Class::Unexpected => "anomalies (UNEXPECTED: correct strategy)".to_string(),
+                Class::Inconclusive => "inconclusive (too few rounds judged)".to_string(),
             },
             color: class_color(*c),
             marker: Marker::nth(i),

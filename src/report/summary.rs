@@ -19,6 +19,8 @@ pub(crate) enum Class {
     Expected,
     /// Anomalies from a strategy that promises none: a bug.
     Unexpected,
+    /// No anomaly, but too few room-rounds were judged to say so.
+    Inconclusive,
 }
 
 impl Class {
@@ -28,6 +30,7 @@ impl Class {
             Class::Exact => "exact",
             Class::Expected => "expected",
             Class::Unexpected => "unexpected",
+            Class::Inconclusive => "inconclusive",
         }
     }
 }
@@ -54,7 +57,9 @@ pub(crate) fn has_anomalies(r: &StrategyResult) -> bool {
 
 /// Classifies one result.
 pub(crate) fn classify(r: &StrategyResult) -> Class {
-    if !has_anomalies(r) {
+    if r.verdict == Verdict::Inconclusive && r.anomalies.is_exact() {
+        Class::Inconclusive
+    } else if !has_anomalies(r) {
         Class::Exact
     } else if anomalies_expected(r) {
         Class::Expected
@@ -184,7 +189,8 @@ fn worst(a: Class, b: Class) -> Class {
     let rank = |c| match c {
         Class::Exact => 0,
         Class::Expected => 1,
-        Class::Unexpected => 2,
+        Class::Inconclusive => 2,
+        Class::Unexpected => 3,
     };
     if rank(b) > rank(a) {
         b

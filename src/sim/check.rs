@@ -162,11 +162,7 @@ pub fn evaluate_trial(id: StrategyId, w: &Workload, env: &Env, raw: &RawRun) -> 
         recorded: raw.counts.iter().map(|&x| x as u64).sum(),
         room_rounds: slots as u64,
         anomalies: a,
-        verdict: if a.is_exact() {
-            Verdict::Exact
-        } else {
-            Verdict::Anomalies
-        },
+        verdict: Verdict::decide(&a, slots as u64, timed_out),
         anomalies_expected: id.anomalies_expected(w, env),
         elapsed_s,
         answers_per_s,
