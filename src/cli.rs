@@ -315,10 +315,12 @@ fn run(args: RunArgs) -> Result<Exit> {
         .as_deref()
         .map(|p| Output::prepare(p, &plans))
         .transpose()?;
-    if plans
-        .iter()
-        .any(|p| p.entries.iter().any(|e| e.id.info().needs_redis))
-    {
+    // Worker processes and Redis keys need a clean stop on Ctrl-C or SIGTERM.
+    if plans.iter().any(|p| {
+        p.entries
+            .iter()
+            .any(|e| e.id.info().needs_redis || e.runtime == Runtime::Processes)
+    }) {
         install_interrupt_handler()?;
     }
     let style = Style::detect();
@@ -403,8 +405,9 @@ fn run(args: RunArgs) -> Result<Exit> {
     })
 }
 
-/// On Ctrl-C: stop workers (and worker processes), delete the Redis keys of
-/// the run in progress, say so, and exit 130 (the shell's code for SIGINT).
+/// On Ctrl-C or SIGTERM: stop workers (and worker processes), delete the
+/// Redis keys of the run in progress, say so, and exit 130 (the shell's
+/// code for SIGINT).
 fn install_interrupt_handler() -> Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -412,23 +415,37 @@ fn install_interrupt_handler() -> Result<()> {
         .context("starting the Ctrl-C handler")?;
     // Registered here, before any run starts, so no Ctrl-C is missed
     // (`tokio::signal::ctrl_c()` would only register when first polled).
+    // SIGTERM (`kill`, a service manager, a CI timeout) gets the same clean
+    // stop as Ctrl-C.
     #[cfg(unix)]
-    let mut sigint = rt
+    let (mut sigint, mut sigterm) = rt
         .block_on(async {
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok::<_, std::io::Error>((
+                signal(SignalKind::interrupt())?,
+                signal(SignalKind::terminate())?,
+            ))
         })
         .context("installing the Ctrl-C handler")?;
     std::thread::Builder::new()
         .name("ctrl-c".into())
         .spawn(move || {
             #[cfg(unix)]
-            let got = rt.block_on(sigint.recv()).is_some();
+            let got = rt.block_on(async {
+                tokio::select! {
+                    s = sigint.recv() => s.is_some(),
+                    s = sigterm.recv() => s.is_some(),
+                }
+            });
             #[cfg(not(unix))]
             let got = rt.block_on(tokio::signal::ctrl_c()).is_ok();
             if !got {
                 return;
             }
-            eprintln!("\nquizrace: interrupted (Ctrl-C): stopping workers and deleting this run's Redis keys");
+            eprintln!(
+                "\nquizrace: interrupted: stopping workers and deleting this run's Redis keys"
+            );
+            crate::strategy::redis::mark_interrupted();
             let killed = sim::process::kill_children();
             if killed > 0 {
                 eprintln!("quizrace: stopped {killed} worker processes");

@@ -760,3 +760,81 @@ fn huge_input_files_are_refused() {
     std::fs::write(&p, vec![b'#'; 2 << 20]).unwrap();
     bad_input(&["run", p.to_str().unwrap()], &["larger than"]);
 }
+
+/// Worker processes never outlive their parent: not after SIGTERM (a clean
+/// stop, exit 130) and not after SIGKILL (the parent-death signal).
+#[cfg(target_os = "linux")]
+#[test]
+fn worker_processes_die_with_their_parent() {
+    fn children(pid: u32) -> Vec<u32> {
+        let out = Command::new("pgrep")
+            .args(["-P", &pid.to_string()])
+            .output()
+            .expect("pgrep runs");
+        text(&out.stdout)
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect()
+    }
+    fn alive(pid: u32) -> bool {
+        // Gone, or a zombie nobody reaped yet, is dead.
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+            s.rsplit(')')
+                .next()
+                .is_some_and(|r| !r.trim_start().starts_with('Z'))
+        })
+    }
+    for signal in ["-TERM", "-KILL"] {
+        let mut parent = Command::new(env!("CARGO_BIN_EXE_quizrace"))
+            .args([
+                "run",
+                "--runtime",
+                "processes",
+                "-s",
+                "local-map",
+                "--rooms",
+                "2000",
+                "--rounds",
+                "500",
+                "--trials",
+                "1",
+                "--min-time",
+                "0s",
+                "--quiet",
+            ])
+            .env("NO_COLOR", "1")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = parent.id();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let kids = loop {
+            let k = children(pid);
+            if k.len() == 2 || std::time::Instant::now() > deadline {
+                break k;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        assert_eq!(kids.len(), 2, "both worker processes started");
+        let status = Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let code = parent.wait().unwrap().code();
+        if signal == "-TERM" {
+            assert_eq!(code, Some(130), "SIGTERM stops like Ctrl-C");
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while kids.iter().any(|&k| alive(k)) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        for k in &kids {
+            assert!(
+                !alive(*k),
+                "worker {k} outlived its parent after kill {signal}"
+            );
+        }
+    }
+}

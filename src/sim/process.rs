@@ -64,16 +64,16 @@ fn spawn(
             start_at_ns,
             redis: opts.env.redis.clone(),
         };
-        let mut child = Command::new(&exe)
-            .arg(WORKER_SUBCOMMAND)
+        let mut cmd = Command::new(&exe);
+        cmd.arg(WORKER_SUBCOMMAND)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| SimError::Os {
-                what: format!("starting worker process {index} ({})", exe.display()),
-                source: e,
-            })?;
+            .stderr(Stdio::piped());
+        die_with_parent(&mut cmd);
+        let mut child = cmd.spawn().map_err(|e| SimError::Os {
+            what: format!("starting worker process {index} ({})", exe.display()),
+            source: e,
+        })?;
         register_child(child.id());
         let json = serde_json::to_vec(&spec).expect("specs always serialise");
         if let Some(mut stdin) = child.stdin.take() {
@@ -83,6 +83,35 @@ fn spawn(
         children.push(child);
     }
     Ok(children)
+}
+
+/// Makes the child die when this process dies, however it dies (`kill -9`
+/// included): a worker process must never outlive its parent and keep
+/// writing. Linux's parent-death signal is tied to the *thread* that
+/// spawned the child; `run_parent` spawns and then waits on the same
+/// thread, so that thread outlives its children.
+fn die_with_parent(cmd: &mut Command) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt as _;
+        // SAFETY: the closure runs in the forked child before exec and only
+        // makes async-signal-safe calls (prctl, getppid, _exit).
+        let parent = unsafe { libc::getpid() };
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // The parent may have died between fork and prctl.
+                if libc::getppid() != parent {
+                    libc::_exit(1);
+                }
+                Ok(())
+            });
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = cmd;
 }
 
 pub(crate) fn run_parent(

@@ -26,6 +26,12 @@ pub fn interrupted() -> bool {
     STOPPED.load(Ordering::SeqCst)
 }
 
+/// Marks the run as interrupted (before worker processes are killed, so
+/// that their deaths read as the interrupt, not as failures).
+pub fn mark_interrupted() {
+    STOPPED.store(true, Ordering::SeqCst);
+}
+
 /// Runs whose keys exist right now, for the Ctrl-C clean-up.
 static ACTIVE: Mutex<Vec<RedisConfig>> = Mutex::new(Vec::new());
 

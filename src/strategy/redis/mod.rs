@@ -35,7 +35,9 @@ pub use config::{
     env_from_url, faults_json, with_faults, Faults, Pause, PauseMode, RedisConfig,
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_RESPONSE_TIMEOUT, DEFAULT_URL,
 };
-pub use conn::{interrupt_cleanup, interrupted, server_version, Cleaned, RunScope};
+pub use conn::{
+    interrupt_cleanup, interrupted, mark_interrupted, server_version, Cleaned, RunScope,
+};
 pub use faults::PauseInjector;
 pub use strategies::{
     GetSet, GetSetHandle, IncrGet, IncrGetHandle, Incrby, IncrbyHandle, Lua, LuaHandle, Sadd,
