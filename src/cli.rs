@@ -310,6 +310,9 @@ fn run(args: RunArgs) -> Result<Exit> {
         .map(|f| ScenarioPlan::new(f, &overrides, &sweep_flags, &env, with_redis, args.quick))
         .collect::<Result<Vec<_>, _>>()
         .map_err(anyhow::Error::msg)?;
+    for w in plans.iter().flat_map(|p| &p.warnings) {
+        eprintln!("quizrace: warning: {w}");
+    }
     let output = args
         .json
         .as_deref()

@@ -254,6 +254,8 @@ pub struct ScenarioPlan {
     pub points: Vec<BTreeMap<String, u64>>,
     /// Anomalies the scenario promises, per strategy.
     pub expect: BTreeMap<String, Vec<String>>,
+    /// Settings that will have no effect in this run.
+    pub warnings: Vec<String>,
 }
 
 impl ScenarioPlan {
@@ -288,7 +290,33 @@ impl ScenarioPlan {
                 w.validate().map_err(|e| ctx(e.to_string()))?;
             }
         }
+        // Settings that would silently do nothing are errors (or, for a
+        // scenario's fault table reused with other strategies, warnings).
+        let on_processes = entries.iter().any(|e| e.runtime == Runtime::Processes);
+        if !on_processes {
+            if file.processes.is_some_and(|p| p != 1) {
+                return Err(ctx(format!(
+                    "processes = {} applies only to --runtime processes (this runs on `{}`)",
+                    file.processes.unwrap_or(1),
+                    workload.runtime
+                )));
+            }
+            if sweeps.contains_key("processes") {
+                return Err(ctx(format!(
+                    "sweeping processes needs --runtime processes (this runs on `{}`): every \
+                     point would be the same run",
+                    workload.runtime
+                )));
+            }
+        }
+        let mut warnings = Vec::new();
         let faults = file.faults().map_err(ctx)?;
+        if !faults.is_default() && !entries.iter().any(|e| e.id.info().needs_redis) {
+            warnings.push(format!(
+                "scenario `{name}`: the fault settings (timeouts, retries, pause) apply to Redis \
+                 strategies only, and none runs here"
+            ));
+        }
         let env = crate::strategy::redis::with_faults(env, &faults).map_err(ctx)?;
         let expect = file.expect.clone().unwrap_or_default();
         for (s, anomalies) in &expect {
@@ -305,6 +333,7 @@ impl ScenarioPlan {
         }
         Ok(ScenarioPlan {
             file,
+            warnings,
             name,
             env,
             workload,

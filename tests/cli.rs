@@ -838,3 +838,55 @@ fn worker_processes_die_with_their_parent() {
         }
     }
 }
+
+/// Settings that would silently do nothing are refused or warned about.
+#[test]
+fn ignored_settings_are_errors_or_warnings() {
+    bad_input(
+        &["run", "-s", "atomic", "--processes", "5"],
+        &["processes = 5 applies only to --runtime processes"],
+    );
+    bad_input(
+        &["run", "-s", "atomic", "--sweep", "processes=1,2"],
+        &["sweeping processes needs --runtime processes"],
+    );
+    let dir = scratch("ignored");
+    let empty = dir.join("empty.toml");
+    std::fs::write(&empty, "strategies = []\n").unwrap();
+    bad_input(
+        &["run", empty.to_str().unwrap()],
+        &["`strategies` is empty"],
+    );
+    let out = quizrace(&[
+        "run",
+        "-s",
+        "atomic",
+        "--retries",
+        "3",
+        "--rooms",
+        "2",
+        "--rounds",
+        "1",
+        "--trials",
+        "1",
+        "--min-time",
+        "0s",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("warning: scenario `default`: the fault settings"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// A path that is not a regular file is never replaced by the results.
+#[cfg(unix)]
+#[test]
+fn json_never_replaces_a_device() {
+    bad_input(
+        &["run", "-s", "atomic", "--json", "/dev/null"],
+        &["not a regular file"],
+    );
+    assert!(std::fs::metadata("/dev/null").is_ok_and(|m| !m.is_file()));
+}
