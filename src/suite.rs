@@ -289,6 +289,9 @@ impl ScenarioPlan {
                 w.runtime = e.runtime;
                 w.validate().map_err(|e| ctx(e.to_string()))?;
             }
+            apply(&workload, p)
+                .check_memory()
+                .map_err(|e| ctx(e.to_string()))?;
         }
         // Settings that would silently do nothing are errors (or, for a
         // scenario's fault table reused with other strategies, warnings).

@@ -890,3 +890,24 @@ fn json_never_replaces_a_device() {
     );
     assert!(std::fs::metadata("/dev/null").is_ok_and(|m| !m.is_file()));
 }
+
+/// A workload that cannot fit in memory is refused before it allocates,
+/// with how much it needs (the case: 200 M answers at one player
+/// per room needs ~46 GiB; CI machines have 24).
+#[test]
+fn workloads_that_cannot_fit_in_memory_are_refused() {
+    bad_input(
+        &[
+            "run",
+            "-s",
+            "atomic",
+            "--rooms",
+            "10000000",
+            "--players",
+            "1",
+            "--rounds",
+            "20",
+        ],
+        &["needs about 46.2 GiB of memory", "is available"],
+    );
+}

@@ -40,9 +40,15 @@ pub mod limits {
     pub const MAX_PLAYERS: u32 = 100_000;
     /// Rounds: questions per game.
     pub const MAX_ROUNDS: u32 = 10_000;
-    /// Total answers of one run: each planned answer costs ~40 bytes of plan
-    /// and results, so 200 million is about 8 GB.
+    /// Total answers of one run (a hard cap; memory is checked separately by
+    /// [`super::Workload::estimated_bytes`]).
     pub const MAX_ANSWERS: u64 = 200_000_000;
+    /// Bytes per planned answer: its plan entry (24), submission time and
+    /// outcome (9), and slack for vectors that grow by doubling.
+    pub const BYTES_PER_ANSWER: u64 = 48;
+    /// Bytes per room-round: a padded counter (128), the merged observations
+    /// (36), the checker's arrays (16) and slack.
+    pub const BYTES_PER_SLOT: u64 = 200;
     /// Workers per process.
     pub const MAX_WORKERS: u32 = 100_000;
     /// OS threads: beyond this the OS, not the strategy, is measured.
@@ -437,6 +443,33 @@ impl RawRun {
 }
 
 impl Workload {
+    /// A generous estimate of the memory one trial needs: per answer (plan
+    /// and per-worker results) and per room-round (counters, observations,
+    /// checks). Measured on x86-64: ~240 bytes per answer at one player per
+    /// room, ~60 at eight.
+    pub fn estimated_bytes(&self) -> u64 {
+        let slots = self.rooms as u64 * self.rounds as u64;
+        self.total_answers()
+            .saturating_mul(limits::BYTES_PER_ANSWER)
+            .saturating_add(slots.saturating_mul(limits::BYTES_PER_SLOT))
+    }
+
+    /// Refuses a workload whose [`Workload::estimated_bytes`] exceed the
+    /// memory the machine has available now (Linux `MemAvailable`), rather
+    /// than letting the allocator abort half-way.
+    pub fn check_memory(&self) -> Result<(), SimError> {
+        let need = self.estimated_bytes();
+        match available_memory() {
+            Some(have) if need > have => Err(SimError::Invalid(format!(
+                "this workload needs about {} of memory and {} is available: use fewer rooms, \
+                 players or rounds",
+                gib(need),
+                gib(have)
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     /// Checks sizes and combinations; the message gives the limit and why.
     pub fn validate(&self) -> Result<(), SimError> {
         use limits::*;
@@ -485,8 +518,7 @@ impl Workload {
         }
         if self.total_answers() > MAX_ANSWERS {
             return bad(format!(
-                "rooms x players x rounds = {} answers is over the limit of {MAX_ANSWERS}: \
-                 each answer needs ~40 bytes of plan and results",
+                "rooms x players x rounds = {} answers is over the limit of {MAX_ANSWERS}",
                 self.total_answers()
             ));
         }
@@ -505,6 +537,18 @@ impl Workload {
         }
         Ok(())
     }
+}
+
+/// `MemAvailable` from `/proc/meminfo`, in bytes (None elsewhere).
+fn available_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+fn gib(bytes: u64) -> String {
+    format!("{:.1} GiB", bytes as f64 / (1u64 << 30) as f64)
 }
 
 impl StrategyId {
