@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use crate::sim::{self, Balance, RunOptions, Workload};
 use crate::strategy::{
-    AsyncRecorder, AsyncStrategy, Env, Layout, Outcome, Recorder, Runtime, ScoringWork, StrategyId,
-    SyncStrategy, TraceEvent, TraceOp, Tracer, Visitor,
+    AsyncRecorder, AsyncStrategy, Env, Layout, Outcome, Recorder, Runtime, ScoringWork, SetupError,
+    StrategyId, SyncStrategy, TraceEvent, TraceOp, Tracer, Visitor,
 };
 
 /// What a short run of a strategy showed.
@@ -56,12 +56,12 @@ const ATTEMPTS: u32 = 2_000;
 /// Runs `id` briefly and returns the evidence.
 pub fn investigate(id: StrategyId, env: &Env) -> Result<Evidence, sim::SimError> {
     match id {
-        StrategyId::RacyRmw | StrategyId::CheckThenAct => Ok(id.visit(Traced { env })),
+        StrategyId::RacyRmw | StrategyId::CheckThenAct => id.visit(Traced { env }),
         StrategyId::AsyncRmw | StrategyId::RedisGetSet | StrategyId::RedisIncrGet => {
             if id.info().needs_redis && env.redis.is_none() {
                 return Err(crate::strategy::SetupError::NoRedis(id.name()).into());
             }
-            Ok(id.visit(Traced { env }))
+            id.visit(Traced { env })
         }
         StrategyId::LocalMap => partitioned(),
         _ => {
@@ -99,7 +99,7 @@ pub fn investigate(id: StrategyId, env: &Env) -> Result<Evidence, sim::SimError>
     }
 }
 
-/// Two rounds of 2 workers on one room of 2 players, scoring with a yield
+/// One round of 2 workers on one room of 2 players, scoring with a yield
 /// between read and write: the smallest setting in which the race can show.
 const LAYOUT: Layout = Layout {
     rooms: 1,
@@ -112,15 +112,13 @@ struct Traced<'a> {
 }
 
 impl Visitor for Traced<'_> {
-    type Output = Evidence;
+    type Output = Result<Evidence, sim::SimError>;
 
-    fn visit_sync<S: SyncStrategy>(self, id: StrategyId) -> Evidence {
+    fn visit_sync<S: SyncStrategy>(self, id: StrategyId) -> Self::Output {
         let setup = "1 room x 2 players on 2 threads, scoring work = yield".to_string();
         for attempt in 1..=ATTEMPTS {
             let tracer = Tracer::new();
-            let Ok(s) = S::traced(LAYOUT, tracer.clone()) else {
-                break;
-            };
+            let s = S::traced(LAYOUT, tracer.clone())?;
             let barrier = std::sync::Barrier::new(2);
             std::thread::scope(|scope| {
                 for player in 0..2 {
@@ -133,43 +131,59 @@ impl Visitor for Traced<'_> {
                 }
             });
             if let Some(e) = diagnose(id, &tracer.events(), attempt, &setup) {
-                return e;
+                return Ok(e);
             }
         }
-        Evidence::NotReproduced { setup }
+        Ok(Evidence::NotReproduced { setup })
     }
 
-    fn visit_async<S: AsyncStrategy>(self, id: StrategyId) -> Evidence {
+    fn visit_async<S: AsyncStrategy>(self, id: StrategyId) -> Self::Output {
         let setup =
             "1 room x 2 players as 2 tasks on one thread (tokio-current), scoring work = yield"
                 .to_string();
-        let rt = match crate::sim::process::runtime_for_explain() {
-            Ok(rt) => rt,
-            Err(_) => return Evidence::NotReproduced { setup },
-        };
+        let rt = crate::sim::process::runtime_for_explain()?;
         rt.block_on(async {
             for attempt in 1..=ATTEMPTS.min(50) {
                 let tracer = Tracer::new();
-                let Ok(s) = S::setup(LAYOUT, self.env, Some(tracer.clone())).await else {
-                    break;
-                };
+                // A server that is down or stopped is an error to report
+                // (exit 2), never "the race did not show".
+                let s = S::setup(LAYOUT, self.env, Some(tracer.clone())).await?;
                 let mut tasks = Vec::new();
+                let mut failure = None;
                 for player in 0..2 {
-                    let Ok(mut h) = s.handle().await else { break };
-                    tasks.push(tokio::spawn(async move {
-                        h.record(LAYOUT.answer(0, 0, player), &ScoringWork::Yield)
-                            .await
-                    }));
+                    match s.handle().await {
+                        Ok(mut h) => tasks.push(tokio::spawn(async move {
+                            h.record(LAYOUT.answer(0, 0, player), &ScoringWork::Yield)
+                                .await
+                        })),
+                        Err(e) => failure = Some(sim::SimError::from(e)),
+                    }
                 }
                 for t in tasks {
-                    let _: Result<Outcome, _> = t.await;
+                    match t.await {
+                        Ok(Outcome::Ok { .. }) => {}
+                        Ok(Outcome::Failed | Outcome::Unknown) => {
+                            failure.get_or_insert(sim::SimError::Setup(SetupError::Redis(
+                                "the server did not acknowledge an answer (refused or timed \
+                                 out): is it running and not paused?"
+                                    .into(),
+                            )));
+                        }
+                        Err(_) => {
+                            failure.get_or_insert(sim::SimError::WorkerPanicked(id.name()));
+                        }
+                    }
                 }
-                let _ = s.teardown().await;
+                let teardown = s.teardown().await;
+                if let Some(e) = failure {
+                    return Err(e);
+                }
+                teardown?;
                 if let Some(e) = diagnose(id, &tracer.events(), attempt, &setup) {
-                    return e;
+                    return Ok(e);
                 }
             }
-            Evidence::NotReproduced { setup }
+            Ok(Evidence::NotReproduced { setup })
         })
     }
 }

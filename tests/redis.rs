@@ -418,6 +418,39 @@ fn explain_shows_real_redis_counterexamples() {
     assert!(server.quizrace_keys().is_empty());
 }
 
+/// A server that is stopped (SIGSTOP) or down is an error (exit 2), never
+/// "the race did not show".
+#[test]
+fn explain_against_a_stopped_or_down_server_exits_2() {
+    let _g = serial();
+    let Some(mut server) = Server::start(&[]) else {
+        return;
+    };
+    let url = server.url();
+    let pid = server.child.as_ref().expect("running").id().to_string();
+    let signal = |sig: &str| {
+        assert!(Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap()
+            .success());
+    };
+    signal("-STOP");
+    let env = [("QUIZRACE_REDIS_URL", url.as_str())];
+    for name in ["redis-get-set", "redis-incr-get"] {
+        let out = quizrace(&["explain", name], &env);
+        assert_eq!(out.code, Some(2), "{name} on a stopped server: {}", out.all());
+        assert!(!out.all().contains("did not show"), "{}", out.all());
+    }
+    signal("-CONT");
+    server.stop();
+    for name in ["redis-get-set", "redis-incr-get"] {
+        let out = quizrace(&["explain", name], &env);
+        assert_eq!(out.code, Some(2), "{name} on a down server: {}", out.all());
+        assert!(out.stderr.contains("no Redis is listening"), "{}", out.all());
+    }
+}
+
 #[test]
 fn a_run_that_ends_inside_a_pause_leaves_no_keys() {
     // The rounds time out while the server still holds writes; those land
