@@ -439,7 +439,12 @@ fn explain_against_a_stopped_or_down_server_exits_2() {
     let env = [("QUIZRACE_REDIS_URL", url.as_str())];
     for name in ["redis-get-set", "redis-incr-get"] {
         let out = quizrace(&["explain", name], &env);
-        assert_eq!(out.code, Some(2), "{name} on a stopped server: {}", out.all());
+        assert_eq!(
+            out.code,
+            Some(2),
+            "{name} on a stopped server: {}",
+            out.all()
+        );
         assert!(!out.all().contains("did not show"), "{}", out.all());
     }
     signal("-CONT");
@@ -447,7 +452,11 @@ fn explain_against_a_stopped_or_down_server_exits_2() {
     for name in ["redis-get-set", "redis-incr-get"] {
         let out = quizrace(&["explain", name], &env);
         assert_eq!(out.code, Some(2), "{name} on a down server: {}", out.all());
-        assert!(out.stderr.contains("no Redis is listening"), "{}", out.all());
+        assert!(
+            out.stderr.contains("no Redis is listening"),
+            "{}",
+            out.all()
+        );
     }
 }
 

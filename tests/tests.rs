@@ -6,10 +6,12 @@
 //! * `redis`: the six Redis strategies, faults, key hygiene, secrets and bad
 //!   input, against a `redis-server` each test starts itself.
 //! * `report`: HTML report generation, escaping and the real-browser check.
+//! * `fuzz`: bounded, seeded mutation of scenario and results inputs: no panics.
 //!
 //! The loom models live in `tests/loom.rs` (run by `scripts/loom.sh`).
 
 mod cli;
+mod fuzz;
 mod redis;
 mod report;
 mod shuttle;
