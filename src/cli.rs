@@ -97,6 +97,10 @@ struct RunArgs {
     /// 500ms (default 200ms; --quick 50ms).
     #[arg(long)]
     min_time: Option<String>,
+    /// Hard time limit per strategy, all trials included, e.g. 2m (default
+    /// 10m): answers not submitted by then are abandoned.
+    #[arg(long)]
+    deadline: Option<String>,
     /// Exit 1 if a correct strategy shows any anomaly.
     #[arg(long)]
     check: bool,
@@ -270,12 +274,18 @@ fn run(args: RunArgs) -> Result<Exit> {
         .as_deref()
         .map(|s| parse_duration(s).map_err(|e| anyhow::anyhow!("--min-time: {e}")))
         .transpose()?;
+    let deadline = args
+        .deadline
+        .as_deref()
+        .map(|s| parse_duration(s).map_err(|e| anyhow::anyhow!("--deadline: {e}")))
+        .transpose()?;
     let policy = if args.quick {
         TrialPolicy::quick()
     } else {
         TrialPolicy::default()
     }
     .with(args.trials, min_time)
+    .and_then(|p| p.with_deadline(deadline))
     .map_err(anyhow::Error::msg)?;
     let overrides = ScenarioFile {
         strategies: (!args.strategies.is_empty()).then(|| args.strategies.clone()),
@@ -940,8 +950,8 @@ fn print_summary(results: &[(String, StrategyResult)], style: &Style) {
         if r.verdict == Verdict::Inconclusive {
             lines.push(style.red(&format!(
                 "{label}: inconclusive: {} of {} room-rounds were not judged (they hit the time \
-                 limit with answers unsubmitted), more than {:.0}%; raise --time-limit or shrink \
-                 the workload. --check fails on this.",
+                 limit or the --deadline with answers unsubmitted), more than {:.0}%; raise \
+                 --time-limit or --deadline, or shrink the workload. --check fails on this.",
                 thousands(r.timed_out),
                 thousands(r.room_rounds),
                 Verdict::MAX_UNJUDGED * 100.0
@@ -957,7 +967,7 @@ fn print_summary(results: &[(String, StrategyResult)], style: &Style) {
         if r.timed_out > 0 {
             parts.push(format!(
                 "{} of {} rounds hit the time limit with answers still unsubmitted \
-                 (the run was slower than --time-limit; those rounds are not judged)",
+                 (the run was slower than --time-limit or --deadline; those rounds are not judged)",
                 thousands(r.timed_out),
                 thousands(r.room_rounds)
             ));

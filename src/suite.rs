@@ -44,6 +44,11 @@ pub struct TrialPolicy {
     /// this much wall time (set-up included): slow set-ups (worker
     /// processes) must not turn 200 ms of measuring into minutes.
     pub max_wall: Duration,
+    /// The hard limit of one strategy's trials, however slow (a stopped
+    /// server, a huge workload): no trial starts after it, and the running
+    /// trial abandons its remaining answers at it (those rounds are not
+    /// judged, so the result says `inconclusive`).
+    pub deadline: Duration,
 }
 
 impl Default for TrialPolicy {
@@ -53,6 +58,7 @@ impl Default for TrialPolicy {
             min_time: Duration::from_millis(200),
             max_trials: 1_000,
             max_wall: Duration::from_secs(5),
+            deadline: Self::DEFAULT_DEADLINE,
         }
     }
 }
@@ -63,6 +69,8 @@ impl TrialPolicy {
     pub const MAX_TRIALS: u32 = 10_000;
     /// Upper bound on `--min-time`.
     pub const MAX_MIN_TIME: Duration = Duration::from_secs(600);
+    /// Default `--deadline`: ten minutes per strategy (and sweep point).
+    pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(600);
 
     /// The policy of `--quick`: a few short trials.
     pub fn quick() -> TrialPolicy {
@@ -71,7 +79,19 @@ impl TrialPolicy {
             min_time: Duration::from_millis(50),
             max_trials: 1_000,
             max_wall: Duration::from_secs(1),
+            deadline: Self::DEFAULT_DEADLINE,
         }
+    }
+
+    /// Sets the hard limit per strategy (`--deadline`), checked.
+    pub fn with_deadline(mut self, deadline: Option<Duration>) -> Result<Self, String> {
+        if let Some(d) = deadline {
+            if d.is_zero() {
+                return Err("--deadline must be more than 0".into());
+            }
+            self.deadline = d;
+        }
+        Ok(self)
     }
 
     /// Overrides from `--trials` and `--min-time`, checked.
@@ -121,6 +141,7 @@ impl TrialPolicy {
 
 /// Runs `id` on `w` as trials under `policy` and aggregates them.
 ///
+/// Every trial is bounded by what is left of `policy.deadline`.
 /// The first trial's error is returned as is (the strategy or environment
 /// cannot run at all). A later trial's error is recorded in the result
 /// (`failed_trials`, `trial_errors`) and ends the trials, since whatever
@@ -136,7 +157,15 @@ pub fn run_trials(
     let mut errors = Vec::new();
     let mut measured = Duration::ZERO;
     while policy.wants_more(trials.len() as u32, measured, started.elapsed()) {
-        match sim::run_trial(id, w, opts) {
+        let left = policy.deadline.saturating_sub(started.elapsed());
+        if left.is_zero() {
+            break;
+        }
+        let opts = RunOptions {
+            stop_at_ns: left.as_nanos().min(u64::MAX as u128) as u64,
+            ..opts.clone()
+        };
+        match sim::run_trial(id, w, &opts) {
             Ok(t) => {
                 measured += Duration::from_secs_f64(t.result.elapsed_s);
                 trials.push(t);

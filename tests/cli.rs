@@ -911,3 +911,39 @@ fn workloads_that_cannot_fit_in_memory_are_refused() {
         &["needs about 46.2 GiB of memory", "is available"],
     );
 }
+
+/// `--deadline` bounds a strategy's trials however slow they are; what was
+/// not submitted is not judged, so the verdict is inconclusive.
+#[test]
+fn the_deadline_bounds_a_slow_run() {
+    let started = std::time::Instant::now();
+    let out = quizrace(&[
+        "run",
+        "-s",
+        "atomic",
+        "--scoring-work",
+        "sleep:1ms",
+        "--rooms",
+        "50",
+        "--rounds",
+        "100",
+        "--workers",
+        "1",
+        "--deadline",
+        "500ms",
+        "--check",
+    ]);
+    let took = started.elapsed();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("INCONCLUSIVE"),
+        "{}",
+        text(&out.stdout)
+    );
+    // Without the deadline: 40,000 answers x 1 ms = 40 s.
+    assert!(took < std::time::Duration::from_secs(15), "took {took:?}");
+    bad_input(
+        &["run", "--deadline", "0s"],
+        &["--deadline must be more than 0"],
+    );
+}

@@ -68,6 +68,10 @@ pub struct RunOptions {
     pub worker_exe: Option<PathBuf>,
     /// Workers start no earlier than this instant on the run's clock (0: at once).
     pub start_at_ns: u64,
+    /// Workers submit nothing after this instant on the run's clock (0: no
+    /// limit but the rounds' own): the rest is abandoned, so a run against a
+    /// stopped server ends in bounded time. Set by [`crate::suite`].
+    pub stop_at_ns: u64,
     /// Set inside worker processes: shared state is read and cleaned up by
     /// the parent, not here.
     pub in_child: bool,

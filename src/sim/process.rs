@@ -32,6 +32,9 @@ pub struct ChildSpec {
     pub clock: Clock,
     /// When to start playing, on that clock.
     pub start_at_ns: u64,
+    /// When to stop submitting, on that clock (0: only the rounds' limits).
+    #[serde(default)]
+    pub stop_at_ns: u64,
     /// Redis settings (with any password: sent over a pipe, never argv).
     pub redis: Option<crate::strategy::redis::RedisConfig>,
 }
@@ -62,6 +65,11 @@ fn spawn(
             process: index,
             clock,
             start_at_ns,
+            stop_at_ns: if opts.stop_at_ns == 0 {
+                0
+            } else {
+                start_at_ns.saturating_add(opts.stop_at_ns)
+            },
             redis: opts.env.redis.clone(),
         };
         let mut cmd = Command::new(&exe);
@@ -149,7 +157,13 @@ fn collect(
     let count = children.len() as u32;
     // Each round may take its whole time limit; beyond that plus set-up
     // slack, a child is stuck (e.g. a strategy that hangs) and is killed.
-    let budget = STARTUP_GRACE + w.time_limit.saturating_mul(w.rounds) + Duration::from_secs(30);
+    let mut budget =
+        STARTUP_GRACE + w.time_limit.saturating_mul(w.rounds) + Duration::from_secs(30);
+    if opts.stop_at_ns > 0 {
+        // The run's own deadline, plus slack for one call in flight.
+        budget = budget
+            .min(STARTUP_GRACE + Duration::from_nanos(opts.stop_at_ns) + Duration::from_secs(30));
+    }
     let deadline = std::time::Instant::now() + budget;
     let mut readers = Vec::new();
     let mut running = Vec::new();
@@ -329,6 +343,7 @@ pub fn child_main() -> Result<String, String> {
     let opts = RunOptions {
         env: Env { redis: spec.redis },
         start_at_ns: spec.start_at_ns,
+        stop_at_ns: spec.stop_at_ns,
         in_child: true,
         ..RunOptions::default()
     };

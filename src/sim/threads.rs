@@ -25,6 +25,7 @@ pub(super) fn run(
         clock,
         progress: &opts.progress,
         start_at: opts.start_at_ns,
+        stop_at: opts.stop_at_ns,
     })
 }
 
@@ -34,6 +35,7 @@ struct Threads<'a> {
     clock: Clock,
     progress: &'a Progress,
     start_at: u64,
+    stop_at: u64,
 }
 
 impl Visitor for Threads<'_> {
@@ -46,6 +48,7 @@ impl Visitor for Threads<'_> {
             clock,
             progress,
             start_at,
+            stop_at,
         } = self;
         // Set-up, handles and plans are all ready before the barrier.
         let strategy = S::new(w.layout())?;
@@ -62,7 +65,7 @@ impl Visitor for Threads<'_> {
                         // A panicking worker breaks the barrier so the others
                         // stop instead of waiting for it forever.
                         let out = catch_unwind(AssertUnwindSafe(|| {
-                            worker(h, plan, w, clock, barrier, progress, start_at)
+                            worker(h, plan, w, clock, barrier, progress, (start_at, stop_at))
                         }));
                         if out.is_err() {
                             barrier.break_barrier();
@@ -120,11 +123,12 @@ fn worker<H: Recorder>(
     clock: Clock,
     barrier: &Barrier,
     progress: &Progress,
-    start_at: u64,
+    (start_at, stop_at): (u64, u64),
 ) -> Option<WorkerOut> {
     let mut out = WorkerOut::new(plan.answers.len());
     let work = w.work;
     let limit = w.time_limit.as_nanos() as u64;
+    let stop_at = if stop_at == 0 { u64::MAX } else { stop_at };
     // Only a schedule (an answer window) has planned arrivals to be late for.
     let scheduled = !w.window.is_zero();
     super::precise_timers();
@@ -135,7 +139,7 @@ fn worker<H: Recorder>(
         let first = plan.round_starts[r];
         let round_start = clock.now();
         out.round_start.push(round_start);
-        let deadline = round_start.saturating_add(limit);
+        let deadline = round_start.saturating_add(limit).min(stop_at);
         for (i, p) in plan.round(r).iter().enumerate() {
             let planned = round_start + p.at_ns;
             if scheduled {

@@ -98,7 +98,7 @@ impl Visitor for Tokio<'_> {
             .collect();
         let (w, plans, clock, progress) =
             (self.w, self.plans, self.clock, self.opts.progress.clone());
-        let start_at = self.opts.start_at_ns;
+        let start_at = (self.opts.start_at_ns, self.opts.stop_at_ns);
         let (plans, outs) = self.rt.block_on(drive(
             id,
             handles,
@@ -138,7 +138,7 @@ impl Visitor for Tokio<'_> {
                     w.clone(),
                     clock,
                     opts.progress.clone(),
-                    opts.start_at_ns,
+                    (opts.start_at_ns, opts.stop_at_ns),
                 )
                 .await;
                 let outs = outs?;
@@ -187,7 +187,7 @@ async fn drive<H: AsyncRecorder>(
     w: Workload,
     clock: Clock,
     progress: Progress,
-    start_at: u64,
+    start_at: (u64, u64),
 ) -> (Vec<WorkerPlan>, Result<Vec<WorkerOut>, SimError>) {
     let plans: Arc<Vec<WorkerPlan>> = Arc::new(plans);
     let w = Arc::new(w);
@@ -227,11 +227,12 @@ async fn worker<H: AsyncRecorder>(
     clock: Clock,
     barrier: &Barrier,
     progress: &Progress,
-    start_at: u64,
+    (start_at, stop_at): (u64, u64),
 ) -> WorkerOut {
     let mut out = WorkerOut::new(plan.answers.len());
     let work = w.work;
     let limit = w.time_limit.as_nanos() as u64;
+    let stop_at = if stop_at == 0 { u64::MAX } else { stop_at };
     // Only a schedule (an answer window) has planned arrivals to be late for.
     let scheduled = !w.window.is_zero();
     barrier.wait().await;
@@ -244,7 +245,7 @@ async fn worker<H: AsyncRecorder>(
         let first = plan.round_starts[r];
         let round_start = clock.now();
         out.round_start.push(round_start);
-        let deadline = round_start.saturating_add(limit);
+        let deadline = round_start.saturating_add(limit).min(stop_at);
         for (i, p) in plan.round(r).iter().enumerate() {
             let planned = round_start + p.at_ns;
             if scheduled {
