@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::explain::{investigate, Evidence};
 use crate::result::{Environment, ResultsBundle, ResultsFile, StrategyResult, Verdict};
-use crate::scenario::{parse_duration, parse_runtime, FaultsFile, ScenarioFile};
+use crate::scenario::{parse_duration, FaultsFile, ScenarioFile};
 use crate::sim::{self, Progress, RunOptions};
 use crate::strategy::{Env, Kind, Runtime, StrategyId, TraceOp};
 use crate::suite::{parse_sweeps, run_trials, ScenarioPlan, TrialPolicy};
@@ -268,7 +268,10 @@ fn list(json: bool) -> Result<Exit> {
 }
 
 fn run(args: RunArgs) -> Result<Exit> {
-    let env = redis_env(&args.redis)?;
+    // A bad Redis URL only matters to runs that use Redis: an in-process run
+    // must not fail because QUIZRACE_REDIS_URL is set to something odd.
+    let redis = redis_env(&args.redis);
+    let env = redis.as_ref().cloned().unwrap_or_default();
     let min_time = args
         .min_time
         .as_deref()
@@ -315,11 +318,21 @@ fn run(args: RunArgs) -> Result<Exit> {
     // Resolve and validate everything before running anything.
     let sweep_flags = parse_sweeps(&args.sweeps).map_err(anyhow::Error::msg)?;
     let with_redis = env.redis.is_some() && args.redis.redis_url.is_some();
+    let needs_redis = |plans: &[ScenarioPlan]| {
+        plans
+            .iter()
+            .any(|p| p.entries.iter().any(|e| e.id.info().needs_redis))
+    };
     let plans = files
         .into_iter()
         .map(|f| ScenarioPlan::new(f, &overrides, &sweep_flags, &env, with_redis, args.quick))
         .collect::<Result<Vec<_>, _>>()
         .map_err(anyhow::Error::msg)?;
+    if let Err(e) = redis {
+        if needs_redis(&plans) {
+            return Err(e);
+        }
+    }
     for w in plans.iter().flat_map(|p| &p.warnings) {
         eprintln!("quizrace: warning: {w}");
     }
@@ -1171,10 +1184,4 @@ impl Drop for ProgressThread {
             let _ = h.join();
         }
     }
-}
-
-#[allow(dead_code)]
-fn _assert_parsers_linked() {
-    let _ = parse_duration;
-    let _ = parse_runtime;
 }

@@ -947,3 +947,22 @@ fn the_deadline_bounds_a_slow_run() {
         &["--deadline must be more than 0"],
     );
 }
+
+/// A bad QUIZRACE_REDIS_URL only matters to runs that use Redis.
+#[test]
+fn a_bad_redis_url_does_not_break_an_in_process_run() {
+    let run = |strategy: &str| {
+        Command::new(env!("CARGO_BIN_EXE_quizrace"))
+            .args(["run", "-s", strategy, "--rooms", "2", "--rounds", "1"])
+            .args(["--trials", "1", "--min-time", "0s", "--quiet"])
+            .env("QUIZRACE_REDIS_URL", "not a url")
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    };
+    let out = run("atomic");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run("redis-incrby");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("Redis URL is not valid"));
+}

@@ -5,17 +5,6 @@ use crate::result::{Anomalies, RoundOutcomes, Spread, StrategyResult, Verdict};
 use crate::sim::{RawRun, Workload};
 use crate::strategy::{Env, StrategyId};
 
-/// Per-room-round verdict, for tests and `explain`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SlotCheck {
-    /// Answers submitted.
-    pub submitted: u32,
-    /// Final counter value.
-    pub count: u32,
-    /// How many times `endQuizTime` fired.
-    pub fires: u32,
-}
-
 /// One checked trial: its result entry and the histograms behind its
 /// percentiles, which [`crate::suite`] merges over trials.
 #[derive(Debug)]
