@@ -75,10 +75,14 @@ pub fn evaluate_trial(id: StrategyId, w: &Workload, env: &Env, raw: &RawRun) -> 
         if abandoned {
             timed_out += 1;
         }
+        // An answer that failed or whose reply never came carries the
+        // round's end decision with it: a round holding one is judged by
+        // the counter bounds alone, never as the strategy's missed end.
+        let uncertain = raw.submitted[s] > raw.ok[s];
         match fires[s] {
             // Answers the harness never submitted cannot end the round: that
             // is the run overrunning its time limit, not the strategy.
-            0 if abandoned => {}
+            0 if abandoned || uncertain => {}
             0 => a.missed_end += 1,
             1 => {}
             _ => a.duplicate_end += 1,
@@ -99,7 +103,7 @@ pub fn evaluate_trial(id: StrategyId, w: &Workload, env: &Env, raw: &RawRun) -> 
         }
         let class = if abandoned {
             &mut rounds.timed_out
-        } else if fires[s] == 0 {
+        } else if fires[s] == 0 && !uncertain {
             &mut rounds.missed
         } else if fires[s] > 1 {
             &mut rounds.ended_twice
@@ -231,6 +235,30 @@ mod tests {
             (1, 1, 1, 1),
             "{o:?}"
         );
+    }
+
+    /// A round whose last answer failed or timed out cannot be expected to
+    /// end: it is judged by the counter bounds, not as a missed end.
+    #[test]
+    fn rounds_with_failed_or_unknown_answers_are_not_missed_ends() {
+        let raw = RawRun {
+            // slot 0: one answer failed (3 submitted, 2 ok); slot 1: one
+            // unknown; slot 2: all ok but never ended (a real missed end).
+            submitted: vec![3, 3, 3],
+            ok: vec![2, 2, 3],
+            unknown: vec![0, 1, 0],
+            last_submit: vec![10, 10, 10],
+            fires: vec![],
+            counts: vec![2, 3, 3],
+            ..RawRun::default()
+        };
+        let mut w = wl();
+        w.rounds = 3;
+        let r = evaluate(StrategyId::Atomic, &w, &Env::default(), &raw);
+        assert_eq!(r.anomalies.missed_end, 1, "{:?}", r.anomalies);
+        assert_eq!(r.outcomes.bounds_violations, 0);
+        assert_eq!(r.round_outcomes.missed, 1);
+        assert_eq!(r.round_outcomes.exact, 2);
     }
 
     #[test]
