@@ -355,6 +355,7 @@ fn run(args: RunArgs) -> Result<Exit> {
         !args.quiet && std::io::stdout().is_terminal() && std::io::stderr().is_terminal();
     let mut check_failed = false;
     let mut failed_trials = 0;
+    let mut rejected = false;
     let mut written = Vec::new();
     for plan in &plans {
         let table = Table::new(plan);
@@ -392,6 +393,7 @@ fn run(args: RunArgs) -> Result<Exit> {
                 }
                 check_failed |= r.fails_check();
                 failed_trials += r.failed_trials;
+                rejected |= r.outcomes.failed > 0 && r.server_error.is_some();
                 results.push((label, r));
             }
         }
@@ -417,6 +419,12 @@ fn run(args: RunArgs) -> Result<Exit> {
         if !args.quiet {
             outln!("\nresults: {}", path.display());
         }
+    }
+    if rejected {
+        bail!(
+            "the server rejected answers (its error is above): the results say nothing about \
+             the strategies until the server accepts writes"
+        );
     }
     if failed_trials > 0 {
         bail!(
@@ -962,12 +970,20 @@ fn print_summary(results: &[(String, StrategyResult)], style: &Style) {
         }
         if r.verdict == Verdict::Inconclusive {
             lines.push(style.red(&format!(
-                "{label}: inconclusive: {} of {} room-rounds were not judged (they hit the time \
-                 limit or the --deadline with answers unsubmitted), more than {:.0}%; raise \
-                 --time-limit or --deadline, or shrink the workload. --check fails on this.",
-                thousands(r.timed_out),
+                "{label}: inconclusive: {} of {} room-rounds could not be judged (they hit the \
+                 time limit or the --deadline with answers unsubmitted, or held an answer that \
+                 failed or timed out), more than {:.0}%; raise --time-limit or --deadline, \
+                 shrink the workload, or fix the server. --check fails on this.",
+                thousands(r.unjudged),
                 thousands(r.room_rounds),
                 Verdict::MAX_UNJUDGED * 100.0
+            )));
+        }
+        if let Some(e) = r.server_error.as_ref().filter(|_| r.outcomes.failed > 0) {
+            lines.push(style.red(&format!(
+                "{label}: the server rejected {} answers: {e}. This is the environment, \
+                 not the strategy (quizrace exits 2).",
+                thousands(r.outcomes.failed)
             )));
         }
         if r.not_reproduced() {

@@ -176,7 +176,7 @@ impl Anomalies {
 
 /// What the evidence says: `anomalies` when an invariant broke in any
 /// trial; else `inconclusive` when too few room-rounds could be judged (they
-/// hit the time limit with answers unsubmitted); else `exact`.
+/// hit the time limit, or an answer failed or timed out); else `exact`.
 #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
@@ -413,6 +413,16 @@ pub struct StrategyResult {
     /// Per-answer outcomes (all `ok` for in-process strategies).
     #[serde(default)]
     pub outcomes: Outcomes,
+    /// Room-rounds whose end could not be judged: they hit the time limit,
+    /// or hold an answer that failed or whose reply never came (its end
+    /// decision went with it; the counter bounds still judge the count).
+    /// The verdict is `inconclusive` when these exceed 10% (v2).
+    #[serde(default)]
+    pub unjudged: u64,
+    /// The first error the server answered with (e.g. `OOM command not
+    /// allowed`): answers failed because of the environment (v2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_error: Option<String>,
     /// Sweep parameters that vary, e.g. `{"workers": 4}`; empty without a sweep.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub point: BTreeMap<String, u64>,

@@ -213,6 +213,10 @@ pub fn aggregate(trials: Vec<sim::check::Trial>, errors: Vec<String>) -> Strateg
         out.recorded += r.recorded;
         out.room_rounds += r.room_rounds;
         out.timed_out += r.timed_out;
+        out.unjudged += r.unjudged;
+        if out.server_error.is_none() {
+            out.server_error = r.server_error.clone();
+        }
         out.anomalies.add(&r.anomalies);
         anomaly_trials.add(&r.anomaly_trials);
         out.anomalous_trials += r.anomalous_trials;
@@ -230,7 +234,7 @@ pub fn aggregate(trials: Vec<sim::check::Trial>, errors: Vec<String>) -> Strateg
         end.merge(&t.end_latency);
     }
     out.anomaly_trials = anomaly_trials;
-    out.verdict = Verdict::decide(&out.anomalies, out.room_rounds, out.timed_out);
+    out.verdict = Verdict::decide(&out.anomalies, out.room_rounds, out.unjudged);
     out.answers_per_s = median(&rates);
     out.answers_per_s_spread = Spread::of(&rates);
     out.latency_ns = latency.percentiles();

@@ -1035,3 +1035,53 @@ fn bad_redis_input_exits_2_with_a_clear_message() {
     );
     assert_exact(get(&f, "redis-incrby"));
 }
+
+/// A server that rejects every write (maxmemory, noeviction) is the
+/// environment failing, not the strategy: its own error is shown and the
+/// run exits 2, never "a correct strategy showed anomalies".
+#[test]
+fn a_server_that_rejects_writes_is_an_environment_error() {
+    let _g = serial();
+    let Some(server) = Server::start(&["--maxmemory-policy", "noeviction"]) else {
+        return;
+    };
+    let _: () = server.cmd(redis::cmd("CONFIG").arg("SET").arg("maxmemory").arg("1"));
+    let url = server.url();
+    let out = quizrace(
+        &[
+            "run",
+            "--redis-url",
+            &url,
+            "-s",
+            "redis-incrby",
+            "-s",
+            "redis-lua",
+            "--runtime",
+            "tokio",
+            "--rooms",
+            "20",
+            "--rounds",
+            "2",
+            "--trials",
+            "1",
+            "--min-time",
+            "0s",
+            "--check",
+        ],
+        &[],
+    );
+    out.assert_no_panic();
+    assert_eq!(out.code, Some(2), "{}", out.all());
+    assert!(
+        out.stdout.contains("OOM"),
+        "the server's own words: {}",
+        out.all()
+    );
+    assert!(out.stdout.contains("the server rejected"), "{}", out.all());
+    assert!(
+        !out.all().contains("a correct strategy showed anomalies"),
+        "{}",
+        out.all()
+    );
+    assert!(!out.stdout.contains("ANOMALIES"), "{}", out.all());
+}

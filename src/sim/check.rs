@@ -57,6 +57,7 @@ pub fn evaluate_trial(id: StrategyId, w: &Workload, env: &Env, raw: &RawRun) -> 
     let mut end_latency = Latency::new();
     let mut bounds_violations = 0;
     let mut timed_out = 0;
+    let mut unjudged = 0;
     let mut rounds = RoundOutcomes::default();
     for s in 0..slots {
         let ok = raw.ok[s] as u64;
@@ -74,6 +75,7 @@ pub fn evaluate_trial(id: StrategyId, w: &Workload, env: &Env, raw: &RawRun) -> 
         let abandoned = raw.abandoned.get(s).copied().unwrap_or(0) > 0;
         if abandoned {
             timed_out += 1;
+            unjudged += 1;
         }
         // An answer that failed or whose reply never came carries the
         // round's end decision with it: a round holding one is judged by
@@ -82,7 +84,8 @@ pub fn evaluate_trial(id: StrategyId, w: &Workload, env: &Env, raw: &RawRun) -> 
         match fires[s] {
             // Answers the harness never submitted cannot end the round: that
             // is the run overrunning its time limit, not the strategy.
-            0 if abandoned || uncertain => {}
+            0 if abandoned => {}
+            0 if uncertain => unjudged += 1,
             0 => a.missed_end += 1,
             1 => {}
             _ => a.duplicate_end += 1,
@@ -155,7 +158,9 @@ pub fn evaluate_trial(id: StrategyId, w: &Workload, env: &Env, raw: &RawRun) -> 
         recorded: raw.counts.iter().map(|&x| x as u64).sum(),
         room_rounds: slots as u64,
         anomalies: a,
-        verdict: Verdict::decide(&a, slots as u64, timed_out),
+        verdict: Verdict::decide(&a, slots as u64, unjudged),
+        unjudged,
+        server_error: raw.server_error.clone(),
         anomalies_expected: id.anomalies_expected(w, env),
         elapsed_s,
         answers_per_s,
@@ -256,6 +261,7 @@ mod tests {
         w.rounds = 3;
         let r = evaluate(StrategyId::Atomic, &w, &Env::default(), &raw);
         assert_eq!(r.anomalies.missed_end, 1, "{:?}", r.anomalies);
+        assert_eq!(r.unjudged, 2);
         assert_eq!(r.outcomes.bounds_violations, 0);
         assert_eq!(r.round_outcomes.missed, 1);
         assert_eq!(r.round_outcomes.exact, 2);

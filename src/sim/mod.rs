@@ -336,6 +336,10 @@ pub struct RawRun {
     pub lateness: Buckets,
     /// Outcome totals.
     pub outcomes: Outcomes,
+    /// The first error a server answered with (e.g. Redis refusing writes
+    /// under `maxmemory`), if any: an environment failure, not a verdict.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_error: Option<String>,
     /// Start of the measured region.
     pub start_ns: u64,
     /// End of the measured region.
@@ -443,6 +447,9 @@ impl RawRun {
         self.outcomes.retries += o.outcomes.retries;
         self.start_ns = self.start_ns.min(o.start_ns);
         self.end_ns = self.end_ns.max(o.end_ns);
+        if self.server_error.is_none() {
+            self.server_error = o.server_error;
+        }
     }
 }
 

@@ -170,8 +170,9 @@ impl Visitor for Tokio<'_> {
             } else {
                 strategy.teardown().await
             };
-            let raw = result?;
+            let mut raw = result?;
             teardown?;
+            raw.server_error = crate::strategy::redis::take_server_error();
             Ok(raw)
         })
     }

@@ -443,13 +443,34 @@ fn fate(e: &RedisError) -> Fate {
         return Fate::NotApplied;
     }
     match e.kind() {
-        ErrorKind::Server(_)
-        | ErrorKind::Extension
-        | ErrorKind::Client
-        | ErrorKind::InvalidClientConfig
-        | ErrorKind::AuthenticationFailed => Fate::NotApplied,
+        ErrorKind::Server(_) | ErrorKind::Extension => {
+            // The server's own words (e.g. OOM under maxmemory), kept so the
+            // user sees why answers failed instead of a strategy verdict.
+            note_server_error(e);
+            Fate::NotApplied
+        }
+        ErrorKind::Client | ErrorKind::InvalidClientConfig | ErrorKind::AuthenticationFailed => {
+            Fate::NotApplied
+        }
         _ => Fate::MaybeApplied,
     }
+}
+
+/// The first error a Redis server answered with in this process since the
+/// last [`take_server_error`]. Written only on the error path.
+static SERVER_ERROR: Mutex<Option<String>> = Mutex::new(None);
+
+fn note_server_error(e: &RedisError) {
+    let mut slot = SERVER_ERROR.lock().unwrap_or_else(|p| p.into_inner());
+    slot.get_or_insert_with(|| e.to_string());
+}
+
+/// Takes the first error a Redis server answered with since the last call.
+pub fn take_server_error() -> Option<String> {
+    SERVER_ERROR
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take()
 }
 
 /// Whether a retry may help: I/O trouble (timeouts, dropped or refused

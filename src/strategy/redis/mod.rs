@@ -36,7 +36,8 @@ pub use config::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_RESPONSE_TIMEOUT, DEFAULT_URL,
 };
 pub use conn::{
-    interrupt_cleanup, interrupted, mark_interrupted, server_version, Cleaned, RunScope,
+    interrupt_cleanup, interrupted, mark_interrupted, server_version, take_server_error, Cleaned,
+    RunScope,
 };
 pub use faults::PauseInjector;
 pub use strategies::{
