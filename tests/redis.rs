@@ -1085,3 +1085,67 @@ fn a_server_that_rejects_writes_is_an_environment_error() {
     );
     assert!(!out.stdout.contains("ANOMALIES"), "{}", out.all());
 }
+
+/// A server that dies mid-run and stays down: the run ends (exit 2), and the
+/// message says the clean-up failed too and gives the exact command that
+/// deletes what was left.
+#[test]
+fn a_failed_clean_up_says_how_to_delete_what_is_left() {
+    let _g = serial();
+    let Some(mut server) = Server::start(&[]) else {
+        return;
+    };
+    let url = server.url();
+    let started = Instant::now();
+    let child = quizrace_cmd(
+        &[
+            "run",
+            "--redis-url",
+            &url,
+            "-s",
+            "redis-incrby",
+            "--runtime",
+            "tokio",
+            "--workers",
+            "4",
+            "--rooms",
+            "20",
+            "--rounds",
+            "400",
+            "--window",
+            "5ms",
+            "--trials",
+            "1",
+            "--min-time",
+            "0s",
+            "--response-timeout",
+            "200ms",
+            "--connect-timeout",
+            "200ms",
+        ],
+        &[],
+    )
+    .spawn()
+    .expect("quizrace starts");
+    // Stop the server once the run is writing.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.quizrace_keys().is_empty() {
+        assert!(Instant::now() < deadline, "the run never wrote a key");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    server.stop();
+    let out = finish(child, started, Duration::from_secs(120));
+    out.assert_no_panic();
+    assert_eq!(out.code, Some(2), "{}", out.all());
+    assert!(
+        out.stderr.contains("cleaning up failed too"),
+        "{}",
+        out.all()
+    );
+    assert!(
+        out.stderr.contains("--scan --pattern 'quizrace:"),
+        "{}",
+        out.all()
+    );
+    assert!(out.stderr.contains("unlink"), "{}", out.all());
+}

@@ -151,6 +151,14 @@ pub enum SimError {
     /// Setting the strategy up failed (e.g. Redis unreachable).
     #[error(transparent)]
     Setup(#[from] SetupError),
+    /// The run failed, and cleaning up after it failed too.
+    #[error("{error}; cleaning up failed too: {cleanup}")]
+    WithCleanup {
+        /// What failed first.
+        error: Box<SimError>,
+        /// Why clean-up failed (and what it left behind).
+        cleanup: SetupError,
+    },
     /// A worker thread panicked: a bug in a strategy.
     #[error("a worker of `{0}` panicked (a bug in the strategy); see the message above")]
     WorkerPanicked(&'static str),

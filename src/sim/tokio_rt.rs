@@ -164,14 +164,25 @@ impl Visitor for Tokio<'_> {
                 ))
             }
             .await;
-            // Clean up after errors too; a teardown error only wins if the run succeeded.
+            // Clean up after errors too.
             let teardown = if opts.in_child {
                 Ok(())
             } else {
                 strategy.teardown().await
             };
-            let mut raw = result?;
-            teardown?;
+            // Both failures are reported: the clean-up error says what was
+            // left behind and how to delete it.
+            let mut raw = match (result, teardown) {
+                (Ok(raw), Ok(())) => raw,
+                (Ok(_), Err(t)) => return Err(t.into()),
+                (Err(e), Ok(())) => return Err(e),
+                (Err(e), Err(t)) => {
+                    return Err(SimError::WithCleanup {
+                        error: Box::new(e),
+                        cleanup: t,
+                    })
+                }
+            };
             raw.server_error = crate::strategy::redis::take_server_error();
             Ok(raw)
         })

@@ -524,6 +524,18 @@ pub(crate) use retrying;
 
 /// Deletes every key under the run's prefix (`SCAN MATCH` + `UNLINK`), never
 /// anything else: no `FLUSHALL`, no `FLUSHDB`. Returns the keys deleted.
+/// A failed clean-up, with the exact command that deletes what is left.
+pub(crate) fn left_behind(cfg: &RedisConfig, e: SetupError) -> SetupError {
+    let prefix = cfg.prefix();
+    SetupError::Redis(format!(
+        "{e}. This run's keys may be left on the server: delete them with \
+         redis-cli -u '{}' --scan --pattern '{prefix}*' | xargs -r redis-cli -u '{}' unlink \
+         (add the password to the URL if the server needs one)",
+        cfg.redacted_url(),
+        cfg.redacted_url()
+    ))
+}
+
 pub(crate) async fn delete_prefix(
     conn: &mut MultiplexedConnection,
     cfg: &RedisConfig,

@@ -198,8 +198,12 @@ impl Base {
 
     /// Deletes every key of the run (all strategies' tags: the prefix is the run's).
     async fn teardown(&self) -> Result<(), SetupError> {
-        let mut c = conn::admin(&self.cfg).await?;
-        conn::delete_prefix(&mut c, &self.cfg).await.map(|_| ())
+        let result = async {
+            let mut c = conn::admin(&self.cfg).await?;
+            conn::delete_prefix(&mut c, &self.cfg).await.map(|_| ())
+        }
+        .await;
+        result.map_err(|e| conn::left_behind(&self.cfg, e))
     }
 }
 
