@@ -356,6 +356,7 @@ fn run(args: RunArgs) -> Result<Exit> {
     let mut check_failed = false;
     let mut failed_trials = 0;
     let mut rejected = false;
+    let mut restarted = false;
     let mut written = Vec::new();
     for plan in &plans {
         let table = Table::new(plan);
@@ -394,6 +395,7 @@ fn run(args: RunArgs) -> Result<Exit> {
                 check_failed |= r.fails_check();
                 failed_trials += r.failed_trials;
                 rejected |= r.outcomes.failed > 0 && r.server_error.is_some();
+                restarted |= r.server_restarted;
                 results.push((label, r));
             }
         }
@@ -419,6 +421,12 @@ fn run(args: RunArgs) -> Result<Exit> {
         if !args.quiet {
             outln!("\nresults: {}", path.display());
         }
+    }
+    if restarted {
+        bail!(
+            "the server restarted during the run (see above): what it forgot is the server's \
+             data loss, so the results say nothing about the strategies"
+        );
     }
     if rejected {
         bail!(
@@ -979,6 +987,13 @@ fn print_summary(results: &[(String, StrategyResult)], style: &Style) {
                 Verdict::MAX_UNJUDGED * 100.0
             )));
         }
+        if r.server_restarted {
+            lines.push(style.red(&format!(
+                "{label}: the server restarted during the run (its run_id changed): the \
+                 acknowledged answers it forgot are data loss by the server, not the strategy's \
+                 lost updates (quizrace exits 2)."
+            )));
+        }
         if let Some(e) = r.server_error.as_ref().filter(|_| r.outcomes.failed > 0) {
             lines.push(style.red(&format!(
                 "{label}: the server rejected {} answers: {e}. This is the environment, \
@@ -1054,7 +1069,7 @@ fn print_summary(results: &[(String, StrategyResult)], style: &Style) {
             parts.push(format!("room-rounds: {}", dist.join(", ")));
         }
         if !parts.is_empty() {
-            let note = if r.anomalies_expected || a.is_exact() {
+            let note = if r.anomalies_expected || a.is_exact() || r.server_restarted {
                 ""
             } else if o.failed + o.unknown + o.retries > 0 {
                 // Anomalies under faults are not necessarily the strategy's: a

@@ -419,6 +419,11 @@ pub struct StrategyResult {
     /// The verdict is `inconclusive` when these exceed 10% (v2).
     #[serde(default)]
     pub unjudged: u64,
+    /// The server restarted during a trial (its run id changed): counts it
+    /// forgot are data loss by the server, not the strategy's lost updates,
+    /// so they never fail `--check` as a broken guarantee (v2).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub server_restarted: bool,
     /// The first error the server answered with (e.g. `OOM command not
     /// allowed`): answers failed because of the environment (v2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -436,7 +441,7 @@ impl StrategyResult {
     /// Whether this result must fail `--check`: anomalies that the strategy
     /// promised not to have, in any trial.
     pub fn breaks_its_guarantee(&self) -> bool {
-        self.verdict == Verdict::Anomalies && !self.anomalies_expected
+        self.verdict == Verdict::Anomalies && !self.anomalies_expected && !self.server_restarted
     }
 
     /// A racy result whose race did not show in any trial.

@@ -214,6 +214,7 @@ pub fn aggregate(trials: Vec<sim::check::Trial>, errors: Vec<String>) -> Strateg
         out.room_rounds += r.room_rounds;
         out.timed_out += r.timed_out;
         out.unjudged += r.unjudged;
+        out.server_restarted |= r.server_restarted;
         if out.server_error.is_none() {
             out.server_error = r.server_error.clone();
         }

@@ -659,6 +659,9 @@ pub fn run_trial(
         _ => (None, None),
     };
     opts.fault = FaultGuard::new(pause);
+    // A server restart forgets what it acknowledged; its run id tells.
+    let networked = id.info().needs_redis;
+    let run_id = networked.then(|| redis::server_run_id(&opts.env)).flatten();
     let raw = match w.runtime {
         Runtime::Processes => process::run_parent(id, w, &opts),
         _ => run_share(id, w, 0, Clock::start(), &opts),
@@ -666,7 +669,14 @@ pub fn run_trial(
     let lifted = opts.fault.lift();
     let raw = raw?;
     lifted?;
-    Ok(check::evaluate_trial(id, w, &opts.env, &raw))
+    let mut trial = check::evaluate_trial(id, w, &opts.env, &raw);
+    if let (Some(before), Some(after)) = (
+        run_id,
+        networked.then(|| redis::server_run_id(&opts.env)).flatten(),
+    ) {
+        trial.result.server_restarted = before != after;
+    }
+    Ok(trial)
 }
 
 /// Runs process `process`'s share of the workload in this process.

@@ -592,6 +592,18 @@ pub(crate) async fn mget_counts(
 
 /// The server's version (`INFO server`), when it is reachable within a second.
 pub fn server_version(env: &crate::strategy::Env) -> Option<String> {
+    info_field(env, "redis_version")
+}
+
+/// The server's `run_id`: a new one after every restart, so comparing the
+/// run ids before and after a run tells a restart (which may forget data)
+/// from the strategy's own lost updates.
+pub fn server_run_id(env: &crate::strategy::Env) -> Option<String> {
+    info_field(env, "run_id")
+}
+
+/// One field of `INFO server`, when the server answers within a second.
+fn info_field(env: &crate::strategy::Env, field: &str) -> Option<String> {
     let cfg = env.redis.as_ref()?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -612,7 +624,7 @@ pub fn server_version(env: &crate::strategy::Env) -> Option<String> {
             .await
             .ok()?;
         info.lines()
-            .find_map(|l| l.strip_prefix("redis_version:"))
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
             .map(|v| v.trim().to_string())
     })
 }

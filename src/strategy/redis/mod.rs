@@ -36,8 +36,8 @@ pub use config::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_RESPONSE_TIMEOUT, DEFAULT_URL,
 };
 pub use conn::{
-    interrupt_cleanup, interrupted, mark_interrupted, server_version, take_server_error, Cleaned,
-    RunScope,
+    interrupt_cleanup, interrupted, mark_interrupted, server_run_id, server_version,
+    take_server_error, Cleaned, RunScope,
 };
 pub use faults::PauseInjector;
 pub use strategies::{
