@@ -73,7 +73,8 @@ for f in default "${scenarios[@]}"; do
         case $rc in
             0) echo "$name|every correct strategy exact|1" >>"$tally" ;;
             1) echo "$name|every correct strategy exact|0" >>"$tally"
-               say "$name run $i: a correct strategy broke:"; cat "$WORK/out" ;;
+               say "$name run $i: --check failed (a correct strategy broke, or a result was inconclusive):"
+               cat "$WORK/out" ;;
             *) cat "$WORK/out"; die "quizrace run $f exited with $rc" ;;
         esac
         python3 - "$WORK/$name-$i.json" "$name" >>"$tally" <<'PY'

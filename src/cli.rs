@@ -385,9 +385,19 @@ fn run(args: RunArgs) -> Result<Exit> {
                         std::thread::park();
                     }
                 }
-                let mut r = r.with_context(|| {
-                    format!("scenario `{}`, strategy `{}`", plan.name, entry.id)
-                })?;
+                let mut r = match r {
+                    Ok(r) => r,
+                    Err(e) => {
+                        // Scenarios that finished are kept in a bundle file too.
+                        if let (Some(out), false) = (&output, written.is_empty()) {
+                            let _ = out.finish(std::mem::take(&mut written));
+                        }
+                        return Err(anyhow::Error::new(e).context(format!(
+                            "scenario `{}`, strategy `{}`",
+                            plan.name, entry.id
+                        )));
+                    }
+                };
                 r.point = point.clone();
                 if !args.quiet {
                     table.row(&label, &r, &style);
@@ -398,6 +408,9 @@ fn run(args: RunArgs) -> Result<Exit> {
                 restarted |= r.server_restarted;
                 results.push((label, r));
             }
+        }
+        if !args.quiet {
+            table.legend();
         }
         print_summary(&results, &style);
         let results: Vec<StrategyResult> = results.into_iter().map(|(_, r)| r).collect();
@@ -502,7 +515,10 @@ fn install_interrupt_handler() -> Result<()> {
                     ),
                 }
             }
-            eprintln!("quizrace: run interrupted; no results were written");
+            eprintln!(
+                "quizrace: run interrupted; the scenario in progress was not written (with \
+                 --json DIR, scenarios that had finished are there)"
+            );
             std::process::exit(130);
         })
         .context("starting the Ctrl-C handler thread")?;
@@ -769,7 +785,7 @@ impl Style {
             Verdict::Anomalies => ("1;31", format!("ANOMALIES {of}")),
             Verdict::Inconclusive => ("1;35", "INCONCLUSIVE".to_string()),
         };
-        self.paint(code, &format!("{text:<20}"))
+        self.paint(code, &format!("{text:<22}"))
     }
 }
 
@@ -831,6 +847,12 @@ impl Table {
         );
         if let Some(d) = &plan.file.description {
             outln!("{}", safe(d.trim()));
+            if plan.workload_changed {
+                outln!(
+                    "(the command line changed this workload: the text above may not apply, and \
+                     its promises are not checked)"
+                );
+            }
         }
         outln!(
             "trials: at least {} per strategy and {:?} of measured time (fresh state, same plan); \
@@ -866,12 +888,12 @@ impl Table {
             }
         }
         let timing = if self.scheduled {
-            format!("{:>9} {:>9} {:>9}", "p99", "resp p99", "late p99")
+            format!("{:>9} {:>9} {:>9}", "svc p99", "resp p99", "late p99")
         } else {
             format!("{:>9} {:>9}", "p50", "p99")
         };
         outln!(
-            "{:<lw$} {:<20} {:>6} {:>10} {:>21} {timing} {:>9} {:>7} {:>7} {:>7} {:>7} {:>7}",
+            "{:<lw$} {:<22} {:>6} {:>10} {:>21} {timing} {:>9} {:>7} {:>7} {:>7} {:>7} {:>7}",
             "strategy",
             "verdict (trials)",
             "trials",
@@ -884,6 +906,19 @@ impl Table {
             "dup",
             "early",
             lw = self.label_width,
+        );
+    }
+
+    /// One line under the table saying what its columns count.
+    fn legend(&self) {
+        outln!(
+            "(lost, over, missed, dup, early: trials in which the anomaly appeared; the lines \
+             below give amounts.{})",
+            if self.scheduled {
+                " svc = the record call; resp = from the planned arrival; late = start behind plan."
+            } else {
+                ""
+            }
         );
     }
 
@@ -1002,9 +1037,15 @@ fn print_summary(results: &[(String, StrategyResult)], style: &Style) {
             )));
         }
         if r.not_reproduced() {
-            lines.push(format!(
-                "{label}: not reproduced (0/{n} trials): the race did not show this time; {}",
+            let hint = if r.kind == Kind::Correct.as_str() {
+                // A correct strategy outside its guarantee (e.g. under retries).
+                "the fault did not hit a retried call this time; a longer pause or more rounds \
+                 make it likelier"
+            } else {
                 widen_hint(&r.strategy)
+            };
+            lines.push(format!(
+                "{label}: not reproduced (0/{n} trials): the race did not show this time; {hint}"
             ));
         }
         let mut parts = Vec::new();
@@ -1058,15 +1099,18 @@ fn print_summary(results: &[(String, StrategyResult)], style: &Style) {
             ));
         }
         if !a.is_exact() {
-            let judged = rounds.saturating_sub(r.round_outcomes.timed_out);
-            let dist: Vec<String> = r
-                .round_outcomes
+            let o = &r.round_outcomes;
+            let judged = rounds.saturating_sub(o.timed_out + o.end_unjudged);
+            let dist: Vec<String> = o
                 .classes()
                 .iter()
-                .filter(|(name, v)| *v > 0 && *name != "timed out")
+                .filter(|(name, v)| *v > 0 && *name != "timed out" && *name != "end not judged")
                 .map(|(name, v)| format!("{name} {}", pct(*v, judged)))
                 .collect();
-            parts.push(format!("room-rounds: {}", dist.join(", ")));
+            parts.push(format!(
+                "judged room-rounds by their worst anomaly: {}",
+                dist.join(", ")
+            ));
         }
         if !parts.is_empty() {
             let note = if r.anomalies_expected || a.is_exact() || r.server_restarted {

@@ -105,6 +105,12 @@ pub struct TrialPolicyInfo {
     pub min_trials: u32,
     /// And at least this much measured time in total, in milliseconds.
     pub min_time_ms: u64,
+    /// The hard limit per strategy, in milliseconds (0 in older files).
+    #[serde(default)]
+    pub deadline_ms: u64,
+    /// Whether `--quick` shrank the workload and the trials.
+    #[serde(default)]
+    pub quick: bool,
 }
 
 /// Where the run happened, so figures are never without context.
@@ -287,10 +293,11 @@ pub fn median(values: &[f64]) -> f64 {
 }
 
 /// How the room-rounds of every trial ended (v2), as jcstress tallies
-/// outcomes. Each judged room-round is in exactly one of the first six
-/// classes, by its worst anomaly in this order: missed, ended twice, ended
-/// early, lost 2+, lost 1, over-counted; else exact. Rounds that hit the
-/// time limit are `timed_out` and not judged.
+/// outcomes. Each judged room-round is in exactly one class, by its worst
+/// anomaly in this order: missed, ended twice, ended early, lost 2+, lost 1,
+/// over-counted; else exact. Rounds that hit the time limit are `timed_out`,
+/// and rounds that never ended while holding a failed or unknown answer are
+/// `end_unjudged`: neither is judged.
 #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct RoundOutcomes {
     /// Count right, ended exactly once, after the last answer.
@@ -309,6 +316,10 @@ pub struct RoundOutcomes {
     pub ended_early: u64,
     /// Not judged: answers were still unsubmitted at the time limit.
     pub timed_out: u64,
+    /// End not judged: the round held an answer that failed or whose reply
+    /// never came, and never ended (its count was within the bounds).
+    #[serde(default)]
+    pub end_unjudged: u64,
 }
 
 impl RoundOutcomes {
@@ -322,10 +333,11 @@ impl RoundOutcomes {
         self.ended_twice += o.ended_twice;
         self.ended_early += o.ended_early;
         self.timed_out += o.timed_out;
+        self.end_unjudged += o.end_unjudged;
     }
 
     /// `(name, count)` of every class, in display order.
-    pub fn classes(&self) -> [(&'static str, u64); 8] {
+    pub fn classes(&self) -> [(&'static str, u64); 9] {
         [
             ("exact", self.exact),
             ("lost 1", self.lost_1),
@@ -335,6 +347,7 @@ impl RoundOutcomes {
             ("ended twice", self.ended_twice),
             ("ended early", self.ended_early),
             ("timed out", self.timed_out),
+            ("end not judged", self.end_unjudged),
         ]
     }
 }

@@ -49,6 +49,8 @@ pub struct TrialPolicy {
     /// trial abandons its remaining answers at it (those rounds are not
     /// judged, so the result says `inconclusive`).
     pub deadline: Duration,
+    /// Whether this is the `--quick` policy (recorded in results).
+    pub quick: bool,
 }
 
 impl Default for TrialPolicy {
@@ -59,6 +61,7 @@ impl Default for TrialPolicy {
             max_trials: 1_000,
             max_wall: Duration::from_secs(5),
             deadline: Self::DEFAULT_DEADLINE,
+            quick: false,
         }
     }
 }
@@ -80,6 +83,7 @@ impl TrialPolicy {
             max_trials: 1_000,
             max_wall: Duration::from_secs(1),
             deadline: Self::DEFAULT_DEADLINE,
+            quick: true,
         }
     }
 
@@ -135,6 +139,8 @@ impl TrialPolicy {
         TrialPolicyInfo {
             min_trials: self.min_trials,
             min_time_ms: self.min_time.as_millis() as u64,
+            deadline_ms: self.deadline.as_millis() as u64,
+            quick: self.quick,
         }
     }
 }
@@ -157,6 +163,10 @@ pub fn run_trials(
     let mut errors = Vec::new();
     let mut measured = Duration::ZERO;
     while policy.wants_more(trials.len() as u32, measured, started.elapsed()) {
+        // After Ctrl-C no trial may start: its keys would outlive the clean-up.
+        if crate::strategy::redis::interrupted() {
+            break;
+        }
         let left = policy.deadline.saturating_sub(started.elapsed());
         if left.is_zero() {
             break;
@@ -175,9 +185,6 @@ pub fn run_trials(
                 errors.push(e.to_string());
                 break;
             }
-        }
-        if crate::strategy::redis::interrupted() {
-            break;
         }
     }
     Ok(aggregate(trials, errors))
@@ -290,6 +297,9 @@ pub struct ScenarioPlan {
     pub expect: BTreeMap<String, Vec<String>>,
     /// Settings that will have no effect in this run.
     pub warnings: Vec<String>,
+    /// Whether the command line changed the scenario's workload (then its
+    /// description may not apply and its promises are not checked).
+    pub workload_changed: bool,
 }
 
 impl ScenarioPlan {
@@ -355,8 +365,28 @@ impl ScenarioPlan {
             ));
         }
         let env = crate::strategy::redis::with_faults(env, &faults).map_err(ctx)?;
-        let expect = file.expect.clone().unwrap_or_default();
-        for (s, anomalies) in &expect {
+        // A scenario's text and promises describe its own workload: once the
+        // command line changes the workload, they may no longer hold.
+        let workload_changed = quick
+            || !extra_sweeps.is_empty()
+            || overrides.seed.is_some()
+            || overrides.rooms.is_some()
+            || overrides.players.is_some()
+            || overrides.rounds.is_some()
+            || overrides.workers.is_some()
+            || overrides.runtime.is_some()
+            || overrides.processes.is_some()
+            || overrides.balance.is_some()
+            || overrides.scoring_work.is_some()
+            || overrides.window.is_some()
+            || overrides.time_limit.is_some()
+            || overrides.faults.is_some();
+        let expect = if workload_changed {
+            BTreeMap::new()
+        } else {
+            file.expect.clone().unwrap_or_default()
+        };
+        for (s, anomalies) in file.expect.iter().flatten() {
             StrategyId::from_name(s).map_err(|e| ctx(format!("expect: {e}")))?;
             if let Some(a) = anomalies
                 .iter()
@@ -370,6 +400,7 @@ impl ScenarioPlan {
         }
         Ok(ScenarioPlan {
             file,
+            workload_changed,
             warnings,
             name,
             env,

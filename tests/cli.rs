@@ -345,7 +345,7 @@ fn check_exits_1_only_when_a_correct_strategy_breaks() {
         "0s",
     ]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
-    assert!(text(&out.stdout).contains("200 of 200 room-rounds were not judged"));
+    assert!(text(&out.stdout).contains("200 of 200 room-rounds could not be judged"));
 }
 
 #[test]
@@ -946,6 +946,27 @@ fn the_deadline_bounds_a_slow_run() {
         &["run", "--deadline", "0s"],
         &["--deadline must be more than 0"],
     );
+    // With an answer window, rounds after the deadline do not wait for
+    // their planned arrivals either (200 rounds x up to 50 ms otherwise).
+    let started = std::time::Instant::now();
+    let out = quizrace(&[
+        "run",
+        "-s",
+        "atomic",
+        "--window",
+        "50ms",
+        "--rooms",
+        "2",
+        "--rounds",
+        "200",
+        "--deadline",
+        "300ms",
+        "--trials",
+        "1",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let took = started.elapsed();
+    assert!(took < std::time::Duration::from_secs(5), "took {took:?}");
 }
 
 /// A bad QUIZRACE_REDIS_URL only matters to runs that use Redis.

@@ -148,12 +148,14 @@ fn answer_window_and_hash_balance_keep_correct_strategies_exact() {
 fn time_limit_abandons_answers_instead_of_hanging() {
     // 2 ms rounds with 1 ms of scoring per answer: most answers miss the
     // deadline and the run still finishes. The strategy never saw those
-    // answers, so the rounds are reported as timed out, not held against it.
+    // answers, so the rounds are reported as timed out, not held against
+    // it; with every round unjudged the verdict is inconclusive.
     let mut w = workload(Runtime::Threads, 4, 8, 2, 2);
     w.work = ScoringWork::Sleep(Duration::from_millis(1));
     w.time_limit = Duration::from_millis(2);
     let r = run(StrategyId::Atomic, &w);
     assert!(r.answers < w.total_answers(), "{} answers", r.answers);
     assert_eq!(r.timed_out, r.room_rounds);
-    assert_eq!(r.verdict, Verdict::Exact, "{:?}", r.anomalies);
+    assert!(r.anomalies.is_exact(), "{:?}", r.anomalies);
+    assert_eq!(r.verdict, Verdict::Inconclusive);
 }

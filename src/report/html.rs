@@ -520,8 +520,9 @@ fn results_table(out: &mut String, run: &Run, reps: &[&StrategyResult]) {
             Class::Expected => format!("expected {of}: {}", anomaly_text(&r.anomalies)),
             Class::Unexpected => format!("UNEXPECTED {of}: {}", anomaly_text(&r.anomalies)),
             Class::Inconclusive => format!(
-                "INCONCLUSIVE: {} of {} room-rounds not judged (time limit)",
-                group_digits(r.timed_out),
+                "INCONCLUSIVE: {} of {} room-rounds could not be judged (time limit, deadline, \
+                 or failed or unknown answers)",
+                group_digits(r.unjudged.max(r.timed_out)),
                 group_digits(r.room_rounds)
             ),
         };

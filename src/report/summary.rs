@@ -44,8 +44,10 @@ pub(crate) fn is_racy_kind(kind: &str) -> bool {
 }
 
 /// Whether anomalies are acceptable for this result.
+/// A server that restarted mid-run (its run id changed) lost data itself:
+/// those anomalies are not the strategy's.
 pub(crate) fn anomalies_expected(r: &StrategyResult) -> bool {
-    r.anomalies_expected || is_racy_kind(&r.kind)
+    r.anomalies_expected || r.server_restarted || is_racy_kind(&r.kind)
 }
 
 /// Whether any invariant broke. Both the counts and the recorded verdict are
@@ -188,8 +190,8 @@ impl Summary {
 fn worst(a: Class, b: Class) -> Class {
     let rank = |c| match c {
         Class::Exact => 0,
-        Class::Expected => 1,
-        Class::Inconclusive => 2,
+        Class::Inconclusive => 1,
+        Class::Expected => 2,
         Class::Unexpected => 3,
     };
     if rank(b) > rank(a) {

@@ -16,6 +16,8 @@ struct State {
     arrived: usize,
     generation: u64,
     broken: bool,
+    /// When the latest generation was released (see `wait_stamped`).
+    released_at: u64,
 }
 
 /// A reusable barrier for `n` threads that can be broken.
@@ -34,6 +36,7 @@ impl Barrier {
                 arrived: 0,
                 generation: 0,
                 broken: false,
+                released_at: 0,
             }),
             cv: Condvar::new(),
         }
@@ -44,7 +47,17 @@ impl Barrier {
     }
 
     /// Waits until all `n` threads arrive, or until the barrier is broken.
+    #[cfg(test)]
     pub(crate) fn wait(&self) -> Result<(), Broken> {
+        self.wait_stamped(|| 0).map(|_| ())
+    }
+
+    /// Waits like [`Barrier::wait`] and returns the instant the barrier
+    /// opened, as read by the last worker to arrive (`now` is called once,
+    /// by that worker, under the lock). Every worker gets the same value, so
+    /// a worker descheduled right after the release still measures its
+    /// lateness from the true start, not from when it happened to wake.
+    pub(crate) fn wait_stamped(&self, now: impl FnOnce() -> u64) -> Result<u64, Broken> {
         let mut s = self.lock();
         if s.broken {
             return Err(Broken);
@@ -54,8 +67,9 @@ impl Barrier {
         if s.arrived == self.n {
             s.arrived = 0;
             s.generation += 1;
+            s.released_at = now();
             self.cv.notify_all();
-            return Ok(());
+            return Ok(s.released_at);
         }
         while s.generation == generation && !s.broken {
             s = self.cv.wait(s).unwrap_or_else(|p| p.into_inner());
@@ -63,7 +77,7 @@ impl Barrier {
         if s.generation == generation {
             Err(Broken)
         } else {
-            Ok(())
+            Ok(s.released_at)
         }
     }
 
@@ -77,6 +91,26 @@ impl Barrier {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_waiter_gets_the_leaders_release_stamp() {
+        let b = Barrier::new(3);
+        let next = std::sync::atomic::AtomicU64::new(100);
+        std::thread::scope(|s| {
+            let got: Vec<_> = (0..3)
+                .map(|_| {
+                    s.spawn(|| {
+                        b.wait_stamped(|| next.fetch_add(1, std::sync::atomic::Ordering::SeqCst))
+                    })
+                })
+                .collect();
+            let got: Vec<u64> = got
+                .into_iter()
+                .map(|j| j.join().unwrap().unwrap())
+                .collect();
+            assert_eq!(got, [100, 100, 100], "one stamp, taken once, shared");
+        });
+    }
 
     #[test]
     fn releases_together_and_is_reusable() {

@@ -106,6 +106,8 @@ pub fn evaluate_trial(id: StrategyId, w: &Workload, env: &Env, raw: &RawRun) -> 
         }
         let class = if abandoned {
             &mut rounds.timed_out
+        } else if fires[s] == 0 && uncertain && c >= ok && c <= upper {
+            &mut rounds.end_unjudged
         } else if fires[s] == 0 && !uncertain {
             &mut rounds.missed
         } else if fires[s] > 1 {
@@ -264,7 +266,8 @@ mod tests {
         assert_eq!(r.unjudged, 2);
         assert_eq!(r.outcomes.bounds_violations, 0);
         assert_eq!(r.round_outcomes.missed, 1);
-        assert_eq!(r.round_outcomes.exact, 2);
+        assert_eq!(r.round_outcomes.end_unjudged, 2);
+        assert_eq!(r.round_outcomes.exact, 0);
     }
 
     #[test]

@@ -644,6 +644,16 @@ pub fn run_trial(
         return Err(SetupError::NoRedis(id.name()).into());
     }
     let mut opts = opts.clone();
+    // A server restart forgets what it acknowledged; its run id tells. Read
+    // before the fault timer starts, so the fault lands when scheduled; an
+    // error left by an earlier run is dropped, not charged to this one.
+    let networked = id.info().needs_redis;
+    let run_id = networked
+        .then(|| {
+            redis::take_server_error();
+            redis::server_run_id(&opts.env)
+        })
+        .flatten();
     // A fresh key prefix per strategy run, known to Ctrl-C clean-up while
     // the run lasts, and the run's injected fault (if any).
     let (_scope, pause) = match opts.env.redis.as_mut() {
@@ -659,9 +669,6 @@ pub fn run_trial(
         _ => (None, None),
     };
     opts.fault = FaultGuard::new(pause);
-    // A server restart forgets what it acknowledged; its run id tells.
-    let networked = id.info().needs_redis;
-    let run_id = networked.then(|| redis::server_run_id(&opts.env)).flatten();
     let raw = match w.runtime {
         Runtime::Processes => process::run_parent(id, w, &opts),
         _ => run_share(id, w, 0, Clock::start(), &opts),

@@ -132,16 +132,21 @@ fn worker<H: Recorder>(
     // Only a schedule (an answer window) has planned arrivals to be late for.
     let scheduled = !w.window.is_zero();
     super::precise_timers();
-    barrier.wait().ok()?;
+    let released = barrier.wait_stamped(|| clock.now()).ok()?;
     clock.wait_until(start_at);
     out.start_ns = clock.now();
+    // Every round starts when its barrier opens (the same instant for all
+    // workers): planned arrivals count from there.
+    let mut round_start = released.max(start_at);
     for r in 0..w.rounds as usize {
         let first = plan.round_starts[r];
-        let round_start = clock.now();
         out.round_start.push(round_start);
         let deadline = round_start.saturating_add(limit).min(stop_at);
         for (i, p) in plan.round(r).iter().enumerate() {
             let planned = round_start + p.at_ns;
+            if planned > deadline {
+                break; // never wait for an answer that would be abandoned
+            }
             if scheduled {
                 clock.wait_until(planned);
             }
@@ -164,7 +169,7 @@ fn worker<H: Recorder>(
         }
         out.end_ns = clock.now();
         progress.add(plan.round(r).len() as u64);
-        barrier.wait().ok()?;
+        round_start = barrier.wait_stamped(|| clock.now()).ok()?;
     }
     Some(out)
 }

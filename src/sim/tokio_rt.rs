@@ -3,6 +3,7 @@
 //! `tokio-current` runs every task on one thread, so any lost update there
 //! comes from interleaving at `.await` points alone, not from parallelism.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::Barrier;
@@ -204,12 +205,25 @@ async fn drive<H: AsyncRecorder>(
     let plans: Arc<Vec<WorkerPlan>> = Arc::new(plans);
     let w = Arc::new(w);
     let barrier = Arc::new(Barrier::new(plans.len()));
+    // The instant each barrier opened (index 0: the start, r + 1: after
+    // round r), stamped by the barrier's leader, read by every worker.
+    let stamps: Arc<Vec<AtomicU64>> = Arc::new((0..=w.rounds).map(|_| AtomicU64::new(0)).collect());
     let mut tasks = tokio::task::JoinSet::new();
     for (i, h) in handles.into_iter().enumerate() {
-        let (plans, w, barrier, progress) =
-            (plans.clone(), w.clone(), barrier.clone(), progress.clone());
+        let (plans, w, barrier, progress, stamps) = (
+            plans.clone(),
+            w.clone(),
+            barrier.clone(),
+            progress.clone(),
+            stamps.clone(),
+        );
         tasks.spawn(async move {
-            let out = worker(h, &plans[i], &w, clock, &barrier, &progress, start_at).await;
+            let sync = Sync {
+                barrier: &barrier,
+                stamps: &stamps,
+                clock,
+            };
+            let out = worker(h, &plans[i], &w, clock, &sync, &progress, start_at).await;
             (i, out)
         });
     }
@@ -232,12 +246,40 @@ async fn drive<H: AsyncRecorder>(
     }
 }
 
+/// The workers' barrier and the instants it opened.
+struct Sync<'a> {
+    barrier: &'a Barrier,
+    stamps: &'a [AtomicU64],
+    clock: Clock,
+}
+
+impl Sync<'_> {
+    /// Waits for every worker, then returns when barrier `n` opened: the
+    /// leader stamps it, the others wait (yielding) for the stamp. All get
+    /// the same instant, so a task that runs late after the release is
+    /// measured as late, not given a fresh start.
+    async fn wait(&self, n: usize) -> u64 {
+        if self.barrier.wait().await.is_leader() {
+            let now = self.clock.now().max(1);
+            self.stamps[n].store(now, Ordering::Release);
+            return now;
+        }
+        loop {
+            let t = self.stamps[n].load(Ordering::Acquire);
+            if t != 0 {
+                return t;
+            }
+            crate::strategy::yield_now().await;
+        }
+    }
+}
+
 async fn worker<H: AsyncRecorder>(
     mut h: H,
     plan: &WorkerPlan,
     w: &Workload,
     clock: Clock,
-    barrier: &Barrier,
+    sync: &Sync<'_>,
     progress: &Progress,
     (start_at, stop_at): (u64, u64),
 ) -> WorkerOut {
@@ -247,19 +289,22 @@ async fn worker<H: AsyncRecorder>(
     let stop_at = if stop_at == 0 { u64::MAX } else { stop_at };
     // Only a schedule (an answer window) has planned arrivals to be late for.
     let scheduled = !w.window.is_zero();
-    barrier.wait().await;
+    let released = sync.wait(0).await;
     let now = clock.now();
     if start_at > now {
         tokio::time::sleep(std::time::Duration::from_nanos(start_at - now)).await;
     }
     out.start_ns = clock.now();
+    let mut round_start = released.max(start_at);
     for r in 0..w.rounds as usize {
         let first = plan.round_starts[r];
-        let round_start = clock.now();
         out.round_start.push(round_start);
         let deadline = round_start.saturating_add(limit).min(stop_at);
         for (i, p) in plan.round(r).iter().enumerate() {
             let planned = round_start + p.at_ns;
+            if planned > deadline {
+                break; // never wait for an answer that would be abandoned
+            }
             if scheduled {
                 let now = clock.now();
                 if planned > now {
@@ -292,7 +337,7 @@ async fn worker<H: AsyncRecorder>(
         }
         out.end_ns = clock.now();
         progress.add(plan.round(r).len() as u64);
-        barrier.wait().await;
+        round_start = sync.wait(r + 1).await;
     }
     out.retries = h.retries();
     out
