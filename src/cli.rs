@@ -12,7 +12,7 @@ use crate::result::{Environment, ResultsBundle, ResultsFile, StrategyResult, Ver
 use crate::scenario::{parse_duration, FaultsFile, ScenarioFile};
 use crate::sim::{self, Progress, RunOptions};
 use crate::strategy::{Env, Kind, Runtime, StrategyId, TraceOp};
-use crate::suite::{parse_sweeps, run_trials, ScenarioPlan, TrialPolicy};
+use crate::suite::{parse_sweeps, run_interleaved, ScenarioPlan, TrialPolicy};
 
 /// `println!` that ends the program quietly when stdout is closed (e.g.
 /// `quizrace list | head -1`) instead of panicking, as Unix tools do.
@@ -365,26 +365,36 @@ fn run(args: RunArgs) -> Result<Exit> {
         }
         let mut results = Vec::new();
         for point in &plan.points {
-            for entry in &plan.entries {
-                let w = plan.workload_for(entry, point);
-                let progress = Progress::default();
-                let opts = RunOptions {
-                    env: plan.env.clone(),
-                    progress: progress.clone(),
-                    ..RunOptions::default()
-                };
-                let label = plan.label(entry, point);
-                let bar = show_progress
-                    .then(|| ProgressThread::start(label.clone(), w.total_answers(), progress));
-                let r = run_trials(entry.id, &w, &opts, &policy);
-                drop(bar);
-                if crate::strategy::redis::interrupted() {
-                    // Ctrl-C: the handler thread is cleaning up and will exit
-                    // the process; the run's partial result or error is moot.
-                    loop {
-                        std::thread::park();
-                    }
+            let runs: Vec<_> = plan
+                .entries
+                .iter()
+                .map(|e| (e.id, plan.workload_for(e, point)))
+                .collect();
+            let progress = Progress::default();
+            let opts = RunOptions {
+                env: plan.env.clone(),
+                progress: progress.clone(),
+                ..RunOptions::default()
+            };
+            let label = if point.is_empty() {
+                format!("{} strategies", runs.len())
+            } else {
+                crate::suite::fmt_point(point)
+            };
+            // Every trial of every strategy plays the same number of answers.
+            let per_trial = runs.first().map_or(1, |(_, w)| w.total_answers());
+            let bar = show_progress.then(|| ProgressThread::start(label, per_trial, progress));
+            let outcomes = run_interleaved(&runs, &opts, &policy);
+            drop(bar);
+            if crate::strategy::redis::interrupted() {
+                // Ctrl-C: the handler thread is cleaning up and will exit
+                // the process; the run's partial result or error is moot.
+                loop {
+                    std::thread::park();
                 }
+            }
+            for (entry, r) in plan.entries.iter().zip(outcomes) {
+                let label = plan.label(entry, point);
                 let mut r = match r {
                     Ok(r) => r,
                     Err(e) => {

@@ -15,7 +15,10 @@
 //! * **anomalies** are summed over trials, and each anomaly also says in how
 //!   many trials it appeared ([`StrategyResult::anomaly_trials`]);
 //! * a trial that fails (a worker panicked, a server went away) is kept as a
-//!   failed trial with its error; the other trials' figures stay.
+//!   failed trial with its error; the other trials' figures stay;
+//! * the strategies of one scenario point run their trials interleaved
+//!   ([`run_interleaved`]), so a slow spell of a shared machine hits a few
+//!   trials of each instead of every trial of one.
 //!
 //! Nothing here prints; the CLI passes a [`sim::Progress`] and reads the results.
 
@@ -147,47 +150,104 @@ impl TrialPolicy {
 
 /// Runs `id` on `w` as trials under `policy` and aggregates them.
 ///
-/// Every trial is bounded by what is left of `policy.deadline`.
-/// The first trial's error is returned as is (the strategy or environment
-/// cannot run at all). A later trial's error is recorded in the result
-/// (`failed_trials`, `trial_errors`) and ends the trials, since whatever
-/// broke (a server, a process) is likely to break the next one too.
+/// The same as [`run_interleaved`] with one strategy.
 pub fn run_trials(
     id: StrategyId,
     w: &Workload,
     opts: &RunOptions,
     policy: &TrialPolicy,
 ) -> Result<StrategyResult, SimError> {
-    let started = Instant::now();
-    let mut trials = Vec::new();
-    let mut errors = Vec::new();
-    let mut measured = Duration::ZERO;
-    while policy.wants_more(trials.len() as u32, measured, started.elapsed()) {
-        // After Ctrl-C no trial may start: its keys would outlive the clean-up.
-        if crate::strategy::redis::interrupted() {
-            break;
-        }
-        let left = policy.deadline.saturating_sub(started.elapsed());
-        if left.is_zero() {
-            break;
-        }
-        let opts = RunOptions {
-            stop_at_ns: left.as_nanos().min(u64::MAX as u128) as u64,
-            ..opts.clone()
-        };
-        match sim::run_trial(id, w, &opts) {
-            Ok(t) => {
-                measured += Duration::from_secs_f64(t.result.elapsed_s);
-                trials.push(t);
+    run_interleaved(&[(id, w.clone())], opts, policy)
+        .pop()
+        .expect("one result per strategy")
+}
+
+/// One strategy's trials in progress.
+struct Progressing {
+    trials: Vec<sim::check::Trial>,
+    errors: Vec<String>,
+    failed: Option<SimError>,
+    measured: Duration,
+    spent: Duration,
+    done: bool,
+}
+
+/// Runs several strategies' trials **interleaved**, one trial of each in
+/// turn, until each has what `policy` asks for, and aggregates each.
+///
+/// Interleaving is what makes their figures comparable on a shared machine:
+/// a noisy neighbour that slows the machine for a few seconds slows a few
+/// trials of every strategy, and the medians shrug it off, instead of
+/// slowing every trial of whichever strategy happened to be running then.
+///
+/// Per strategy: every trial is bounded by what is left of
+/// `policy.deadline` (its own trials' time). The first trial's error is
+/// returned as that strategy's `Err` (it cannot run at all). A later
+/// trial's error is recorded in its result (`failed_trials`,
+/// `trial_errors`) and ends its trials, since whatever broke (a server, a
+/// process) is likely to break the next one too.
+pub fn run_interleaved(
+    runs: &[(StrategyId, Workload)],
+    opts: &RunOptions,
+    policy: &TrialPolicy,
+) -> Vec<Result<StrategyResult, SimError>> {
+    let mut state: Vec<Progressing> = runs
+        .iter()
+        .map(|_| Progressing {
+            trials: Vec::new(),
+            errors: Vec::new(),
+            failed: None,
+            measured: Duration::ZERO,
+            spent: Duration::ZERO,
+            done: false,
+        })
+        .collect();
+    loop {
+        let mut ran = false;
+        for ((id, w), st) in runs.iter().zip(&mut state) {
+            // After Ctrl-C no trial may start: its keys would outlive the clean-up.
+            if st.done || crate::strategy::redis::interrupted() {
+                continue;
             }
-            Err(e) if trials.is_empty() => return Err(e),
-            Err(e) => {
-                errors.push(e.to_string());
-                break;
+            let left = policy.deadline.saturating_sub(st.spent);
+            if left.is_zero() || !policy.wants_more(st.trials.len() as u32, st.measured, st.spent) {
+                st.done = true;
+                continue;
             }
+            let opts = RunOptions {
+                stop_at_ns: left.as_nanos().min(u64::MAX as u128) as u64,
+                ..opts.clone()
+            };
+            let started = Instant::now();
+            let trial = sim::run_trial(*id, w, &opts);
+            st.spent += started.elapsed();
+            ran = true;
+            match trial {
+                Ok(t) => {
+                    st.measured += Duration::from_secs_f64(t.result.elapsed_s);
+                    st.trials.push(t);
+                }
+                Err(e) if st.trials.is_empty() => {
+                    st.failed = Some(e);
+                    st.done = true;
+                }
+                Err(e) => {
+                    st.errors.push(e.to_string());
+                    st.done = true;
+                }
+            }
+        }
+        if !ran {
+            break;
         }
     }
-    Ok(aggregate(trials, errors))
+    state
+        .into_iter()
+        .map(|st| match st.failed {
+            Some(e) => Err(e),
+            None => Ok(aggregate(st.trials, st.errors)),
+        })
+        .collect()
 }
 
 /// Folds checked trials into one result: counts summed, throughput as the
