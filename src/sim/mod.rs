@@ -1,7 +1,7 @@
 //! The simulator: plays quiz rooms with concurrent workers, then checks the
 //! strategy against ground truth.
 //!
-//! Stages, each in its own module (STYLE.md item 3):
+//! Stages, each in its own module (measure, record, analyse; ARCHITECTURE.md):
 //!
 //! * [`workload`]: seeded plans of who answers what, built before timing;
 //! * `threads`, `tokio_rt`, `process`: the runtimes that execute plans and

@@ -9,7 +9,7 @@
 //! | `redis-watch` | `WATCH`/`GET`, `MULTI`/`SET`/`EXEC` | committed `v+1 == players` | over-counts |
 //! | `redis-sadd` | one script: `SADD` + `SCARD` + end marker | marker holds this player | exact |
 //!
-//! Rules (DESIGN.md section 7), and where they are kept:
+//! Rules for every Redis run, and where they are kept:
 //!
 //! * **Keys** live under `quizrace:{run-id}:` ([`RedisConfig::prefix`]). Every
 //!   strategy run gets a fresh run id ([`RunScope`]), shared with its child
