@@ -272,16 +272,8 @@ fn run(args: RunArgs) -> Result<Exit> {
     // must not fail because QUIZRACE_REDIS_URL is set to something odd.
     let redis = redis_env(&args.redis);
     let env = redis.as_ref().cloned().unwrap_or_default();
-    let min_time = args
-        .min_time
-        .as_deref()
-        .map(|s| parse_duration(s).map_err(|e| anyhow::anyhow!("--min-time: {e}")))
-        .transpose()?;
-    let deadline = args
-        .deadline
-        .as_deref()
-        .map(|s| parse_duration(s).map_err(|e| anyhow::anyhow!("--deadline: {e}")))
-        .transpose()?;
+    let min_time = duration_flag("--min-time", args.min_time.as_deref())?;
+    let deadline = duration_flag("--deadline", args.deadline.as_deref())?;
     let policy = if args.quick {
         TrialPolicy::quick()
     } else {
@@ -533,6 +525,13 @@ fn install_interrupt_handler() -> Result<()> {
         })
         .context("starting the Ctrl-C handler thread")?;
     Ok(())
+}
+
+/// An optional duration flag, parsed; the error names the flag.
+fn duration_flag(flag: &str, value: Option<&str>) -> Result<Option<Duration>> {
+    value
+        .map(|s| parse_duration(s).map_err(|e| anyhow::anyhow!("{flag}: {e}")))
+        .transpose()
 }
 
 fn redis_env(args: &RedisArgs) -> Result<Env> {

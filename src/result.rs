@@ -169,6 +169,19 @@ impl Anomalies {
         self.early_end = self.early_end.saturating_add(o.early_end);
     }
 
+    /// 1 for each anomaly that occurred, else 0: one trial's contribution to
+    /// the per-anomaly trial counts.
+    pub fn presence(&self) -> Anomalies {
+        let once = |v: u64| u64::from(v > 0);
+        Anomalies {
+            lost_updates: once(self.lost_updates),
+            over_counts: once(self.over_counts),
+            missed_end: once(self.missed_end),
+            duplicate_end: once(self.duplicate_end),
+            early_end: once(self.early_end),
+        }
+    }
+
     fn fields(&self) -> [u64; 5] {
         [
             self.lost_updates,
@@ -471,15 +484,7 @@ impl StrategyResult {
     /// Fills the v2 fields of a v1 entry: one trial, no spread.
     fn upgrade_v1(&mut self) {
         self.trials = 1;
-        let a = &self.anomalies;
-        let once = |v: u64| u64::from(v > 0);
-        self.anomaly_trials = Anomalies {
-            lost_updates: once(a.lost_updates),
-            over_counts: once(a.over_counts),
-            missed_end: once(a.missed_end),
-            duplicate_end: once(a.duplicate_end),
-            early_end: once(a.early_end),
-        };
+        self.anomaly_trials = self.anomalies.presence();
         self.anomalous_trials = u32::from(self.verdict == Verdict::Anomalies);
         self.answers_per_s_spread = Spread {
             min: self.answers_per_s,

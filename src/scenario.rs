@@ -284,39 +284,6 @@ impl ScenarioFile {
             },
         })
     }
-
-    /// The strategies to run: named ones, or every one that fits the runtime
-    /// (`all`, the default). Redis strategies join `all` only when
-    /// `with_redis` (a Redis URL was given).
-    pub fn strategies(
-        &self,
-        runtime: Runtime,
-        with_redis: bool,
-    ) -> Result<Vec<StrategyId>, String> {
-        let names = self
-            .strategies
-            .clone()
-            .unwrap_or_else(|| vec!["all".into()]);
-        let mut out = Vec::new();
-        for name in &names {
-            if name == "all" {
-                out.extend(
-                    StrategyId::ALL
-                        .iter()
-                        .copied()
-                        .filter(|s| s.supports(runtime) && (with_redis || !s.info().needs_redis)),
-                );
-            } else {
-                out.push(StrategyId::from_name(name).map_err(|e| e.to_string())?);
-            }
-        }
-        let mut seen = std::collections::HashSet::new();
-        out.retain(|s| seen.insert(*s));
-        if out.is_empty() {
-            return Err(format!("no strategy runs on `{runtime}` here"));
-        }
-        Ok(out)
-    }
 }
 
 /// Scenario files are a few hundred bytes; this cap keeps `run /dev/zero`
@@ -504,15 +471,5 @@ mod tests {
         let half = ScenarioFile::parse("[faults]\npause_at = \"1s\"\n").unwrap();
         assert!(half.faults().unwrap_err().contains("pause_for"));
         assert!(ScenarioFile::default().faults().unwrap().is_default());
-    }
-
-    #[test]
-    fn all_fits_the_runtime() {
-        let s = ScenarioFile::default();
-        let threads = s.strategies(Runtime::Threads, false).unwrap();
-        assert!(threads.contains(&StrategyId::Atomic));
-        assert!(!threads.contains(&StrategyId::AsyncRmw));
-        let procs = s.strategies(Runtime::Processes, true).unwrap();
-        assert!(procs.iter().all(|s| s.supports(Runtime::Processes)));
     }
 }

@@ -830,6 +830,32 @@ mod tests {
         assert!((r.elapsed_s - 0.3).abs() < 1e-9);
     }
 
+    /// `all` takes what fits the runtime; with no runtime chosen, async-only
+    /// in-process strategies join on tokio instead of being left out.
+    #[test]
+    fn all_fits_the_runtime() {
+        let file = |runtime: Option<&str>| ScenarioFile {
+            runtime: runtime.map(String::from),
+            ..ScenarioFile::default()
+        };
+        let ids = |f: &ScenarioFile, redis: bool| {
+            let (entries, left_out) = resolve(f, &f.workload().unwrap(), redis).unwrap();
+            (entries, left_out)
+        };
+        let (threads, left_out) = ids(&file(Some("threads")), false);
+        assert!(threads.iter().any(|e| e.id == StrategyId::Atomic));
+        assert!(!threads.iter().any(|e| e.id == StrategyId::AsyncRmw));
+        assert_eq!(left_out.len(), 2, "{left_out:?}");
+        let (procs, _) = ids(&file(Some("processes")), true);
+        assert!(procs.iter().all(|e| e.id.supports(Runtime::Processes)));
+        let (default, _) = ids(&file(None), false);
+        let async_rmw = default
+            .iter()
+            .find(|e| e.id == StrategyId::AsyncRmw)
+            .unwrap();
+        assert_eq!(async_rmw.runtime, Runtime::Tokio);
+    }
+
     #[test]
     fn a_racy_strategy_exact_in_every_trial_is_not_reproduced() {
         let r = aggregate(vec![trial(1.0, 0), trial(1.0, 0)], vec![]);

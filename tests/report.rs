@@ -85,13 +85,7 @@ fn entry(strategy: &str, kind: &str, anomalies: Anomalies, answers_per_s: f64) -
         point: BTreeMap::new(),
         trials: 1,
         anomalous_trials: u32::from(!anomalies.is_exact()),
-        anomaly_trials: Anomalies {
-            lost_updates: u64::from(anomalies.lost_updates > 0),
-            over_counts: u64::from(anomalies.over_counts > 0),
-            missed_end: u64::from(anomalies.missed_end > 0),
-            duplicate_end: u64::from(anomalies.duplicate_end > 0),
-            early_end: u64::from(anomalies.early_end > 0),
-        },
+        anomaly_trials: anomalies.presence(),
         ..StrategyResult::default()
     }
 }

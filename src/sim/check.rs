@@ -130,7 +130,6 @@ pub fn evaluate_trial(id: StrategyId, w: &Workload, env: &Env, raw: &RawRun) -> 
     let elapsed_s = elapsed_ns as f64 / 1e9;
     let mut outcomes = raw.outcomes;
     outcomes.bounds_violations = bounds_violations;
-    let once = |v: u64| u64::from(v > 0);
     let latency = Latency::from_buckets(&raw.latency);
     let scheduled = !w.window.is_zero();
     let (response, lateness) = if scheduled {
@@ -148,13 +147,7 @@ pub fn evaluate_trial(id: StrategyId, w: &Workload, env: &Env, raw: &RawRun) -> 
         runtime: w.runtime.as_str().to_string(),
         trials: 1,
         anomalous_trials: u32::from(!a.is_exact()),
-        anomaly_trials: Anomalies {
-            lost_updates: once(a.lost_updates),
-            over_counts: once(a.over_counts),
-            missed_end: once(a.missed_end),
-            duplicate_end: once(a.duplicate_end),
-            early_end: once(a.early_end),
-        },
+        anomaly_trials: a.presence(),
         round_outcomes: rounds,
         answers,
         recorded: raw.counts.iter().map(|&x| x as u64).sum(),
