@@ -4,7 +4,8 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use quizrace::strategy::{
-    Answer, AsyncRecorder, AsyncStrategy, Env, Layout, Outcome, Recorder, ScoringWork, SyncStrategy,
+    Answer, AsyncRecorder, AsyncStrategy, Env, Layout, Outcome, Recorder, ScoringWork, StrategyId,
+    SyncStrategy,
 };
 
 /// A layout whose rounds never complete (so no strategy takes a rare
@@ -96,7 +97,20 @@ pub(crate) fn time_sync<S: SyncStrategy>(iters: u64, workers: u32, rooms: u32) -
 }
 
 /// Like [`time_sync`] for async strategies: `workers` tasks on `rt`.
+/// A strategy on a back end runs in a fresh namespace, removed afterwards.
 pub(crate) fn time_async<S: AsyncStrategy>(
+    id: StrategyId,
+    rt: &tokio::runtime::Runtime,
+    env: &Env,
+    iters: u64,
+    workers: u32,
+    rooms: u32,
+) -> Duration {
+    quizrace::sim::in_namespace(id, env, |env| Ok(run_async::<S>(rt, env, iters, workers, rooms)))
+        .expect("a namespace on the back end")
+}
+
+fn run_async<S: AsyncStrategy>(
     rt: &tokio::runtime::Runtime,
     env: &Env,
     iters: u64,
@@ -128,7 +142,6 @@ pub(crate) fn time_async<S: AsyncStrategy>(
             spans.push(t.await.unwrap());
         }
         let counts = strategy.counts().await.expect("counts");
-        strategy.teardown().await.expect("teardown");
         assert_eq!(
             counts,
             expected(workers, &per_worker, rooms),

@@ -51,7 +51,7 @@ pub(crate) fn bench(c: &mut Criterion) {
             });
             for id in StrategyId::ALL {
                 let info = id.info();
-                if info.kind != Kind::Correct || info.needs_redis {
+                if info.kind != Kind::Correct || info.backend.is_some() {
                     continue;
                 }
                 id.visit(Point {
@@ -89,7 +89,7 @@ impl Visitor for Point<'_, '_> {
         let env = Env::default();
         self.g
             .bench_function(BenchmarkId::new(id.name(), self.param), |b| {
-                b.iter_custom(|iters| time_async::<S>(rt, &env, iters, workers, rooms))
+                b.iter_custom(|iters| time_async::<S>(id, rt, &env, iters, workers, rooms))
             });
     }
 }

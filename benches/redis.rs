@@ -13,7 +13,8 @@ pub(crate) fn bench(c: &mut Criterion) {
         );
         return;
     };
-    let env = match quizrace::strategy::redis::env_from_url(Some(&url)) {
+    let redis = &quizrace::backend::redis::FAMILY;
+    let env = match quizrace::backend::configure(&[(redis, url)], &[]) {
         Ok(env) => env,
         Err(e) => {
             println!("redis benches skipped: {e}");
@@ -28,7 +29,7 @@ pub(crate) fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     g.sample_size(10);
     for id in StrategyId::ALL {
-        if id.info().needs_redis && id.info().kind == Kind::Correct {
+        if id.info().backend == Some(redis) && id.info().kind == Kind::Correct {
             id.visit(Point {
                 g: &mut g,
                 rt: &rt,
@@ -52,7 +53,7 @@ impl Visitor for Point<'_, '_> {
         let (rt, env) = (self.rt, self.env);
         self.g
             .bench_function(BenchmarkId::new(id.name(), "w50/r1024"), |b| {
-                b.iter_custom(|iters| time_async::<S>(rt, env, iters, 50, 1024))
+                b.iter_custom(|iters| time_async::<S>(id, rt, env, iters, 50, 1024))
             });
     }
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the loom models (tests/loom.rs) with their own target dir, so the
-# `--cfg loom` build never invalidates the normal one.
+# `--cfg quizrace_loom` build never invalidates the normal one.
 #
 # LOOM_MAX_PREEMPTIONS is left to the models (they set a bound of 3 and say
 # why); pass extra cargo test arguments through, e.g. a test name filter.

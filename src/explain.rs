@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use crate::sim::{self, Balance, RunOptions, Workload};
 use crate::strategy::{
-    AsyncRecorder, AsyncStrategy, Env, Layout, Outcome, Recorder, Runtime, ScoringWork, SetupError,
-    StrategyId, SyncStrategy, TraceEvent, TraceOp, Tracer, Visitor,
+    AsyncRecorder, AsyncStrategy, Demo, Env, Layout, Outcome, Recorder, Runtime, ScoringWork,
+    SetupError, StrategyId, SyncStrategy, TraceEvent, TraceOp, Tracer, Visitor,
 };
 
 /// What a short run of a strategy showed.
@@ -54,17 +54,14 @@ pub enum Evidence {
 const ATTEMPTS: u32 = 2_000;
 
 /// Runs `id` briefly and returns the evidence.
+/// How it runs is the catalogue's [`Demo`]: a racy strategy is traced, a
+/// strategy that is only racy across processes runs on two of them, and a
+/// correct one gets a confirming run.
 pub fn investigate(id: StrategyId, env: &Env) -> Result<Evidence, sim::SimError> {
-    match id {
-        StrategyId::RacyRmw | StrategyId::CheckThenAct => id.visit(Traced { env }),
-        StrategyId::AsyncRmw | StrategyId::RedisGetSet | StrategyId::RedisIncrGet => {
-            if id.info().needs_redis && env.redis.is_none() {
-                return Err(crate::strategy::SetupError::NoRedis(id.name()).into());
-            }
-            id.visit(Traced { env })
-        }
-        StrategyId::LocalMap => partitioned(),
-        _ => {
+    match id.info().demo {
+        Demo::Trace => id.visit(Traced { env }),
+        Demo::Partition => partitioned(id),
+        Demo::Confirm => {
             let runtime = if id.supports(Runtime::Threads) {
                 Runtime::Threads
             } else {
@@ -99,7 +96,7 @@ pub fn investigate(id: StrategyId, env: &Env) -> Result<Evidence, sim::SimError>
     }
 }
 
-/// One round of 2 workers on one room of 2 players, scoring with a yield
+/// One room-round of 2 players, answered by 2 workers scoring with a yield
 /// between read and write: the smallest setting in which the race can show.
 const LAYOUT: Layout = Layout {
     rooms: 1,
@@ -142,50 +139,51 @@ impl Visitor for Traced<'_> {
             "1 room x 2 players as 2 tasks on one thread (tokio-current), scoring work = yield"
                 .to_string();
         let rt = crate::sim::process::runtime_for_explain()?;
-        rt.block_on(async {
-            for attempt in 1..=ATTEMPTS.min(50) {
-                let tracer = Tracer::new();
-                // A server that is down or stopped is an error to report
-                // (exit 2), never "the race did not show".
-                let s = S::setup(LAYOUT, self.env, Some(tracer.clone())).await?;
-                let mut tasks = Vec::new();
-                let mut failure = None;
-                for player in 0..2 {
-                    match s.handle().await {
-                        Ok(mut h) => tasks.push(tokio::spawn(async move {
-                            h.record(LAYOUT.answer(0, 0, player), &ScoringWork::Yield)
-                                .await
-                        })),
-                        Err(e) => failure = Some(sim::SimError::from(e)),
-                    }
-                }
-                for t in tasks {
-                    match t.await {
-                        Ok(Outcome::Ok { .. }) => {}
-                        Ok(Outcome::Failed | Outcome::Unknown) => {
-                            failure.get_or_insert(sim::SimError::Setup(SetupError::Redis(
-                                "the server did not acknowledge an answer (refused or timed \
-                                 out): is it running and not paused?"
-                                    .into(),
-                            )));
-                        }
-                        Err(_) => {
-                            failure.get_or_insert(sim::SimError::WorkerPanicked(id.name()));
-                        }
-                    }
-                }
-                let teardown = s.teardown().await;
-                if let Some(e) = failure {
-                    return Err(e);
-                }
-                teardown?;
-                if let Some(e) = diagnose(id, &tracer.events(), attempt, &setup) {
-                    return Ok(e);
-                }
+        for attempt in 1..=ATTEMPTS.min(50) {
+            let tracer = Tracer::new();
+            // Each attempt in a namespace of its own, removed afterwards. A
+            // server that is down or stopped is an error to report (exit
+            // 2), never "the race did not show".
+            sim::in_namespace(id, self.env, |env| {
+                rt.block_on(traced_round::<S>(id, env, tracer.clone()))
+            })?;
+            if let Some(e) = diagnose(id, &tracer.events(), attempt, &setup) {
+                return Ok(e);
             }
-            Ok(Evidence::NotReproduced { setup })
-        })
+        }
+        Ok(Evidence::NotReproduced { setup })
     }
+}
+
+/// One traced round of two tasks on an async strategy.
+async fn traced_round<S: AsyncStrategy>(
+    id: StrategyId,
+    env: &Env,
+    tracer: Tracer,
+) -> Result<(), sim::SimError> {
+    let s = S::setup(LAYOUT, env, Some(tracer)).await?;
+    let mut tasks = Vec::new();
+    for player in 0..2 {
+        let mut h = s.handle().await?;
+        tasks.push(tokio::spawn(async move {
+            h.record(LAYOUT.answer(0, 0, player), &ScoringWork::Yield)
+                .await
+        }));
+    }
+    for t in tasks {
+        match t.await {
+            Ok(Outcome::Ok { .. }) => {}
+            Ok(Outcome::Failed | Outcome::Unknown) => {
+                return Err(sim::SimError::Setup(SetupError::Backend(
+                    "the server did not acknowledge an answer (refused or timed out): is it \
+                     running and not paused?"
+                        .into(),
+                )));
+            }
+            Err(_) => return Err(sim::SimError::WorkerPanicked(id.name())),
+        }
+    }
+    Ok(())
 }
 
 /// Finds the bug in a trace: two reads of the same value (a lost update) or
@@ -245,9 +243,10 @@ fn diagnose(id: StrategyId, events: &[TraceEvent], attempts: u32, setup: &str) -
     None
 }
 
-/// `local-map`: a real run on two worker processes, one room of 8 players
-/// spread round-robin as the story's nginx did; shows what each counted.
-fn partitioned() -> Result<Evidence, sim::SimError> {
+/// A strategy racy only across processes (`local-map`): a real run on two
+/// worker processes, one room of 8 players spread round-robin as the
+/// story's nginx did; shows what each counted.
+fn partitioned(id: StrategyId) -> Result<Evidence, sim::SimError> {
     let w = Workload {
         rooms: 1,
         rounds: 1,
@@ -261,7 +260,7 @@ fn partitioned() -> Result<Evidence, sim::SimError> {
         time_limit: Duration::from_secs(10),
         balance: Balance::RoundRobin,
     };
-    let per_process = sim::process::run_each(StrategyId::LocalMap, &w, &RunOptions::default())?;
+    let per_process = sim::process::run_each(id, &w, &RunOptions::default())?;
     Ok(Evidence::Partitioned {
         players: w.players,
         counts: per_process.iter().map(|r| r.counts[0]).collect(),

@@ -65,9 +65,12 @@
 //! stress and integration tests only. Timing figures are from shared
 //! machines; compare ratios, not absolute nanoseconds.
 
-pub mod cli;
+pub mod backend;
+pub mod environment;
 pub mod explain;
 pub mod metrics;
+pub mod output;
+pub mod plan;
 pub mod report;
 pub mod result;
 pub mod scenario;

@@ -1,13 +1,33 @@
-//! The `quizrace` binary: parses the command line, runs it, and chooses the
-//! exit code (0 done, 1 `--check` failed: a broken guarantee or an inconclusive
-//! result, 2 bad input or environment, 130 interrupted).
+//! The `quizrace` binary: the terminal around the library. It parses the
+//! command line (`cli`), prints tables and progress, handles Ctrl-C, and
+//! chooses the exit code (0 done, 1 `--check` failed: a broken guarantee or
+//! an inconclusive result, 2 bad input or environment, 130 interrupted).
+//! Planning, running and checking live in the library (`quizrace::plan`,
+//! `quizrace::suite`).
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
+/// `println!` that ends the program quietly when stdout is closed (e.g.
+/// `quizrace list | head -1`) instead of panicking, as Unix tools do.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+            eprintln!("quizrace: error: writing to standard output: {e}");
+            std::process::exit(2);
+        }
+    }};
+}
+
+mod cli;
+
 fn main() -> ExitCode {
-    let cli = match quizrace::cli::Cli::try_parse() {
+    let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
             // Help and --version are successes; usage errors are bad input.
@@ -16,9 +36,9 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    match quizrace::cli::main(cli) {
-        Ok(quizrace::cli::Exit::Done) => ExitCode::SUCCESS,
-        Ok(quizrace::cli::Exit::CheckFailed) => {
+    match cli::main(cli) {
+        Ok(cli::Exit::Done) => ExitCode::SUCCESS,
+        Ok(cli::Exit::CheckFailed) => {
             eprintln!(
                 "quizrace: --check failed: a correct strategy showed anomalies, or a result was \
                  inconclusive (see above)"

@@ -126,9 +126,14 @@ pub struct Environment {
     pub cpus: u32,
     /// Git commit of the build, or `unknown`.
     pub git: String,
-    /// Redis server version, when a Redis strategy ran.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub redis: Option<String>,
+    /// The servers the run's strategies used: back end, name and version
+    /// (empty for an in-process run).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub servers: Vec<crate::backend::ServerFact>,
+    /// Read from files written before `servers` existed (a Redis version),
+    /// folded into `servers` on load; never written.
+    #[serde(default, rename = "redis", skip_serializing)]
+    pub legacy_server_version: Option<String>,
     /// Build profile (`release` or `debug`): debug figures are not comparable.
     #[serde(default)]
     pub profile: String,
@@ -505,15 +510,40 @@ pub struct ResultsBundle {
     pub runs: Vec<ResultsFile>,
 }
 
+/// Text that is not a results file this quizrace reads.
+#[derive(Debug, thiserror::Error)]
+pub enum ResultsError {
+    /// Not JSON at all.
+    #[error("not valid JSON: {0}")]
+    NotJson(serde_json::Error),
+    /// No `schema` field.
+    #[error("no `schema` field: not a quizrace results file ({SCHEMA})")]
+    NoSchema,
+    /// A schema this version does not read.
+    #[error("schema `{0}` is not supported (this quizrace reads `{SCHEMA}` and `{SCHEMA_V1}`)")]
+    Schema(String),
+    /// The right schema tag, the wrong shape.
+    #[error("does not match {schema}: {source}")]
+    Shape {
+        /// The schema it claims.
+        schema: String,
+        /// What serde found.
+        source: serde_json::Error,
+    },
+    /// A bundle that holds no runs, or a run of another schema.
+    #[error("{0}")]
+    Bundle(String),
+    /// Several scenarios where one was expected.
+    #[error("holds {0} scenarios; read it with ResultsFile::all_from_json")]
+    NotOne(usize),
+}
+
 impl ResultsFile {
     /// Reads and validates a results file holding one scenario (v1 or v2).
-    pub fn from_json(text: &str) -> Result<ResultsFile, String> {
+    pub fn from_json(text: &str) -> Result<ResultsFile, ResultsError> {
         let mut all = Self::all_from_json(text)?;
         if all.len() != 1 {
-            return Err(format!(
-                "holds {} scenarios; read it with ResultsFile::all_from_json",
-                all.len()
-            ));
+            return Err(ResultsError::NotOne(all.len()));
         }
         Ok(all.remove(0))
     }
@@ -521,43 +551,53 @@ impl ResultsFile {
     /// Reads a results file: one scenario (v1 or v2) or a v2 bundle of
     /// several (`{"schema", "runs": [...]}`). v1 entries are upgraded to
     /// one trial each.
-    pub fn all_from_json(text: &str) -> Result<Vec<ResultsFile>, String> {
-        let value: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
+    pub fn all_from_json(text: &str) -> Result<Vec<ResultsFile>, ResultsError> {
+        let value: serde_json::Value = serde_json::from_str(text).map_err(ResultsError::NotJson)?;
         let schema = match value.get("schema").and_then(|s| s.as_str()) {
             Some(s @ (SCHEMA | SCHEMA_V1)) => s.to_string(),
-            Some(other) => {
-                return Err(format!(
-                    "schema `{other}` is not supported (this quizrace reads `{SCHEMA}` and \
-                     `{SCHEMA_V1}`)"
-                ))
-            }
-            None => {
-                return Err(format!(
-                    "no `schema` field: not a quizrace results file ({SCHEMA})"
-                ))
-            }
+            Some(other) => return Err(ResultsError::Schema(other.to_string())),
+            None => return Err(ResultsError::NoSchema),
+        };
+        let shape = |schema: &str| {
+            let schema = schema.to_string();
+            move |source| ResultsError::Shape { schema, source }
         };
         if schema == SCHEMA && value.get("runs").is_some() {
-            let bundle: ResultsBundle = serde_json::from_value(value)
-                .map_err(|e| format!("does not match {SCHEMA}: {e}"))?;
+            let bundle: ResultsBundle = serde_json::from_value(value).map_err(shape(SCHEMA))?;
             if bundle.runs.is_empty() {
-                return Err("the bundle holds no runs".into());
+                return Err(ResultsError::Bundle("the bundle holds no runs".into()));
             }
             if let Some(bad) = bundle.runs.iter().find(|r| r.schema != SCHEMA) {
-                return Err(format!(
+                return Err(ResultsError::Bundle(format!(
                     "a run inside the bundle has schema `{}`, not `{SCHEMA}`",
                     bad.schema
-                ));
+                )));
             }
-            return Ok(bundle.runs);
+            let mut runs = bundle.runs;
+            runs.iter_mut().for_each(|r| r.environment.upgrade());
+            return Ok(runs);
         }
-        let mut file: ResultsFile =
-            serde_json::from_value(value).map_err(|e| format!("does not match {schema}: {e}"))?;
+        let mut file: ResultsFile = serde_json::from_value(value).map_err(shape(&schema))?;
         if schema == SCHEMA_V1 {
             file.results.iter_mut().for_each(StrategyResult::upgrade_v1);
         }
+        file.environment.upgrade();
         Ok(vec![file])
+    }
+}
+
+impl Environment {
+    /// Folds a version read from an older file's `redis` field into `servers`.
+    fn upgrade(&mut self) {
+        if let Some(version) = self.legacy_server_version.take() {
+            if self.servers.is_empty() {
+                self.servers.push(crate::backend::ServerFact {
+                    backend: crate::backend::redis::FAMILY.name.to_string(),
+                    name: crate::backend::redis::FAMILY.name.to_string(),
+                    version,
+                });
+            }
+        }
     }
 }
 
@@ -639,10 +679,11 @@ mod tests {
 
     #[test]
     fn other_schemas_are_refused() {
-        let e = ResultsFile::from_json(r#"{"schema":"quizrace.result.v9"}"#).unwrap_err();
+        let e = ResultsFile::from_json(r#"{"schema":"quizrace.result.v9"}"#).unwrap_err().to_string();
         assert!(e.contains("not supported"), "{e}");
         assert!(ResultsFile::from_json("{}")
             .unwrap_err()
+            .to_string()
             .contains("no `schema`"));
     }
 }

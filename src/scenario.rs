@@ -8,7 +8,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::sim::{Balance, Workload};
-use crate::strategy::{nearest, redis, Runtime, ScoringWork, StrategyId};
+use crate::backend::{Faults, FaultsError, Pause, PauseMode};
+use crate::strategy::{nearest, Runtime, ScoringWork, StrategyId};
 
 /// Defaults used when neither the scenario nor the command line says.
 pub mod defaults {
@@ -26,6 +27,64 @@ pub mod defaults {
     pub const SEED: u64 = 42;
     /// Round time limit.
     pub const TIME_LIMIT: &str = "10s";
+}
+
+/// A value that does not parse (a duration, a runtime, a scoring work);
+/// the message says what is expected.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ValueError(pub String);
+
+/// A file that cannot be read as a quizrace input.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The operating system refused.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// Over the size cap.
+    #[error("larger than {} MiB: not a quizrace file", .0 >> 20)]
+    TooLarge(u64),
+    /// Not text.
+    #[error("not UTF-8 text")]
+    NotUtf8,
+}
+
+/// A scenario that cannot be read, parsed or resolved.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    /// The file cannot be read.
+    #[error("cannot read scenario {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: ReadError,
+    },
+    /// Not valid scenario TOML (or an unknown key).
+    #[error("{}{place}{message}", file.as_ref().map(|f| format!("{}: ", f.display())).unwrap_or_default())]
+    Syntax {
+        /// The file, when there is one.
+        file: Option<std::path::PathBuf>,
+        /// `line L, column C: `, when known.
+        place: String,
+        /// What the parser said.
+        message: String,
+    },
+    /// A field's value.
+    #[error("{field}: {source}")]
+    Field {
+        /// Which field.
+        field: &'static str,
+        /// What is wrong with it.
+        source: ValueError,
+    },
+    /// The `[faults]` table.
+    #[error("faults: {0}")]
+    Faults(#[from] FaultsError),
+}
+
+fn field(field: &'static str) -> impl FnOnce(ValueError) -> ScenarioError {
+    move |source| ScenarioError::Field { field, source }
 }
 
 /// A scenario as written in a TOML file. `None` means "use the default".
@@ -62,7 +121,8 @@ pub struct ScenarioFile {
     pub time_limit: Option<String>,
     /// Sweeps, e.g. `{ workers = [1, 2, 4, 8] }`.
     pub sweep: Option<std::collections::BTreeMap<String, Vec<u64>>>,
-    /// Redis client timeouts, retries and an injected server pause.
+    /// Client timeouts, retries and an injected server pause (for
+    /// strategies on a back end).
     pub faults: Option<FaultsFile>,
     /// What the scenario promises to show: strategy name to the anomalies
     /// that must appear in its trials (names in [`ANOMALY_NAMES`]), e.g.
@@ -80,7 +140,8 @@ pub const ANOMALY_NAMES: &[&str] = &[
     "early_end",
 ];
 
-/// The `[faults]` section: Redis client settings and an injected fault.
+/// The `[faults]` section: client settings for strategies on a back end,
+/// and an injected fault.
 /// Every field is optional; unknown keys are errors.
 ///
 /// ```toml
@@ -88,16 +149,16 @@ pub const ANOMALY_NAMES: &[&str] = &[
 /// response_timeout = "40ms"  # default 2s: wait this long for one reply
 /// connect_timeout = "1s"     # default 2s
 /// retries = 3                # default 0: client retries after a timeout
-/// pause_at = "300ms"         # CLIENT PAUSE this long after workers start
+/// pause_at = "300ms"         # pause the server this long after workers start
 /// pause_for = "200ms"        # ... for this long (both or neither)
-/// pause_mode = "write"       # default write (Redis >= 6.2); or all
+/// pause_mode = "write"       # default write (hold writes only); or all
 /// ```
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FaultsFile {
-    /// Time to wait for one Redis reply.
+    /// Time to wait for one reply.
     pub response_timeout: Option<String>,
-    /// Time to open a Redis connection.
+    /// Time to open a connection.
     pub connect_timeout: Option<String>,
     /// Client retries after a timeout or connection error.
     pub retries: Option<u32>,
@@ -127,51 +188,70 @@ impl FaultsFile {
     }
 
     /// The typed settings, with defaults filled in and ranges checked.
-    pub fn resolve(&self) -> Result<redis::Faults, String> {
-        let dur = |name: &str, v: &Option<String>, default| match v {
+    pub fn resolve(&self) -> Result<Faults, ScenarioError> {
+        let dur = |name: &'static str, v: &Option<String>, default| match v {
             None => Ok(default),
-            Some(s) => parse_duration(s).map_err(|e| format!("faults.{name}: {e}")),
+            Some(s) => parse_duration(s).map_err(field(name)),
         };
-        let d = redis::Faults::default();
+        let d = Faults::default();
         let mode = match self.pause_mode.as_deref() {
-            None | Some("write") => redis::PauseMode::Write,
-            Some("all") => redis::PauseMode::All,
+            None | Some("write") => PauseMode::Write,
+            Some("all") => PauseMode::All,
             Some(other) => {
-                return Err(format!(
-                    "faults.pause_mode `{other}` is not known; use write or all"
-                ))
+                return Err(ScenarioError::Field {
+                    field: "faults.pause_mode",
+                    source: ValueError(format!("`{other}` is not known; use write or all")),
+                })
             }
         };
         let pause = match (&self.pause_at, &self.pause_for) {
             (None, None) => None,
-            (Some(_), Some(_)) => Some(redis::Pause {
-                at: dur("pause_at", &self.pause_at, Duration::ZERO)?,
-                duration: dur("pause_for", &self.pause_for, Duration::ZERO)?,
+            (Some(_), Some(_)) => Some(Pause {
+                at: dur("faults.pause_at", &self.pause_at, Duration::ZERO)?,
+                duration: dur("faults.pause_for", &self.pause_for, Duration::ZERO)?,
                 mode,
             }),
-            _ => return Err("faults: set both pause_at and pause_for, or neither".into()),
+            _ => {
+                return Err(ScenarioError::Field {
+                    field: "faults",
+                    source: ValueError("set both pause_at and pause_for, or neither".into()),
+                })
+            }
         };
-        let f = redis::Faults {
-            connect_timeout: dur("connect_timeout", &self.connect_timeout, d.connect_timeout)?,
+        let f = Faults {
+            connect_timeout: dur(
+                "faults.connect_timeout",
+                &self.connect_timeout,
+                d.connect_timeout,
+            )?,
             response_timeout: dur(
-                "response_timeout",
+                "faults.response_timeout",
                 &self.response_timeout,
                 d.response_timeout,
             )?,
             retries: self.retries.unwrap_or(0),
             pause,
         };
-        f.validate().map_err(|e| format!("faults: {e}"))?;
+        f.validate()?;
         Ok(f)
     }
 }
 
 impl ScenarioFile {
     /// Reads a scenario; errors name the file, line and column.
-    pub fn load(path: &Path) -> Result<ScenarioFile, String> {
-        let text = read_capped(path, MAX_FILE_BYTES)
-            .map_err(|e| format!("cannot read scenario {}: {e}", path.display()))?;
-        let mut s = Self::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    pub fn load(path: &Path) -> Result<ScenarioFile, ScenarioError> {
+        let text = read_capped(path, MAX_FILE_BYTES).map_err(|source| ScenarioError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut s = Self::parse(&text).map_err(|e| match e {
+            ScenarioError::Syntax { place, message, .. } => ScenarioError::Syntax {
+                file: Some(path.to_path_buf()),
+                place,
+                message,
+            },
+            other => other,
+        })?;
         if s.name.is_none() {
             s.name = path.file_stem().map(|s| s.to_string_lossy().into_owned());
         }
@@ -179,7 +259,7 @@ impl ScenarioFile {
     }
 
     /// Parses scenario TOML.
-    pub fn parse(text: &str) -> Result<ScenarioFile, String> {
+    pub fn parse(text: &str) -> Result<ScenarioFile, ScenarioError> {
         toml::from_str::<ScenarioFile>(text).map_err(|e| {
             let place = e
                 .span()
@@ -193,7 +273,11 @@ impl ScenarioFile {
                     format!("line {line}, column {col}: ")
                 })
                 .unwrap_or_default();
-            format!("{place}{}", e.message())
+            ScenarioError::Syntax {
+                file: None,
+                place,
+                message: e.message().to_string(),
+            }
         })
     }
 
@@ -225,13 +309,30 @@ impl ScenarioFile {
         self
     }
 
-    /// The scenario's Redis faults (defaults when there is no `[faults]`).
-    pub fn faults(&self) -> Result<redis::Faults, String> {
+    /// Whether these (command-line) fields change a scenario's workload, so
+    /// that its description and promises may no longer hold.
+    pub fn changes_workload(&self) -> bool {
+        self.seed.is_some()
+            || self.rooms.is_some()
+            || self.players.is_some()
+            || self.rounds.is_some()
+            || self.workers.is_some()
+            || self.runtime.is_some()
+            || self.processes.is_some()
+            || self.balance.is_some()
+            || self.scoring_work.is_some()
+            || self.window.is_some()
+            || self.time_limit.is_some()
+            || self.faults.is_some()
+    }
+
+    /// The scenario's fault settings (defaults when there is no `[faults]`).
+    pub fn faults(&self) -> Result<Faults, ScenarioError> {
         self.faults.clone().unwrap_or_default().resolve()
     }
 
     /// `threads`, unless a named strategy cannot run there (it awaits, or it
-    /// is a Redis strategy): then `tokio`, which runs every strategy.
+    /// talks to a server): then `tokio`, which runs every strategy.
     fn default_runtime(&self) -> Runtime {
         let needs_async = self
             .strategies
@@ -246,10 +347,10 @@ impl ScenarioFile {
     }
 
     /// The workload this scenario describes, with defaults filled in.
-    pub fn workload(&self) -> Result<Workload, String> {
+    pub fn workload(&self) -> Result<Workload, ScenarioError> {
         let runtime = match &self.runtime {
             None => self.default_runtime(),
-            Some(r) => parse_runtime(r)?,
+            Some(r) => parse_runtime(r).map_err(field("runtime"))?,
         };
         Ok(Workload {
             rooms: self.rooms.unwrap_or(defaults::ROOMS),
@@ -265,21 +366,24 @@ impl ScenarioFile {
             seed: self.seed.unwrap_or(defaults::SEED),
             window: match &self.window {
                 None => Duration::ZERO,
-                Some(w) => parse_duration(w).map_err(|e| format!("window: {e}"))?,
+                Some(w) => parse_duration(w).map_err(field("window"))?,
             },
             work: match &self.scoring_work {
                 None => ScoringWork::None,
-                Some(w) => w.parse()?,
+                Some(w) => w.parse().map_err(field("scoring_work"))?,
             },
             time_limit: parse_duration(self.time_limit.as_deref().unwrap_or(defaults::TIME_LIMIT))
-                .map_err(|e| format!("time_limit: {e}"))?,
+                .map_err(field("time_limit"))?,
             balance: match self.balance.as_deref() {
                 None | Some("round-robin") => Balance::RoundRobin,
                 Some("hash") => Balance::Hash,
                 Some(other) => {
-                    return Err(format!(
-                        "balance `{other}` is not known; use `round-robin` or `hash`"
-                    ))
+                    return Err(ScenarioError::Field {
+                        field: "balance",
+                        source: ValueError(format!(
+                            "`{other}` is not known; use `round-robin` or `hash`"
+                        )),
+                    })
                 }
             },
         })
@@ -291,20 +395,15 @@ impl ScenarioFile {
 pub const MAX_FILE_BYTES: u64 = 1 << 20;
 
 /// Reads a text file of at most `cap` bytes.
-pub fn read_capped(path: &Path, cap: u64) -> Result<String, String> {
+pub fn read_capped(path: &Path, cap: u64) -> Result<String, ReadError> {
     use std::io::Read as _;
-    let f = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let f = std::fs::File::open(path)?;
     let mut buf = Vec::new();
-    f.take(cap + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| e.to_string())?;
+    f.take(cap + 1).read_to_end(&mut buf)?;
     if buf.len() as u64 > cap {
-        return Err(format!(
-            "larger than {} MiB: not a quizrace file",
-            cap >> 20
-        ));
+        return Err(ReadError::TooLarge(cap));
     }
-    String::from_utf8(buf).map_err(|_| "not UTF-8 text".to_string())
+    String::from_utf8(buf).map_err(|_| ReadError::NotUtf8)
 }
 
 /// What `quizrace run` shows without a scenario file.
@@ -344,7 +443,7 @@ impl ScenarioFile {
 }
 
 /// Parses a runtime name.
-pub fn parse_runtime(s: &str) -> Result<Runtime, String> {
+pub fn parse_runtime(s: &str) -> Result<Runtime, ValueError> {
     Runtime::ALL
         .iter()
         .copied()
@@ -353,25 +452,25 @@ pub fn parse_runtime(s: &str) -> Result<Runtime, String> {
             let hint = nearest(s, Runtime::ALL.iter().map(|r| r.as_str()))
                 .map(|n| format!(" (did you mean `{n}`?)"))
                 .unwrap_or_default();
-            format!(
+            ValueError(format!(
                 "runtime `{s}` is not known{hint}; use threads, tokio, tokio-current or processes"
-            )
+            ))
         })
 }
 
 /// Parses `0`, `250ns`, `50us`, `2ms`, `1.5s`, `1m`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+pub fn parse_duration(s: &str) -> Result<Duration, ValueError> {
     let s = s.trim();
     if s == "0" {
         return Ok(Duration::ZERO);
     }
     let split = s
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(|| format!("`{s}` needs a unit: ns, us, ms, s or m (e.g. 50us)"))?;
+        .ok_or_else(|| ValueError(format!("`{s}` needs a unit: ns, us, ms, s or m (e.g. 50us)")))?;
     let (num, unit) = s.split_at(split);
     let n: f64 = num
         .parse()
-        .map_err(|_| format!("`{s}` is not a duration (e.g. 50us, 2ms, 1s)"))?;
+        .map_err(|_| ValueError(format!("`{s}` is not a duration (e.g. 50us, 2ms, 1s)")))?;
     let ns = match unit {
         "ns" => 1.0,
         "us" | "µs" => 1e3,
@@ -379,21 +478,21 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "s" => 1e9,
         "m" => 60e9,
         _ => {
-            return Err(format!(
+            return Err(ValueError(format!(
                 "unit `{unit}` in `{s}` is not one of ns, us, ms, s, m"
-            ))
+            )))
         }
     };
     let total = n * ns;
     if !total.is_finite() || total > 3600e9 {
-        return Err(format!("`{s}` is over the limit of one hour"));
+        return Err(ValueError(format!("`{s}` is over the limit of one hour")));
     }
     Ok(Duration::from_nanos(total as u64))
 }
 
 impl FromStr for ScoringWork {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = ValueError;
+    fn from_str(s: &str) -> Result<Self, ValueError> {
         let usage = "use none, yield, spin:N or sleep:DURATION (e.g. sleep:50us)";
         match s.split_once(':') {
             None if s == "none" => Ok(ScoringWork::None),
@@ -401,22 +500,22 @@ impl FromStr for ScoringWork {
             Some(("spin", n)) => {
                 let n: u32 = n
                     .parse()
-                    .map_err(|_| format!("scoring work `{s}`: `{n}` is not a count; {usage}"))?;
+                    .map_err(|_| ValueError(format!("`{s}`: `{n}` is not a count; {usage}")))?;
                 if n > 100_000_000 {
-                    return Err(format!("scoring work `{s}`: at most 100000000 spins"));
+                    return Err(ValueError(format!("`{s}`: at most 100000000 spins")));
                 }
                 Ok(ScoringWork::Spin(n))
             }
             Some(("sleep", d)) => {
-                let d = parse_duration(d).map_err(|e| format!("scoring work `{s}`: {e}"))?;
+                let d = parse_duration(d).map_err(|e| ValueError(format!("`{s}`: {e}")))?;
                 if d > Duration::from_secs(1) {
-                    return Err(format!(
-                        "scoring work `{s}`: sleeps over 1s per answer would never finish"
-                    ));
+                    return Err(ValueError(format!(
+                        "`{s}`: sleeps over 1s per answer would never finish"
+                    )));
                 }
                 Ok(ScoringWork::Sleep(d))
             }
-            _ => Err(format!("scoring work `{s}` is not known; {usage}")),
+            _ => Err(ValueError(format!("`{s}` is not known; {usage}"))),
         }
     }
 }
@@ -449,10 +548,10 @@ mod tests {
 
     #[test]
     fn unknown_keys_and_bad_toml_name_the_place() {
-        let e = ScenarioFile::parse("rooms = 3\nplayrs = 4\n").unwrap_err();
+        let e = ScenarioFile::parse("rooms = 3\nplayrs = 4\n").unwrap_err().to_string();
         assert!(e.contains("line 2"), "{e}");
         assert!(e.contains("playrs"), "{e}");
-        let e = ScenarioFile::parse("rooms = = 3").unwrap_err();
+        let e = ScenarioFile::parse("rooms = = 3").unwrap_err().to_string();
         assert!(e.contains("line 1"), "{e}");
     }
 
@@ -465,11 +564,11 @@ mod tests {
         let f = s.faults().unwrap();
         assert_eq!(f.response_timeout, Duration::from_millis(40));
         assert_eq!(f.retries, 2);
-        assert_eq!(f.pause.unwrap().mode, redis::PauseMode::Write);
-        let e = ScenarioFile::parse("[faults]\nretris = 2\n").unwrap_err();
+        assert_eq!(f.pause.unwrap().mode, PauseMode::Write);
+        let e = ScenarioFile::parse("[faults]\nretris = 2\n").unwrap_err().to_string();
         assert!(e.contains("retris"), "{e}");
         let half = ScenarioFile::parse("[faults]\npause_at = \"1s\"\n").unwrap();
-        assert!(half.faults().unwrap_err().contains("pause_for"));
+        assert!(half.faults().unwrap_err().to_string().contains("pause_for"));
         assert!(ScenarioFile::default().faults().unwrap().is_default());
     }
 }

@@ -20,19 +20,32 @@
 //!   ([`run_interleaved`]), so a slow spell of a shared machine hits a few
 //!   trials of each instead of every trial of one.
 //!
-//! Nothing here prints; the CLI passes a [`sim::Progress`] and reads the results.
+//! [`run_suite`] runs whole plans (from [`crate::plan`]) and assembles their
+//! results files. Nothing here prints; the caller watches through an
+//! [`Observer`].
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use crate::backend::{self, Env};
 use crate::metrics::Recorder as Latency;
-use crate::result::{
-    median, Anomalies, Environment, ResultsFile, ScenarioInfo, Spread, StrategyResult,
-    TrialPolicyInfo, Verdict, SCHEMA,
-};
-use crate::scenario::{ScenarioFile, ANOMALY_NAMES};
-use crate::sim::{self, RunOptions, SimError, Workload};
-use crate::strategy::{Env, Runtime, StrategyId};
+use crate::plan::{point_json, Point, ScenarioPlan};
+use crate::result::{median, Anomalies, ResultsFile, Spread, StrategyResult, TrialPolicyInfo, Verdict};
+use crate::sim::{self, Progress, RunOptions, SimError, Workload};
+use crate::strategy::StrategyId;
+
+/// A trial policy out of range.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyError {
+    /// `--trials` of 0 or too many.
+    #[error("--trials must be between 1 and {max}: frequencies are clear long before (got {0})", max = TrialPolicy::MAX_TRIALS)]
+    Trials(u32),
+    /// `--min-time` too long.
+    #[error("--min-time {0:?} is over the limit of {max:?}", max = TrialPolicy::MAX_MIN_TIME)]
+    MinTime(Duration),
+    /// `--deadline 0`.
+    #[error("--deadline must be more than 0")]
+    ZeroDeadline,
+}
 
 /// How many trials a strategy runs for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,10 +104,10 @@ impl TrialPolicy {
     }
 
     /// Sets the hard limit per strategy (`--deadline`), checked.
-    pub fn with_deadline(mut self, deadline: Option<Duration>) -> Result<Self, String> {
+    pub fn with_deadline(mut self, deadline: Option<Duration>) -> Result<Self, PolicyError> {
         if let Some(d) = deadline {
             if d.is_zero() {
-                return Err("--deadline must be more than 0".into());
+                return Err(PolicyError::ZeroDeadline);
             }
             self.deadline = d;
         }
@@ -102,26 +115,17 @@ impl TrialPolicy {
     }
 
     /// Overrides from `--trials` and `--min-time`, checked.
-    pub fn with(mut self, trials: Option<u32>, min_time: Option<Duration>) -> Result<Self, String> {
+    pub fn with(mut self, trials: Option<u32>, min_time: Option<Duration>) -> Result<Self, PolicyError> {
         if let Some(n) = trials {
-            if n == 0 {
-                return Err("--trials must be at least 1".into());
-            }
-            if n > Self::MAX_TRIALS {
-                return Err(format!(
-                    "--trials {n} is over the limit of {}: frequencies are clear long before",
-                    Self::MAX_TRIALS
-                ));
+            if n == 0 || n > Self::MAX_TRIALS {
+                return Err(PolicyError::Trials(n));
             }
             self.min_trials = n;
             self.max_trials = self.max_trials.max(n);
         }
         if let Some(t) = min_time {
             if t > Self::MAX_MIN_TIME {
-                return Err(format!(
-                    "--min-time {t:?} is over the limit of {:?}",
-                    Self::MAX_MIN_TIME
-                ));
+                return Err(PolicyError::MinTime(t));
             }
             self.min_time = t;
             self.max_wall = self.max_wall.max(t * 5);
@@ -138,7 +142,7 @@ impl TrialPolicy {
         trials < self.max_trials && measured < self.min_time && wall < self.max_wall
     }
 
-    fn info(&self) -> TrialPolicyInfo {
+    pub(crate) fn info(&self) -> TrialPolicyInfo {
         TrialPolicyInfo {
             min_trials: self.min_trials,
             min_time_ms: self.min_time.as_millis() as u64,
@@ -206,7 +210,7 @@ pub fn run_interleaved(
         let mut ran = false;
         for ((id, w), st) in runs.iter().zip(&mut state) {
             // After Ctrl-C no trial may start: its keys would outlive the clean-up.
-            if st.done || crate::strategy::redis::interrupted() {
+            if st.done || backend::interrupt::interrupted() {
                 continue;
             }
             let left = policy.deadline.saturating_sub(st.spent);
@@ -312,456 +316,123 @@ pub fn aggregate(trials: Vec<sim::check::Trial>, errors: Vec<String>) -> Strateg
     out
 }
 
-// ---- planning ----
-
-/// One strategy of a scenario and the runtime it runs on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Entry {
-    /// The strategy.
-    pub id: StrategyId,
-    /// Where it runs (the scenario's runtime, or `tokio` for an async-only
-    /// strategy in a run whose runtime was not chosen).
-    pub runtime: Runtime,
+/// What a suite run tells its caller as it goes. Every method has an empty
+/// default: an observer implements what it shows.
+pub trait Observer {
+    /// A scenario's first point is about to run.
+    fn scenario_started(&mut self, _plan: &ScenarioPlan) {}
+    /// A point's trials are about to run; `progress` counts its answers
+    /// (each trial plays `answers_per_trial`).
+    fn point_started(&mut self, _plan: &ScenarioPlan, _point: &Point, _progress: &Progress, _answers_per_trial: u64) {}
+    /// A point's trials are done.
+    fn point_finished(&mut self) {}
+    /// One strategy's result at one point.
+    fn result(&mut self, _plan: &ScenarioPlan, _label: &str, _result: &StrategyResult) {}
+    /// A scenario is done; its results file is assembled.
+    fn scenario_finished(&mut self, _plan: &ScenarioPlan, _labelled: &[(String, StrategyResult)], _file: &ResultsFile) -> Result<(), SuiteError> {
+        Ok(())
+    }
 }
 
-/// Strategies that `all` did not include, and why.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LeftOut {
-    /// Strategy names.
-    pub strategies: Vec<&'static str>,
-    /// Why, and how to include them.
-    pub why: String,
+/// The results of a suite run, and what they say about the environment.
+#[derive(Debug, Default)]
+pub struct SuiteOutcome {
+    /// One results file per scenario, in order.
+    pub files: Vec<ResultsFile>,
+    /// Whether any result must fail `--check`.
+    pub check_failed: bool,
+    /// Trials that could not complete, over all strategies.
+    pub failed_trials: u32,
+    /// A server rejected answers (its own error is in the results).
+    pub rejected: bool,
+    /// A server restarted during a run.
+    pub restarted: bool,
 }
 
-/// A scenario resolved from its file and the command-line overrides, with
-/// every point validated: nothing runs until every scenario is known good.
-#[derive(Clone, Debug)]
-pub struct ScenarioPlan {
-    /// The scenario after overrides.
-    pub file: ScenarioFile,
-    /// Display name.
-    pub name: String,
-    /// Outside settings with this scenario's faults applied.
-    pub env: Env,
-    /// The workload before sweep points are applied.
-    pub workload: Workload,
-    /// What runs, in order.
-    pub entries: Vec<Entry>,
-    /// What `all` left out.
-    pub left_out: Vec<LeftOut>,
-    /// Swept parameters and values.
-    pub sweeps: BTreeMap<String, Vec<u64>>,
-    /// The sweep's points (one empty point without sweeps).
-    pub points: Vec<BTreeMap<String, u64>>,
-    /// Anomalies the scenario promises, per strategy.
-    pub expect: BTreeMap<String, Vec<String>>,
-    /// Settings that will have no effect in this run.
-    pub warnings: Vec<String>,
-    /// Whether the command line changed the scenario's workload (then its
-    /// description may not apply and its promises are not checked).
-    pub workload_changed: bool,
+/// Why a suite run stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum SuiteError {
+    /// A strategy could not run at all; the scenarios finished before it
+    /// are in `finished`.
+    #[error("scenario `{scenario}`, strategy `{strategy}`: {source}")]
+    Strategy {
+        /// The scenario.
+        scenario: String,
+        /// The strategy.
+        strategy: &'static str,
+        /// Why.
+        source: SimError,
+        /// Results of the scenarios that finished.
+        finished: Vec<ResultsFile>,
+    },
+    /// The run was interrupted (Ctrl-C or SIGTERM): clean-up is under way.
+    #[error("interrupted")]
+    Interrupted,
+    /// The observer failed (e.g. writing a results file).
+    #[error(transparent)]
+    Observer(#[from] crate::output::OutputError),
 }
 
-impl ScenarioPlan {
-    /// Resolves `file` (with `overrides` laid over it) into a plan.
-    ///
-    /// `runtime_chosen` is false when neither the file nor the flags named a
-    /// runtime: then `all` also runs async-only in-process strategies, on
-    /// `tokio`, instead of leaving them out.
-    pub fn new(
-        file: ScenarioFile,
-        overrides: &ScenarioFile,
-        extra_sweeps: &BTreeMap<String, Vec<u64>>,
-        env: &Env,
-        with_redis: bool,
-        quick: bool,
-    ) -> Result<ScenarioPlan, String> {
-        let file = file.overlay(overrides);
-        let name = file.name.clone().unwrap_or_else(|| "default".into());
-        let ctx = |e: String| format!("scenario `{name}`: {e}");
-        let mut workload = file.workload().map_err(ctx)?;
-        if quick {
-            shrink(&mut workload);
-        }
-        let (entries, left_out) = resolve(&file, &workload, with_redis).map_err(ctx)?;
-        let mut sweeps = file.sweep.clone().unwrap_or_default();
-        sweeps.extend(extra_sweeps.clone());
-        let points = expand(&sweeps).map_err(ctx)?;
-        for p in &points {
-            for e in &entries {
-                let mut w = apply(&workload, p);
-                w.runtime = e.runtime;
-                w.validate().map_err(|e| ctx(e.to_string()))?;
-            }
-            apply(&workload, p)
-                .check_memory()
-                .map_err(|e| ctx(e.to_string()))?;
-        }
-        // Settings that would silently do nothing are errors (or, for a
-        // scenario's fault table reused with other strategies, warnings).
-        let on_processes = entries.iter().any(|e| e.runtime == Runtime::Processes);
-        if !on_processes {
-            if file.processes.is_some_and(|p| p != 1) {
-                return Err(ctx(format!(
-                    "processes = {} applies only to --runtime processes (this runs on `{}`)",
-                    file.processes.unwrap_or(1),
-                    workload.runtime
-                )));
-            }
-            if sweeps.contains_key("processes") {
-                return Err(ctx(format!(
-                    "sweeping processes needs --runtime processes (this runs on `{}`): every \
-                     point would be the same run",
-                    workload.runtime
-                )));
-            }
-        }
-        let mut warnings = Vec::new();
-        let faults = file.faults().map_err(ctx)?;
-        if !faults.is_default() && !entries.iter().any(|e| e.id.info().needs_redis) {
-            warnings.push(format!(
-                "scenario `{name}`: the fault settings (timeouts, retries, pause) apply to Redis \
-                 strategies only, and none runs here"
-            ));
-        }
-        let env = crate::strategy::redis::with_faults(env, &faults).map_err(ctx)?;
-        // A scenario's text and promises describe its own workload: once the
-        // command line changes the workload, they may no longer hold.
-        let workload_changed = quick
-            || !extra_sweeps.is_empty()
-            || overrides.seed.is_some()
-            || overrides.rooms.is_some()
-            || overrides.players.is_some()
-            || overrides.rounds.is_some()
-            || overrides.workers.is_some()
-            || overrides.runtime.is_some()
-            || overrides.processes.is_some()
-            || overrides.balance.is_some()
-            || overrides.scoring_work.is_some()
-            || overrides.window.is_some()
-            || overrides.time_limit.is_some()
-            || overrides.faults.is_some();
-        let expect = if workload_changed {
-            BTreeMap::new()
-        } else {
-            file.expect.clone().unwrap_or_default()
-        };
-        for (s, anomalies) in file.expect.iter().flatten() {
-            StrategyId::from_name(s).map_err(|e| ctx(format!("expect: {e}")))?;
-            if let Some(a) = anomalies
+/// Runs every plan's points, each point's strategies as interleaved trials
+/// under `policy`, and assembles one results file per scenario.
+pub fn run_suite(
+    plans: &[ScenarioPlan],
+    policy: &TrialPolicy,
+    observer: &mut impl Observer,
+) -> Result<SuiteOutcome, SuiteError> {
+    let mut out = SuiteOutcome::default();
+    for plan in plans {
+        observer.scenario_started(plan);
+        let mut results: Vec<(String, StrategyResult)> = Vec::new();
+        for point in &plan.points {
+            let runs: Vec<(StrategyId, Workload)> = plan
+                .entries
                 .iter()
-                .find(|a| !ANOMALY_NAMES.contains(&a.as_str()))
-            {
-                return Err(ctx(format!(
-                    "expect.{s}: `{a}` is not an anomaly; use {}",
-                    ANOMALY_NAMES.join(", ")
-                )));
+                .map(|e| (e.id, plan.workload_for(e, point)))
+                .collect();
+            let progress = Progress::default();
+            let opts = RunOptions {
+                env: plan.env.clone(),
+                progress: progress.clone(),
+                ..RunOptions::default()
+            };
+            // Every trial of every strategy plays the same number of answers.
+            let per_trial = runs.first().map_or(1, |(_, w)| w.total_answers());
+            observer.point_started(plan, point, &progress, per_trial);
+            let outcomes = run_interleaved(&runs, &opts, policy);
+            observer.point_finished();
+            if backend::interrupt::interrupted() {
+                return Err(SuiteError::Interrupted);
+            }
+            for (entry, r) in plan.entries.iter().zip(outcomes) {
+                let mut r = r.map_err(|source| SuiteError::Strategy {
+                    scenario: plan.name.clone(),
+                    strategy: entry.id.name(),
+                    source,
+                    finished: std::mem::take(&mut out.files),
+                })?;
+                r.point = point_json(point);
+                let label = plan.label(entry, point);
+                observer.result(plan, &label, &r);
+                out.check_failed |= r.fails_check();
+                out.failed_trials += r.failed_trials;
+                out.rejected |= r.outcomes.failed > 0 && r.server_error.is_some();
+                out.restarted |= r.server_restarted;
+                results.push((label, r));
             }
         }
-        Ok(ScenarioPlan {
-            file,
-            workload_changed,
-            warnings,
-            name,
-            env,
-            workload,
-            entries,
-            left_out,
-            sweeps,
-            points,
-            expect,
-        })
-    }
-
-    /// The workload of one entry at one point.
-    pub fn workload_for(&self, entry: &Entry, point: &BTreeMap<String, u64>) -> Workload {
-        let mut w = apply(&self.workload, point);
-        w.runtime = entry.runtime;
-        w
-    }
-
-    /// Whether any entry runs on a runtime other than the scenario's.
-    pub fn mixed_runtimes(&self) -> bool {
-        self.entries
-            .iter()
-            .any(|e| e.runtime != self.workload.runtime)
-    }
-
-    /// Labels of every row this plan will print, for column widths.
-    pub fn labels(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        for p in &self.points {
-            for e in &self.entries {
-                out.push(self.label(e, p));
-            }
-        }
-        out
-    }
-
-    /// A row's label: strategy, its runtime when it is not the scenario's,
-    /// and the sweep point.
-    pub fn label(&self, e: &Entry, point: &BTreeMap<String, u64>) -> String {
-        let mut label = e.id.name().to_string();
-        if e.runtime != self.workload.runtime {
-            label.push_str(&format!(" [{}]", e.runtime));
-        }
-        if !point.is_empty() {
-            label.push(' ');
-            label.push_str(&fmt_point(point));
-        }
-        label
-    }
-
-    /// The results file of this scenario.
-    pub fn results_file(
-        &self,
-        results: Vec<StrategyResult>,
-        policy: &TrialPolicy,
-        environment: Environment,
-    ) -> ResultsFile {
-        let w = &self.workload;
-        let redis_ran = results
-            .iter()
-            .any(|r| StrategyId::from_name(&r.strategy).is_ok_and(|s| s.info().needs_redis));
-        let promises = self.promises(&results);
-        ResultsFile {
-            schema: SCHEMA.to_string(),
-            scenario: ScenarioInfo {
-                name: self.name.clone(),
-                seed: w.seed,
-                rooms: w.rooms,
-                players: w.players,
-                rounds: w.rounds,
-                runtime: w.runtime.as_str().to_string(),
-                workers: w.workers,
-                processes: w.effective_processes(),
-                description: self.file.description.clone().unwrap_or_default(),
-                scoring_work: w.work.to_string(),
-                window_us: w.window.as_micros() as u64,
-                faults: if redis_ran {
-                    crate::strategy::redis::faults_json(&self.env)
-                } else {
-                    None
-                },
-                time_limit_us: w.time_limit.as_micros() as u64,
-                balance: match w.balance {
-                    sim::Balance::RoundRobin => "round-robin",
-                    sim::Balance::Hash => "hash",
-                }
-                .to_string(),
-                sweep: self.sweeps.clone(),
-                trial_policy: policy.info(),
-            },
-            environment,
-            results,
-            promises,
-        }
-    }
-
-    /// Checks the scenario's promises against results: each promised
-    /// anomaly must appear in at least one trial of its strategy.
-    pub fn promises(&self, results: &[StrategyResult]) -> Vec<crate::result::Promise> {
-        let mut out = Vec::new();
-        for (strategy, anomalies) in &self.expect {
-            for anomaly in anomalies {
-                let runs: Vec<&StrategyResult> =
-                    results.iter().filter(|r| &r.strategy == strategy).collect();
-                if runs.is_empty() {
-                    continue; // not run this time (e.g. `-s` chose others)
-                }
-                let trials: u32 = runs.iter().map(|r| r.trials).sum();
-                let seen: u64 = runs
-                    .iter()
-                    .map(|r| anomaly_count(&r.anomaly_trials, anomaly))
-                    .sum();
-                out.push(crate::result::Promise {
-                    strategy: strategy.clone(),
-                    anomaly: anomaly.clone(),
-                    trials,
-                    trials_seen: seen as u32,
-                    kept: seen > 0,
-                });
-            }
-        }
-        out
-    }
-}
-
-/// The count of one anomaly by its name in [`ANOMALY_NAMES`].
-pub fn anomaly_count(a: &Anomalies, name: &str) -> u64 {
-    match name {
-        "lost_updates" => a.lost_updates,
-        "over_counts" => a.over_counts,
-        "missed_end" => a.missed_end,
-        "duplicate_end" => a.duplicate_end,
-        "early_end" => a.early_end,
-        _ => 0,
-    }
-}
-
-/// Resolves the scenario's strategy list; `all` expands to what can run.
-fn resolve(
-    file: &ScenarioFile,
-    w: &Workload,
-    with_redis: bool,
-) -> Result<(Vec<Entry>, Vec<LeftOut>), String> {
-    let names = file
-        .strategies
-        .clone()
-        .unwrap_or_else(|| vec!["all".into()]);
-    if names.is_empty() {
-        return Err("`strategies` is empty: name at least one (or \"all\")".into());
-    }
-    let runtime_chosen = file.runtime.is_some();
-    let mut entries = Vec::new();
-    let mut no_redis = Vec::new();
-    let mut wrong_runtime = Vec::new();
-    for name in &names {
-        if name != "all" {
-            let id = StrategyId::from_name(name).map_err(|e| e.to_string())?;
-            id.check_runtime(w.runtime).map_err(|e| e.to_string())?;
-            entries.push(Entry {
-                id,
-                runtime: w.runtime,
-            });
-            continue;
-        }
-        for &id in StrategyId::ALL {
-            if id.info().needs_redis && !with_redis {
-                no_redis.push(id.name());
-            } else if id.supports(w.runtime) {
-                entries.push(Entry {
-                    id,
-                    runtime: w.runtime,
-                });
-            } else if !runtime_chosen && id.supports(Runtime::Tokio) {
-                // The default run teaches every in-process race, the async
-                // one included: it gets the runtime it needs.
-                entries.push(Entry {
-                    id,
-                    runtime: Runtime::Tokio,
-                });
-            } else {
-                wrong_runtime.push(id.name());
-            }
-        }
-    }
-    let mut seen = std::collections::HashSet::new();
-    entries.retain(|e| seen.insert(e.id));
-    let mut left_out = Vec::new();
-    if !no_redis.is_empty() {
-        left_out.push(LeftOut {
-            strategies: no_redis,
-            why: "they need a Redis server: pass --redis-url or set QUIZRACE_REDIS_URL".into(),
-        });
-    }
-    if !wrong_runtime.is_empty() {
-        left_out.push(LeftOut {
-            strategies: wrong_runtime,
-            why: format!(
-                "they cannot run on `{}`: see `quizrace list` for their runtimes",
-                w.runtime
-            ),
-        });
-    }
-    if entries.is_empty() {
-        return Err(format!("no strategy runs on `{}` here", w.runtime));
-    }
-    Ok((entries, left_out))
-}
-
-/// Caps a workload at ~100k answers for quick runs, keeping its shape
-/// (rooms, players and runtime stay; rounds, then rooms, shrink).
-pub fn shrink(w: &mut Workload) {
-    const BUDGET: u64 = 100_000;
-    while w.total_answers() > BUDGET && w.rounds > 1 {
-        w.rounds = (w.rounds / 2).max(1);
-    }
-    while w.total_answers() > BUDGET && w.rooms > 1 {
-        w.rooms = (w.rooms / 2).max(1);
-    }
-    w.time_limit = w.time_limit.min(Duration::from_secs(5));
-}
-
-/// Parameters a sweep may vary.
-pub const SWEEPABLE: &[&str] = &["workers", "rooms", "players", "rounds", "processes"];
-
-/// Parses `--sweep KEY=V1,V2,...` flags.
-pub fn parse_sweeps(flags: &[String]) -> Result<BTreeMap<String, Vec<u64>>, String> {
-    let mut out = BTreeMap::new();
-    for f in flags {
-        let (k, v) = f
-            .split_once('=')
-            .ok_or_else(|| format!("--sweep `{f}`: write KEY=V1,V2,... (e.g. workers=1,2,4,8)"))?;
-        let values = v
-            .split(',')
-            .map(|x| x.trim().parse::<u64>())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| format!("--sweep `{f}`: values must be whole numbers"))?;
-        out.insert(k.trim().to_string(), values);
+        // Servers are described only when a strategy used one.
+        let networked = plan.entries.iter().any(|e| e.id.networked());
+        let env = if networked { plan.env.clone() } else { Env::default() };
+        let file = plan.results_file(
+            results.iter().map(|(_, r)| r.clone()).collect(),
+            policy,
+            crate::environment::capture(&env),
+        );
+        observer.scenario_finished(plan, &results, &file)?;
+        out.files.push(file);
     }
     Ok(out)
-}
-
-/// The cartesian product of the sweeps (one empty point without sweeps).
-pub fn expand(sweeps: &BTreeMap<String, Vec<u64>>) -> Result<Vec<BTreeMap<String, u64>>, String> {
-    let mut points = vec![BTreeMap::new()];
-    for (k, values) in sweeps {
-        if !SWEEPABLE.contains(&k.as_str()) {
-            return Err(format!(
-                "cannot sweep `{k}`; sweepable: {}",
-                SWEEPABLE.join(", ")
-            ));
-        }
-        if values.is_empty() || values.iter().any(|&v| v == 0 || v > u32::MAX as u64) {
-            return Err(format!(
-                "sweep `{k}` needs values between 1 and {}",
-                u32::MAX
-            ));
-        }
-        points = points
-            .into_iter()
-            .flat_map(|p| {
-                values.iter().map(move |&v| {
-                    let mut p = p.clone();
-                    p.insert(k.clone(), v);
-                    p
-                })
-            })
-            .collect();
-    }
-    if points.len() > 1_000 {
-        return Err(format!(
-            "{} sweep points is too many (limit 1000)",
-            points.len()
-        ));
-    }
-    Ok(points)
-}
-
-/// `w` with one sweep point applied.
-pub fn apply(w: &Workload, point: &BTreeMap<String, u64>) -> Workload {
-    let mut w = w.clone();
-    for (k, &v) in point {
-        let v = v as u32;
-        match k.as_str() {
-            "workers" => w.workers = v,
-            "rooms" => w.rooms = v,
-            "players" => w.players = v,
-            "rounds" => w.rounds = v,
-            "processes" => w.processes = v,
-            _ => {}
-        }
-    }
-    w
-}
-
-/// `workers=4 rooms=10`.
-pub fn fmt_point(p: &BTreeMap<String, u64>) -> String {
-    p.iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 #[cfg(test)]
@@ -830,32 +501,6 @@ mod tests {
         assert!((r.elapsed_s - 0.3).abs() < 1e-9);
     }
 
-    /// `all` takes what fits the runtime; with no runtime chosen, async-only
-    /// in-process strategies join on tokio instead of being left out.
-    #[test]
-    fn all_fits_the_runtime() {
-        let file = |runtime: Option<&str>| ScenarioFile {
-            runtime: runtime.map(String::from),
-            ..ScenarioFile::default()
-        };
-        let ids = |f: &ScenarioFile, redis: bool| {
-            let (entries, left_out) = resolve(f, &f.workload().unwrap(), redis).unwrap();
-            (entries, left_out)
-        };
-        let (threads, left_out) = ids(&file(Some("threads")), false);
-        assert!(threads.iter().any(|e| e.id == StrategyId::Atomic));
-        assert!(!threads.iter().any(|e| e.id == StrategyId::AsyncRmw));
-        assert_eq!(left_out.len(), 2, "{left_out:?}");
-        let (procs, _) = ids(&file(Some("processes")), true);
-        assert!(procs.iter().all(|e| e.id.supports(Runtime::Processes)));
-        let (default, _) = ids(&file(None), false);
-        let async_rmw = default
-            .iter()
-            .find(|e| e.id == StrategyId::AsyncRmw)
-            .unwrap();
-        assert_eq!(async_rmw.runtime, Runtime::Tokio);
-    }
-
     #[test]
     fn a_racy_strategy_exact_in_every_trial_is_not_reproduced() {
         let r = aggregate(vec![trial(1.0, 0), trial(1.0, 0)], vec![]);
@@ -872,7 +517,7 @@ mod tests {
         assert!(!p.wants_more(5, ms(200), ms(300)));
         assert!(!p.wants_more(5, ms(100), Duration::from_secs(6)));
         assert!(!p.wants_more(1_000, ms(1), ms(1)));
-        assert!(p.with(Some(0), None).is_err());
+        assert_eq!(p.with(Some(0), None), Err(PolicyError::Trials(0)));
         assert!(p.with(Some(TrialPolicy::MAX_TRIALS + 1), None).is_err());
         assert!(p.with(None, Some(Duration::from_secs(601))).is_err());
         assert_eq!(p.with(Some(20), None).unwrap().min_trials, 20);

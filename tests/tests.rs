@@ -7,11 +7,13 @@
 //!   input, against a `redis-server` each test starts itself.
 //! * `report`: HTML report generation, escaping and the real-browser check.
 //! * `fuzz`: bounded, seeded mutation of scenario and results inputs: no panics.
+//! * `msrv`: Cargo.toml's `rust-version` is at least every resolved dependency's.
 //!
 //! The loom models live in `tests/loom.rs` (run by `scripts/loom.sh`).
 
 mod cli;
 mod fuzz;
+mod msrv;
 mod redis;
 mod report;
 mod shuttle;

@@ -683,20 +683,10 @@ fn environment(out: &mut String, runs: &[Run]) {
         "build profile",
         distinct(runs, |r| or_unknown(&r.file.environment.profile)),
     );
-    if runs.iter().any(|r| r.file.environment.redis.is_some()) {
-        row(
-            "Redis",
-            distinct(runs, |r| {
-                r.file
-                    .environment
-                    .redis
-                    .clone()
-                    .unwrap_or_else(|| "not used".to_string())
-            }),
-        );
-    } else {
-        row("Redis", vec![("not used".to_string(), vec![])]);
-    }
+    row(
+        "servers",
+        distinct(runs, |r| servers(&r.file.environment)),
+    );
     for r in runs {
         if r.file.environment.profile == "debug" {
             debug = true;
@@ -732,6 +722,18 @@ fn environment(out: &mut String, runs: &[Run]) {
         );
     }
     out.push_str("</tbody></table></div>\n</section>\n");
+}
+
+/// The servers of a run, `redis 7.0.15`, or `none (in-process)`.
+fn servers(e: &crate::result::Environment) -> String {
+    if e.servers.is_empty() {
+        return "none (in-process)".to_string();
+    }
+    e.servers
+        .iter()
+        .map(|s| format!("{} {}", s.name, s.version))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn note_warn(out: &mut String, text: &str) {

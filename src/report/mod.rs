@@ -202,9 +202,9 @@ fn load(inputs: &[PathBuf]) -> Result<Vec<Run>, ReportError> {
             path: path.clone(),
             source,
         })?;
-        let files = ResultsFile::all_from_json(&text).map_err(|reason| ReportError::Invalid {
+        let files = ResultsFile::all_from_json(&text).map_err(|e| ReportError::Invalid {
             path: path.clone(),
-            reason,
+            reason: e.to_string(),
         })?;
         // A bundle (several scenarios in one file) gives one run each.
         for file in files {

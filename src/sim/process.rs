@@ -1,11 +1,12 @@
 //! The `processes` runtime: real child processes of quizrace, the story's two
 //! servers.
 //!
-//! The parent writes each child a spec (JSON on stdin, so a Redis password
-//! never shows in `ps`), children set up their strategy, wait for a common
-//! start instant, play their share of the players and print their raw
-//! observations (JSON on stdout). The parent merges them, reads shared
-//! counters itself, and cleans up shared state.
+//! The parent writes each child a spec (JSON on stdin, so a password in a
+//! back end's URL never shows in `ps`), children set up their strategy,
+//! wait for a common start instant, play their share of the players and
+//! print their raw observations (JSON on stdout). The parent merges them;
+//! shared counters are read, and shared state removed, by
+//! [`super::run_trial`] in the parent.
 
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
@@ -14,7 +15,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::{run_share, Clock, RawRun, RunOptions, SimError, Workload};
-use crate::strategy::{AsyncStrategy, Env, StrategyId, SyncStrategy, Visitor};
+use crate::backend::{Env, EnvSpec};
+use crate::strategy::StrategyId;
 
 /// The hidden subcommand that runs one worker process.
 pub const WORKER_SUBCOMMAND: &str = "__worker";
@@ -35,8 +37,9 @@ pub struct ChildSpec {
     /// When to stop submitting, on that clock (0: only the rounds' limits).
     #[serde(default)]
     pub stop_at_ns: u64,
-    /// Redis settings (with any password: sent over a pipe, never argv).
-    pub redis: Option<crate::strategy::redis::RedisConfig>,
+    /// The back ends and the run's namespace (with any password: sent over
+    /// a pipe, never argv).
+    pub env: EnvSpec,
 }
 
 /// Time children get to start and set up before the common start instant.
@@ -70,7 +73,7 @@ fn spawn(
             } else {
                 start_at_ns.saturating_add(opts.stop_at_ns)
             },
-            redis: opts.env.redis.clone(),
+            env: opts.env.to_spec(),
         };
         let mut cmd = Command::new(&exe);
         cmd.arg(WORKER_SUBCOMMAND)
@@ -128,17 +131,9 @@ pub(crate) fn run_parent(
     opts: &RunOptions,
 ) -> Result<RawRun, SimError> {
     let children = spawn(id, w, opts)?;
-    let raws = collect(children, w, opts);
-    let lifted = opts.fault.lift();
-    // Shared state is read (and cleaned) by the parent, even after a failure.
-    let shared = id.visit(Shared { w, env: &opts.env })?;
-    lifted?;
     let mut merged = RawRun::default();
-    for raw in raws? {
+    for raw in collect(children, w, opts)? {
         merged.merge(raw);
-    }
-    if let Some(counts) = shared {
-        merged.counts = counts;
     }
     Ok(merged)
 }
@@ -273,7 +268,7 @@ pub fn run_each(id: StrategyId, w: &Workload, opts: &RunOptions) -> Result<Vec<R
 }
 
 /// Worker processes alive right now, so Ctrl-C can stop them before the
-/// parent deletes the run's Redis keys (else they would write new ones).
+/// parent removes the run's shared state (else they would write more).
 static CHILDREN: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
 
 fn children() -> std::sync::MutexGuard<'static, Vec<u32>> {
@@ -303,48 +298,32 @@ pub fn kill_children() -> usize {
     pids.len()
 }
 
-/// Reads and deletes shared (Redis) counters from the parent.
-struct Shared<'a> {
-    w: &'a Workload,
-    env: &'a Env,
-}
-
-impl Visitor for Shared<'_> {
-    type Output = Result<Option<Vec<u32>>, SimError>;
-    fn visit_sync<S: SyncStrategy>(self, _id: StrategyId) -> Self::Output {
-        Ok(None) // per-process state: the children's counts are all there is
-    }
-    fn visit_async<S: AsyncStrategy>(self, id: StrategyId) -> Self::Output {
-        if !id.info().needs_redis {
-            return Ok(None);
-        }
-        let rt = super::tokio_rt::build_runtime(crate::strategy::Runtime::TokioCurrent)?;
-        rt.block_on(async {
-            let s = S::setup(self.w.layout(), self.env, None).await?;
-            let counts = s.counts().await;
-            let teardown = s.teardown().await;
-            let counts = counts?;
-            teardown?;
-            Ok(Some(counts))
-        })
-    }
-}
-
 /// Entry point of a worker process: reads a [`ChildSpec`] from stdin, plays
 /// its share, and returns the JSON to print on stdout.
-pub fn child_main() -> Result<String, String> {
+pub fn child_main() -> Result<String, SimError> {
     let mut input = String::new();
     std::io::stdin()
         .read_to_string(&mut input)
-        .map_err(|e| format!("reading the worker spec from stdin: {e}"))?;
-    let spec: ChildSpec = serde_json::from_str(&input)
-        .map_err(|e| format!("this subcommand is internal to quizrace (bad spec: {e})"))?;
-    let id = StrategyId::from_name(&spec.strategy).map_err(|e| e.to_string())?;
+        .map_err(|e| SimError::BadSpec(format!("reading the worker spec from stdin: {e}")))?;
+    let spec: ChildSpec =
+        serde_json::from_str(&input).map_err(|e| SimError::BadSpec(format!("bad spec: {e}")))?;
+    let id =
+        StrategyId::from_name(&spec.strategy).map_err(|e| SimError::BadSpec(e.to_string()))?;
+    // A hand-fed spec is input like any other: the same limits as `run`.
+    spec.workload.validate()?;
+    id.check_runtime(spec.workload.runtime)?;
+    if spec.process >= spec.workload.effective_processes() {
+        return Err(SimError::BadSpec(format!(
+            "process {} of {}",
+            spec.process,
+            spec.workload.effective_processes()
+        )));
+    }
+    let env = Env::from_spec(spec.env).map_err(|e| SimError::BadSpec(e.to_string()))?;
     let opts = RunOptions {
-        env: Env { redis: spec.redis },
+        env,
         start_at_ns: spec.start_at_ns,
         stop_at_ns: spec.stop_at_ns,
-        in_child: true,
         ..RunOptions::default()
     };
     // Report progress to the parent on stderr while playing.
@@ -361,8 +340,7 @@ pub fn child_main() -> Result<String, String> {
     let raw = run_share(id, &spec.workload, spec.process, spec.clock, &opts);
     done.store(true, std::sync::atomic::Ordering::Relaxed);
     let _ = reporter.join();
-    let raw = raw.map_err(|e| e.to_string())?;
-    serde_json::to_string(&raw).map_err(|e| e.to_string())
+    Ok(serde_json::to_string(&raw?).expect("raw observations always serialise"))
 }
 
 /// A one-thread tokio runtime for `quizrace explain`'s async traces.

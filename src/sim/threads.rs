@@ -9,7 +9,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use super::barrier::Barrier;
 
 use super::workload::{WorkerPlan, Workload};
-use super::{Clock, Progress, RawRun, RunOptions, SimError, WorkerOut, OK};
+use super::{Clock, Fate, Progress, RawRun, RunOptions, SimError, WorkerOut};
 use crate::strategy::{AsyncStrategy, Recorder, StrategyId, SyncStrategy, Visitor};
 
 pub(super) fn run(
@@ -162,7 +162,7 @@ fn worker<H: Recorder>(
                 out.response.record(t1.saturating_sub(planned));
             }
             out.submitted_at[first + i] = t0;
-            out.outcome[first + i] = OK;
+            out.outcome[first + i] = Fate::Ok;
             if ended {
                 out.fires.push((p.answer.slot, t1));
             }

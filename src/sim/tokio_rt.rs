@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tokio::sync::Barrier;
 
 use super::workload::{WorkerPlan, Workload};
-use super::{Clock, Progress, RawRun, RunOptions, SimError, WorkerOut, FAILED, OK, UNKNOWN};
+use super::{Clock, Fate, Progress, RawRun, RunOptions, SimError, WorkerOut};
 use crate::strategy::{
     Answer, AsyncRecorder, AsyncStrategy, Outcome, Recorder, Runtime, ScoringWork, StrategyId,
     SyncStrategy, Visitor,
@@ -127,65 +127,33 @@ impl Visitor for Tokio<'_> {
         } = self;
         rt.block_on(async move {
             let strategy = S::setup(w.layout(), &opts.env, None).await?;
-            let result: Result<RawRun, SimError> = async {
-                let mut handles = Vec::with_capacity(plans.len());
-                for _ in 0..plans.len() {
-                    handles.push(strategy.handle().await?);
-                }
-                let (plans, outs) = drive(
-                    id,
-                    handles,
-                    plans,
-                    w.clone(),
-                    clock,
-                    opts.progress.clone(),
-                    (opts.start_at_ns, opts.stop_at_ns),
-                )
-                .await;
-                let outs = outs?;
-                // A fault still in force would change the counts after we
-                // read them; the parent does this for worker processes.
-                if !opts.in_child {
-                    let fault = opts.fault.clone();
-                    tokio::task::spawn_blocking(move || fault.lift())
-                        .await
-                        .map_err(|_| SimError::WorkerPanicked(id.name()))??;
-                }
-                // In a worker process the parent reads shared counters.
-                let counts = if opts.in_child {
-                    vec![0; w.layout().slots()]
-                } else {
-                    strategy.counts().await?
-                };
-                Ok(RawRun::from_workers(
-                    w.layout().slots(),
-                    &plans,
-                    outs,
-                    counts,
-                ))
+            let mut handles = Vec::with_capacity(plans.len());
+            for _ in 0..plans.len() {
+                handles.push(strategy.handle().await?);
             }
+            let (plans, outs) = drive(
+                id,
+                handles,
+                plans,
+                w.clone(),
+                clock,
+                opts.progress.clone(),
+                (opts.start_at_ns, opts.stop_at_ns),
+            )
             .await;
-            // Clean up after errors too.
-            let teardown = if opts.in_child {
-                Ok(())
+            // State on a back end is read once, after every process is
+            // done and the fault is over (`sim::run_trial`).
+            let counts = if id.networked() {
+                Vec::new()
             } else {
-                strategy.teardown().await
+                strategy.counts().await?
             };
-            // Both failures are reported: the clean-up error says what was
-            // left behind and how to delete it.
-            let mut raw = match (result, teardown) {
-                (Ok(raw), Ok(())) => raw,
-                (Ok(_), Err(t)) => return Err(t.into()),
-                (Err(e), Ok(())) => return Err(e),
-                (Err(e), Err(t)) => {
-                    return Err(SimError::WithCleanup {
-                        error: Box::new(e),
-                        cleanup: t,
-                    })
-                }
-            };
-            raw.server_error = crate::strategy::redis::take_server_error();
-            Ok(raw)
+            Ok(RawRun::from_workers(
+                w.layout().slots(),
+                &plans,
+                outs?,
+                counts,
+            ))
         })
     }
 }
@@ -324,16 +292,10 @@ async fn worker<H: AsyncRecorder>(
                 out.response.record(t1.saturating_sub(planned));
             }
             out.submitted_at[first + i] = t0;
-            out.outcome[first + i] = match outcome {
-                Outcome::Ok { ended } => {
-                    if ended {
-                        out.fires.push((p.answer.slot, t1));
-                    }
-                    OK
-                }
-                Outcome::Failed => FAILED,
-                Outcome::Unknown => UNKNOWN,
-            };
+            if let Outcome::Ok { ended: true } = outcome {
+                out.fires.push((p.answer.slot, t1));
+            }
+            out.outcome[first + i] = Fate::from(outcome);
         }
         out.end_ns = clock.now();
         progress.add(plan.round(r).len() as u64);

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::SimError;
 use crate::strategy::{Answer, Layout, Runtime, ScoringWork};
 
 /// How a load balancer spreads players over processes (and workers).
@@ -174,6 +175,142 @@ pub(crate) fn mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
 }
+
+/// Hard limits on sizes, so a typo cannot exhaust memory; each says why.
+pub mod limits {
+    /// Rooms: 10 million room counters fit comfortably in memory.
+    pub const MAX_ROOMS: u32 = 10_000_000;
+    /// Players per room: a room is a game, not a stadium.
+    pub const MAX_PLAYERS: u32 = 100_000;
+    /// Rounds: questions per game.
+    pub const MAX_ROUNDS: u32 = 10_000;
+    /// Total answers of one run (a hard cap; memory is checked separately by
+    /// [`Workload::estimated_bytes`]).
+    pub const MAX_ANSWERS: u64 = 200_000_000;
+    /// Bytes per planned answer: its plan entry (24), submission time and
+    /// outcome (9), and slack for vectors that grow by doubling.
+    pub const BYTES_PER_ANSWER: u64 = 48;
+    /// Bytes per room-round: a padded counter (128), the merged observations
+    /// (36), the checker's arrays (16) and slack.
+    pub const BYTES_PER_SLOT: u64 = 200;
+    /// Workers per process.
+    pub const MAX_WORKERS: u32 = 100_000;
+    /// OS threads: beyond this the OS, not the strategy, is measured.
+    pub const MAX_THREADS: u32 = 1_024;
+    /// Child processes.
+    pub const MAX_PROCESSES: u32 = 64;
+}
+
+
+impl Workload {
+    /// A generous estimate of the memory one trial needs: per answer (plan
+    /// and per-worker results) and per room-round (counters, observations,
+    /// checks). Measured on x86-64: ~240 bytes per answer at one player per
+    /// room, ~60 at eight.
+    pub fn estimated_bytes(&self) -> u64 {
+        let slots = self.rooms as u64 * self.rounds as u64;
+        self.total_answers()
+            .saturating_mul(limits::BYTES_PER_ANSWER)
+            .saturating_add(slots.saturating_mul(limits::BYTES_PER_SLOT))
+    }
+
+    /// Refuses a workload whose [`Workload::estimated_bytes`] exceed the
+    /// memory the machine has available now (Linux `MemAvailable`), rather
+    /// than letting the allocator abort half-way.
+    pub fn check_memory(&self) -> Result<(), SimError> {
+        let need = self.estimated_bytes();
+        match available_memory() {
+            Some(have) if need > have => Err(SimError::Invalid(format!(
+                "this workload needs about {} of memory and {} is available: use fewer rooms, \
+                 players or rounds",
+                gib(need),
+                gib(have)
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Checks sizes and combinations; the message gives the limit and why.
+    pub fn validate(&self) -> Result<(), SimError> {
+        use limits::*;
+        let bad = |m: String| Err(SimError::Invalid(m));
+        let check = |name: &str, v: u32, max: u32, why: &str| -> Result<(), SimError> {
+            if v == 0 {
+                return bad(format!("{name} must be at least 1 (got 0)"));
+            }
+            if v > max {
+                return bad(format!("{name} = {v} is over the limit of {max}: {why}"));
+            }
+            Ok(())
+        };
+        check(
+            "rooms",
+            self.rooms,
+            MAX_ROOMS,
+            "10 million counters is plenty",
+        )?;
+        check(
+            "players",
+            self.players,
+            MAX_PLAYERS,
+            "a room is a game, not a stadium",
+        )?;
+        check("rounds", self.rounds, MAX_ROUNDS, "questions per game")?;
+        // Worker processes run sync strategies on OS threads too.
+        let max_workers = if matches!(self.runtime, Runtime::Threads | Runtime::Processes) {
+            MAX_THREADS
+        } else {
+            MAX_WORKERS
+        };
+        check(
+            "workers",
+            self.workers,
+            max_workers,
+            "beyond this the scheduler, not the strategy, is measured",
+        )?;
+        if self.runtime == Runtime::Processes {
+            check(
+                "processes",
+                self.processes,
+                MAX_PROCESSES,
+                "one per core is the story",
+            )?;
+        }
+        if self.total_answers() > MAX_ANSWERS {
+            return bad(format!(
+                "rooms x players x rounds = {} answers is over the limit of {MAX_ANSWERS}",
+                self.total_answers()
+            ));
+        }
+        if self.rooms as u64 * self.rounds as u64 > u32::MAX as u64 {
+            return bad("rooms x rounds must fit in 32 bits".into());
+        }
+        if self.time_limit.is_zero() {
+            return bad("time_limit must be more than 0".into());
+        }
+        if self.window >= self.time_limit {
+            return bad(format!(
+                "window ({:?}) must be shorter than time_limit ({:?}): answers arriving \
+                 after the limit could never count",
+                self.window, self.time_limit
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `MemAvailable` from `/proc/meminfo`, in bytes (None elsewhere).
+fn available_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+fn gib(bytes: u64) -> String {
+    format!("{:.1} GiB", bytes as f64 / (1u64 << 30) as f64)
+}
+
 
 #[cfg(test)]
 mod tests {

@@ -1,4 +1,5 @@
-//! Scoring-counter strategies: the plug-in interface and the catalogue.
+//! Scoring-counter strategies: the plug-in interface. The strategies
+//! themselves are listed in [`catalogue`].
 //!
 //! A strategy is one implementation of the story's `scoringMap[gameId]`
 //! counter. It plugs in through a trait pair, in the style of bustle's
@@ -12,20 +13,16 @@
 //!   i.e. whether it is the one that emits `endQuizTime`.
 //!
 //! Synchronous strategies run on plain OS threads with no async machinery;
-//! asynchronous ones (those that `await` while scoring, or talk to Redis) run
-//! on tokio. The simulator never names a concrete strategy type: names map to
-//! types in exactly one place, [`StrategyId::visit`].
+//! asynchronous ones (those that `await` while scoring, or talk to a server)
+//! run on tokio. The simulator never names a concrete strategy type: names map to
+//! types in exactly one place, the [`catalogue`] ([`StrategyId::visit`]).
 //!
-//! Where scoring work goes is part of each strategy's design and is what
-//! separates the families:
-//!
-//! * **read–score–write** strategies (`racy-rmw`, `async-rmw`, the mutexes,
-//!   `dashmap`, `redis-get-set`) read the count, do the scoring work, then
-//!   write. In the racy ones the work is the race window; the locking ones
-//!   hold their lock across it, which is safe but serialises scoring.
-//! * **score-then-count** strategies (`atomic`, `cas`, `semaphore`,
-//!   `snapshot`, `actor`, `check-then-act`, the other Redis ones) score first
-//!   and then count with one indivisible step.
+//! Where scoring work goes is part of each strategy's design (the catalogue
+//! lists which family does what): *read–score–write* strategies read the
+//! count, do the scoring work, then write, so in the racy ones the work is
+//! the race window and the locking ones hold their lock across it;
+//! *score-then-count* strategies score first and then count with one
+//! indivisible step ([`SyncStrategy::SCORES_FIRST`]).
 
 use std::fmt;
 use std::future::Future;
@@ -35,14 +32,17 @@ use serde::Serialize;
 
 pub mod actor;
 pub mod atomics;
+pub mod catalogue;
 pub mod locks;
 pub mod racy;
-pub mod redis;
 pub mod semaphore;
 pub mod snapshot;
 pub mod trace;
 
+pub use catalogue::StrategyId;
 pub use trace::{TraceEvent, TraceOp, Tracer};
+
+use crate::backend::Family;
 
 /// One answer: which room-round it counts towards, and who gave it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -267,33 +267,32 @@ pub trait AsyncStrategy: Send + Sync + Sized + 'static {
     ) -> impl Future<Output = Result<Self, SetupError>> + Send;
     /// A new worker handle. Called before timing starts.
     fn handle(&self) -> impl Future<Output = Result<Self::Handle, SetupError>> + Send;
-    /// Final value of every room-round counter, indexed by slot.
+    /// Final value of every room-round counter, indexed by slot. For a
+    /// strategy whose state lives on a back end, the simulator calls this on
+    /// a fresh set-up in the same namespace after the workers are done
+    /// (worker processes never read shared counts themselves).
     fn counts(&self) -> impl Future<Output = Result<Vec<u32>, SetupError>> + Send;
-    /// Releases external resources (deletes the run's Redis keys).
-    fn teardown(&self) -> impl Future<Output = Result<(), SetupError>> + Send {
-        async { Ok(()) }
-    }
 }
 
-/// Settings strategies may need from outside the process (Redis).
-#[derive(Clone, Debug, Default)]
-pub struct Env {
-    /// Redis settings; `None` for in-process runs.
-    pub redis: Option<redis::RedisConfig>,
-}
+pub use crate::backend::Env;
 
-/// A strategy could not be set up (or torn down, or read back).
+/// A strategy could not be set up (or read back).
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
-    /// The strategy needs Redis but the run has no Redis configured.
-    #[error("strategy `{0}` needs Redis: pass --redis-url or set QUIZRACE_REDIS_URL")]
-    NoRedis(&'static str),
+    /// The strategy needs a back end the run has not configured.
+    #[error("strategy `{strategy}` needs {}: {}", family.display, family.how_to_configure())]
+    NoBackend {
+        /// The strategy.
+        strategy: &'static str,
+        /// The family it needs.
+        family: &'static Family,
+    },
     /// The operating system refused a resource (e.g. a thread).
     #[error("{0}")]
     Resource(String),
-    /// A Redis operation failed; the message says what and how to fix it.
+    /// A back-end operation failed; the message says what and how to fix it.
     #[error("{0}")]
-    Redis(String),
+    Backend(String),
 }
 
 /// Whether a strategy is expected to keep the invariants.
@@ -359,32 +358,93 @@ impl fmt::Display for Runtime {
     }
 }
 
-/// Static facts about one strategy: the single source of names and kinds.
+/// Static facts about one strategy, kept in the catalogue
+/// ([`catalogue`]): the only place where strategy names appear.
 #[derive(Debug)]
 pub struct Info {
     /// Stable kebab-case name.
     pub name: &'static str,
     /// Racy or correct.
     pub kind: Kind,
+    /// Synchronous (runs on threads) or asynchronous (awaits).
+    pub mode: Mode,
     /// Runtimes it can run on.
     pub runtimes: &'static [Runtime],
+    /// The back end it keeps its state on, if not this process's memory.
+    pub backend: Option<&'static Family>,
+    /// Whether its guarantee survives client retries after timeouts.
+    pub under_retries: UnderRetries,
+    /// Where it is checked (`docs/catalogue.md` lists the same).
+    pub proven_by: &'static [Proof],
+    /// How `quizrace explain` shows it.
+    pub demo: Demo,
+    /// For a racy strategy: what widens its race window when the race did
+    /// not show (printed under a `not reproduced` result).
+    pub widen: &'static str,
     /// One line for `quizrace list`.
     pub description: &'static str,
     /// Several paragraphs for `quizrace explain`: mechanism, safety, cost.
     pub explanation: &'static str,
-    /// Whether it needs a Redis server.
-    pub needs_redis: bool,
 }
 
-const IN_PROCESS: &[Runtime] = &[Runtime::Threads, Runtime::Tokio, Runtime::TokioCurrent];
-const ASYNC_ONLY: &[Runtime] = &[Runtime::Tokio, Runtime::TokioCurrent];
-const EVERYWHERE: &[Runtime] = &[
-    Runtime::Threads,
-    Runtime::Tokio,
-    Runtime::TokioCurrent,
-    Runtime::Processes,
-];
-const DISTRIBUTED: &[Runtime] = &[Runtime::Tokio, Runtime::TokioCurrent, Runtime::Processes];
+/// Whether a strategy's record call blocks on nothing (runs on threads)
+/// or awaits (runs on tokio).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// A [`SyncStrategy`].
+    Sync,
+    /// An [`AsyncStrategy`].
+    Async,
+}
+
+/// What client retries after a timeout do to a strategy's guarantee.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnderRetries {
+    /// No client, no retries (in-process state), or racy anyway.
+    NotApplicable,
+    /// Idempotent: a repeated call changes nothing, so it stays exact.
+    Exact,
+    /// Not idempotent: a retried call that had landed counts twice, so its
+    /// anomalies are expected when retries are on.
+    MayDoubleCount,
+}
+
+/// Where a strategy's correctness (or its race) is established.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Proof {
+    /// Every interleaving explored by loom (`tests/loom.rs`).
+    Loom,
+    /// Seeded schedules explored by shuttle (`tests/shuttle.rs`).
+    Shuttle,
+    /// Stress runs on real threads and tasks (`tests/stress.rs`).
+    Stress,
+    /// Runs against a real server, faults included (`tests/redis.rs`).
+    Integration,
+}
+
+impl Proof {
+    /// The short name used in docs and `list`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Proof::Loom => "loom",
+            Proof::Shuttle => "shuttle",
+            Proof::Stress => "stress",
+            Proof::Integration => "integration",
+        }
+    }
+}
+
+/// How `quizrace explain` demonstrates a strategy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Demo {
+    /// A traced short run on two workers, searched for the interleaving
+    /// that breaks an invariant.
+    Trace,
+    /// A run on two worker processes, showing what each one counted.
+    Partition,
+    /// A confirming run of a correct strategy.
+    Confirm,
+}
 
 /// Receives the concrete type behind a [`StrategyId`] (see [`StrategyId::visit`]).
 pub trait Visitor {
@@ -394,110 +454,6 @@ pub trait Visitor {
     fn visit_sync<S: SyncStrategy>(self, id: StrategyId) -> Self::Output;
     /// Called for asynchronous strategies.
     fn visit_async<S: AsyncStrategy>(self, id: StrategyId) -> Self::Output;
-}
-
-macro_rules! catalogue {
-    ($( $variant:ident => $mode:ident $ty:ty, $name:literal, $kind:ident, $rt:ident, $redis:literal,
-        $desc:literal, $explain:expr; )*) => {
-        /// Every strategy in the catalogue. Names, kinds and types are declared
-        /// once, here.
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub enum StrategyId {
-            $(
-                #[doc = $desc]
-                $variant,
-            )*
-        }
-
-        impl StrategyId {
-            /// The whole catalogue, racy strategies first.
-            pub const ALL: &'static [StrategyId] = &[$(StrategyId::$variant),*];
-
-            /// Static facts about this strategy.
-            pub fn info(self) -> &'static Info {
-                match self {
-                    $(StrategyId::$variant => &Info {
-                        name: $name,
-                        kind: Kind::$kind,
-                        runtimes: $rt,
-                        description: $desc,
-                        explanation: $explain,
-                        needs_redis: $redis,
-                    },)*
-                }
-            }
-
-            /// Calls the visitor with the concrete strategy type: the one place
-            /// where names become types.
-            pub fn visit<V: Visitor>(self, v: V) -> V::Output {
-                match self {
-                    $(StrategyId::$variant => catalogue!(@visit $mode, v, self, $ty),)*
-                }
-            }
-        }
-    };
-    (@visit sync, $v:ident, $id:ident, $ty:ty) => { $v.visit_sync::<$ty>($id) };
-    (@visit async, $v:ident, $id:ident, $ty:ty) => { $v.visit_async::<$ty>($id) };
-}
-
-catalogue! {
-    RacyRmw => sync racy::RacyRmw, "racy-rmw", Racy, IN_PROCESS, false,
-        "load, score (the race window), store: concurrent increments overwrite each other",
-        racy::RACY_RMW_EXPLAIN;
-    AsyncRmw => async racy::AsyncRmw, "async-rmw", Racy, ASYNC_ONLY, false,
-        "read, await scoring, write: loses updates even on one thread, across an await",
-        racy::ASYNC_RMW_EXPLAIN;
-    CheckThenAct => sync racy::CheckThenAct, "check-then-act", Racy, IN_PROCESS, false,
-        "atomic increment, then a separate read decides: several callers see the full count",
-        racy::CHECK_THEN_ACT_EXPLAIN;
-    LocalMap => sync locks::LocalMap, "local-map", RacyAcrossProcesses, EVERYWHERE, false,
-        "a per-process map behind a mutex: exact in one process, never complete across two",
-        locks::LOCAL_MAP_EXPLAIN;
-    StdMutex => sync locks::StdMutex, "std-mutex", Correct, IN_PROCESS, false,
-        "std::sync::Mutex around the whole map, held across read-score-write",
-        locks::STD_MUTEX_EXPLAIN;
-    ParkingLotMutex => sync locks::ParkingLotMutex, "parking-lot-mutex", Correct, IN_PROCESS, false,
-        "parking_lot::Mutex around the whole map, held across read-score-write",
-        locks::PARKING_LOT_EXPLAIN;
-    TokioMutex => async locks::TokioMutex, "tokio-mutex", Correct, ASYNC_ONLY, false,
-        "tokio's async Mutex held across the scoring await",
-        locks::TOKIO_MUTEX_EXPLAIN;
-    DashMap => sync locks::Sharded, "dashmap", Correct, IN_PROCESS, false,
-        "sharded concurrent map: one lock per shard, held across read-score-write",
-        locks::DASHMAP_EXPLAIN;
-    Atomic => sync atomics::Atomic, "atomic", Correct, IN_PROCESS, false,
-        "fetch_add per room-round; the caller that moves N-1 to N fires",
-        atomics::ATOMIC_EXPLAIN;
-    Cas => sync atomics::Cas, "cas", Correct, IN_PROCESS, false,
-        "compare-and-swap loop per room-round; retries when another worker got there first",
-        atomics::CAS_EXPLAIN;
-    Semaphore => sync semaphore::Semaphore, "semaphore", Correct, IN_PROCESS, false,
-        "counting semaphore per room-round: scorers release permits, one taker gets all N",
-        semaphore::SEMAPHORE_EXPLAIN;
-    Snapshot => sync snapshot::Snapshot, "snapshot", Correct, IN_PROCESS, false,
-        "immutable persistent scoreboard swapped atomically (arc-swap RCU)",
-        snapshot::SNAPSHOT_EXPLAIN;
-    Actor => sync actor::Actor, "actor", Correct, IN_PROCESS, false,
-        "one thread owns the map; workers send messages and wait for the decision",
-        actor::ACTOR_EXPLAIN;
-    RedisGetSet => async redis::GetSet, "redis-get-set", Racy, DISTRIBUTED, true,
-        "GET, score, SET v+1: the lost update across processes",
-        redis::GET_SET_EXPLAIN;
-    RedisIncrGet => async redis::IncrGet, "redis-incr-get", Racy, DISTRIBUTED, true,
-        "INCRBY, then a separate GET decides: duplicate ends",
-        redis::INCR_GET_EXPLAIN;
-    RedisIncrby => async redis::Incrby, "redis-incrby", Correct, DISTRIBUTED, true,
-        "the story's fix: decide from INCRBY's return value (not safe under retries)",
-        redis::INCRBY_EXPLAIN;
-    RedisLua => async redis::Lua, "redis-lua", Correct, DISTRIBUTED, true,
-        "one Lua script increments, decides and marks the round ended",
-        redis::LUA_EXPLAIN;
-    RedisWatch => async redis::Watch, "redis-watch", Correct, DISTRIBUTED, true,
-        "optimistic WATCH/MULTI/EXEC with retries",
-        redis::WATCH_EXPLAIN;
-    RedisSadd => async redis::Sadd, "redis-sadd", Correct, DISTRIBUTED, true,
-        "SADD the player id, count with SCARD in one script: retries cannot double count",
-        redis::SADD_EXPLAIN;
 }
 
 impl StrategyId {
@@ -521,6 +477,12 @@ impl StrategyId {
     /// Whether the strategy can run on `runtime`.
     pub fn supports(self, runtime: Runtime) -> bool {
         self.info().runtimes.contains(&runtime)
+    }
+
+    /// Whether its state lives on a back end (shared by every process)
+    /// rather than in one process's memory.
+    pub fn networked(self) -> bool {
+        self.info().backend.is_some()
     }
 }
 

@@ -2,144 +2,45 @@
 //!
 //! All but `redis-watch` share one multiplexed connection per strategy
 //! (handles clone it, so 50 tasks pipeline their commands over one socket;
-//! see `conn::Link`, which also reconnects after a server restart).
-//! Keys are `quizrace:{run}:{tag}:{slot}`; scoring work comes first and the
-//! counting step after, except in `redis-get-set`, whose read–score–write
-//! *is* the bug.
+//! see `link::Link`, which also reconnects after a server restart).
+//! Keys are `quizrace:{namespace}:{tag}:{slot}`; scoring work comes first
+//! and the counting step after, except in `redis-get-set`, whose
+//! read–score–write *is* the bug. Every call goes through the run's one
+//! retry policy ([`Conn::call`]); the run's keys are deleted by the run's
+//! hooks (`run.rs`), not by the strategies.
 
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use super::config::RedisConfig;
-use super::conn::{self, retrying, stopped, Conn, Fate, Link};
+use super::admin;
+use super::errors::{explain, Fate};
+use super::link::{Conn, Link, Op};
+use super::retry::{Next, Retry};
+use super::Site;
+use crate::backend::stopped;
 use crate::strategy::trace::{decided, step};
 use crate::strategy::{
     Answer, AsyncRecorder, AsyncStrategy, Env, Layout, Outcome, ScoringWork, SetupError, TraceOp,
     Tracer,
 };
 
-pub(crate) const GET_SET_EXPLAIN: &str = "\
-redis-get-set moves the story's counter into Redis but keeps the story's
-code: GET the count, do the scoring work, SET count + 1. Every command is
-atomic inside Redis; the sequence of two commands is not.
+pub(crate) const GET_SET_EXPLAIN: &str = include_str!("text/get-set.txt");
 
-Why it breaks: two servers (or two tasks of one server) that GET the same
-value both SET value + 1, and one answer vanishes. Redis does not help here:
-shared state only removes the first bug of the story (each process counting
-alone); the read-modify-write still races across the network round trip,
-which is a far wider window (~100 us on loopback) than any in-process one.
-Lost answers mean the count never reaches the number of players, nobody
-emits endQuizTime, and the room hangs.
+pub(crate) const INCR_GET_EXPLAIN: &str = include_str!("text/incr-get.txt");
 
-Cost: two round trips per answer. Fixes: let Redis do the arithmetic
-(redis-incrby), run the whole step in Redis (redis-lua), or detect the
-conflict and retry (redis-watch).";
+pub(crate) const INCRBY_EXPLAIN: &str = include_str!("text/incrby.txt");
 
-pub(crate) const INCR_GET_EXPLAIN: &str = "\
-redis-incr-get counts correctly (INCRBY is atomic) but decides wrongly: after
-its INCRBY it sends a separate GET and emits endQuizTime if the count it reads
-is >= players, exactly the story's
-`if (scoringMap[gameId] >= playersCount)` translated to Redis.
+pub(crate) const LUA_EXPLAIN: &str = include_str!("text/lua.txt");
 
-Why it breaks: between a worker's INCRBY and its GET, other workers'
-increments land. Once the last answer is in, every worker whose GET comes
-after it reads the full count, so the round ends twice or more
-(duplicate_end). Nothing is lost; the decision is the race.
+pub(crate) const WATCH_EXPLAIN: &str = include_str!("text/watch.txt");
 
-Cost: two round trips per answer. Fix: decide from the value INCRBY itself
-returned (redis-incrby).";
+pub(crate) const SADD_EXPLAIN: &str = include_str!("text/sadd.txt");
 
-pub(crate) const INCRBY_EXPLAIN: &str = "\
-redis-incrby is the fix the story's team shipped: INCRBY the room-round's
-counter and decide from the value INCRBY returned. Redis executes commands one
-at a time, so the increment is indivisible and exactly one caller sees the
-value that equals the number of players: it alone emits endQuizTime. All
-processes share the counter, so partitioned state is gone too.
-
-Where it stops being correct: client retries. If the reply to an INCRBY
-times out, the client cannot know whether the server applied it. Retrying
-(what most clients and proxies do by default) applies it again when the
-first one did land: the answer is counted twice, the count reaches the
-number of players before every player has answered (early_end), and the
-true completing call may see a value past the target (missed_end). The
-scenario redis-faults-retry.toml pauses the server mid-run with CLIENT
-PAUSE to show exactly this; redis-sadd and redis-lua survive it because
-they are idempotent.
-
-Cost: one round trip per answer. Pipelined over one multiplexed connection
-it is the fastest Redis strategy (hundreds of thousands of answers per
-second on two cores); the server executes each INCRBY in well under a
-microsecond, so the network and the client dominate.";
-
-pub(crate) const LUA_EXPLAIN: &str = "\
-redis-lua runs one Lua script per answer (loaded once with SCRIPT LOAD and
-called by its SHA with EVALSHA). Redis runs a script to completion before
-serving any other command, so the script's steps are one indivisible unit:
-
-    if SETBIT(seen, player, 1) was 0 then        -- first time for this player
-        n = INCR(counter)
-        if n == players then SET(end, player, NX) -- mark the round ended
-    end
-    return GET(end) == player                     -- did *this* player end it?
-
-The bitmap of players who already answered makes the script idempotent: a
-retry after a timeout finds its bit set and changes nothing, and if the lost
-first attempt was the one that completed the round, the retry reports that
-decision, so the round still ends exactly once. The end marker records who
-ended the round, so no two callers can both claim it.
-
-Limit: idempotency lets a retry recover a lost reply, but only a reply
-that eventually arrives. If every attempt times out, the answer is counted
-(its outcome is unknown) and the decision it carried is lost with the last
-reply: that round never ends (missed_end). Retry for longer than the
-longest stall you expect.
-
-Cost: one round trip, like INCRBY, plus a few microseconds of script
-execution on the single Redis thread and a bitmap of players/8 bytes per
-round. Needs scripting to be enabled (some managed Redis offerings restrict
-it).";
-
-pub(crate) const WATCH_EXPLAIN: &str = "\
-redis-watch is optimistic concurrency control: WATCH the counter, GET it,
-then MULTI / SET count+1 / EXEC. If any other client modified the counter
-after the WATCH, Redis aborts the EXEC (it returns nil) and the client
-retries from the WATCH. A successful EXEC therefore wrote value + 1 over an
-unchanged value: no lost update, and the caller that wrote the target value
-alone emits endQuizTime.
-
-WATCH state belongs to a connection, so every worker needs its own
-connection: no multiplexing, one socket per worker. Under contention
-(many workers on one room) most transactions abort and retry; the retries
-column of the results counts them. Like INCRBY it is not idempotent: a
-retried EXEC whose first attempt timed out but landed counts twice.
-
-Cost: two round trips per attempt (WATCH+GET pipelined, then the
-MULTI/EXEC block), times the number of attempts; a connection per worker.";
-
-pub(crate) const SADD_EXPLAIN: &str = "\
-redis-sadd records *who* answered instead of *how many*: one Lua script
-does SADD room-round-set player-id, SCARD, and, if the set is full, sets an
-end marker to the player id (SET NX), then returns whether the marker holds
-this player. The count is the set's size, so adding the same player twice
-changes nothing: the operation is idempotent.
-
-That is what makes it safe under client retries: a retried call after a
-timeout adds nothing new, and if the lost first attempt completed the round,
-the retry reads the marker and reports that it did, so the round ends exactly
-once. Under the CLIENT PAUSE fault that makes redis-incrby over-count,
-redis-sadd stays exact, provided some retry gets an answer: if every
-attempt times out, the end decision is lost with the last reply (see
-redis-lua).
-
-Cost: one round trip; memory of one set member per answer (a few tens of
-bytes per player per round, versus 8 bytes for a counter); the script runs
-on Redis's single thread.";
-
-/// What every Redis strategy keeps: settings, key prefix and trace log.
+/// What every Redis strategy keeps: where, key prefix and trace log.
 struct Base {
-    cfg: RedisConfig,
-    /// `quizrace:{run}:{tag}:`; a slot number completes a key.
+    site: Site,
+    /// `quizrace:{namespace}:{tag}:`; a slot number completes a key.
     keys: String,
     players: u32,
     slots: usize,
@@ -151,7 +52,7 @@ impl fmt::Debug for Base {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // `cfg`'s Debug redacts the password; connections are not printed.
         f.debug_struct("Base")
-            .field("cfg", &self.cfg)
+            .field("cfg", &self.site.cfg)
             .field("keys", &self.keys)
             .field("players", &self.players)
             .finish_non_exhaustive()
@@ -166,10 +67,10 @@ impl Base {
         tag: &str,
         name: &'static str,
     ) -> Result<Arc<Base>, SetupError> {
-        let cfg = env.redis.clone().ok_or(SetupError::NoRedis(name))?;
+        let site = Site::of(env, name)?;
         Ok(Arc::new(Base {
-            keys: format!("{}{tag}:", cfg.prefix()),
-            cfg,
+            keys: format!("{}{tag}:", site.prefix),
+            site,
             players: layout.players,
             slots: layout.slots(),
             tracer,
@@ -187,23 +88,31 @@ impl Base {
 
     /// Reads `GET`-able counters with `MGET` on a fresh admin connection.
     async fn mget_counts(&self) -> Result<Vec<u32>, SetupError> {
-        let mut c = conn::admin(&self.cfg).await?;
-        conn::mget_counts(
+        let mut c = admin::admin(&self.site).await?;
+        admin::mget_counts(
             &mut c,
-            &self.cfg,
+            &self.site,
             (0..self.slots).map(|s| self.key_of(s, "")),
         )
         .await
     }
 
-    /// Deletes every key of the run (all strategies' tags: the prefix is the run's).
-    async fn teardown(&self) -> Result<(), SetupError> {
-        let result = async {
-            let mut c = conn::admin(&self.cfg).await?;
-            conn::delete_prefix(&mut c, &self.cfg).await.map(|_| ())
+    /// Reads set sizes with pipelined `SCARD`s (`redis-sadd`).
+    async fn scard_counts(&self) -> Result<Vec<u32>, SetupError> {
+        let mut c = admin::admin(&self.site).await?;
+        let mut out = Vec::with_capacity(self.slots);
+        for chunk in (0..self.slots).collect::<Vec<_>>().chunks(1000) {
+            let mut p = redis::pipe();
+            for &s in chunk {
+                p.cmd("SCARD").arg(self.key_of(s, ""));
+            }
+            let v: Vec<u32> = p
+                .query_async(&mut c)
+                .await
+                .map_err(|e| explain(&self.site, "reading the final counts (SCARD)", &e))?;
+            out.extend(v);
         }
-        .await;
-        result.map_err(|e| conn::left_behind(&self.cfg, e))
+        Ok(out)
     }
 }
 
@@ -238,13 +147,21 @@ fn lost(f: Fate) -> Outcome {
     }
 }
 
+/// How a strategy on the shared connection reads its final counts.
+#[derive(Clone, Copy, Debug)]
+enum Counts {
+    /// `MGET` of the counters.
+    Get,
+    /// `SCARD` of the player sets.
+    Scard,
+}
+
 /// Handle shared by the strategies on the multiplexed connection.
 struct Shared {
     base: Arc<Base>,
     conn: Conn,
     worker: usize,
     key: String,
-    retried: u64,
     /// The script of `redis-lua` and `redis-sadd`, loaded at set-up.
     script: Option<redis::Script>,
 }
@@ -253,15 +170,15 @@ impl fmt::Debug for Shared {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Handle")
             .field("worker", &self.worker)
-            .field("retried", &self.retried)
+            .field("retried", &self.conn.retried)
             .finish_non_exhaustive()
     }
 }
 
-/// Defines a strategy on the shared connection: struct, handle, setup,
-/// counts and teardown. The record call is written per strategy.
+/// Defines a strategy on the shared connection: struct, handle and set-up.
+/// The record call is written per strategy.
 macro_rules! shared_strategy {
-    ($(#[$doc:meta])* $name:ident, $handle:ident, $tag:literal, $id:literal, $script:expr, counts = $counts:ident) => {
+    ($(#[$doc:meta])* $name:ident, $handle:ident, $tag:literal, $id:literal, $script:expr, $counts:expr) => {
         $(#[$doc])*
         pub struct $name {
             base: Arc<Base>,
@@ -286,10 +203,10 @@ macro_rules! shared_strategy {
 
             async fn setup(layout: Layout, env: &Env, tracer: Option<Tracer>) -> Result<Self, SetupError> {
                 let base = Base::new(layout, env, tracer, $tag, $id)?;
-                let link = Link::connect(&base.cfg).await?;
+                let link = Link::connect(&base.site).await?;
                 let script: Option<redis::Script> = $script;
                 if let Some(s) = &script {
-                    conn::load_script(&base.cfg, &mut link.get().await, s, $id).await?;
+                    admin::load_script(&base.site, &mut link.get().await, s, $id).await?;
                 }
                 Ok($name { base, link, script })
             }
@@ -301,25 +218,16 @@ macro_rules! shared_strategy {
                         base: self.base.clone(),
                         conn: self.link.conn(false).await,
                         key: String::with_capacity(self.base.keys.len() + 16),
-                        retried: 0,
                         script: self.script.clone(),
                     },
                 })
             }
 
             async fn counts(&self) -> Result<Vec<u32>, SetupError> {
-                self.$counts().await
-            }
-
-            async fn teardown(&self) -> Result<(), SetupError> {
-                self.base.teardown().await
-            }
-        }
-
-        impl $name {
-            #[allow(dead_code)]
-            async fn mget(&self) -> Result<Vec<u32>, SetupError> {
-                self.base.mget_counts().await
+                match $counts {
+                    Counts::Get => self.base.mget_counts().await,
+                    Counts::Scard => self.base.scard_counts().await,
+                }
             }
         }
     };
@@ -335,7 +243,7 @@ shared_strategy! {
     /// * **Checked by:** `tests/redis.rs` (`six_strategies_on_tokio_racy_caught_correct_exact`,
     ///   the two-process story) asserting that it *loses* answers, and
     ///   `quizrace explain redis-get-set`, which finds the interleaving.
-    GetSet, GetSetHandle, "get-set", "redis-get-set", None, counts = mget
+    GetSet, GetSetHandle, "get-set", "redis-get-set", None, Counts::Get
 }
 
 shared_strategy! {
@@ -347,7 +255,7 @@ shared_strategy! {
     ///   nearly the same time.
     /// * **Checked by:** `tests/redis.rs` asserting `duplicate_end > 0`, and
     ///   `quizrace explain redis-incr-get`.
-    IncrGet, IncrGetHandle, "incr-get", "redis-incr-get", None, counts = mget
+    IncrGet, IncrGetHandle, "incr-get", "redis-incr-get", None, Counts::Get
 }
 
 shared_strategy! {
@@ -364,7 +272,7 @@ shared_strategy! {
     /// * **Checked by:** `tests/redis.rs` on `tokio` and `processes`, and the
     ///   pause fault that shows its over-count under retries
     ///   (`pause_with_retries_makes_incrby_overcount_while_lua_and_sadd_stay_exact`).
-    Incrby, IncrbyHandle, "incrby", "redis-incrby", None, counts = mget
+    Incrby, IncrbyHandle, "incrby", "redis-incrby", None, Counts::Get
 }
 
 shared_strategy! {
@@ -377,7 +285,7 @@ shared_strategy! {
     ///   few µs of script time on the Redis thread; players/8 bytes per round.
     /// * **Scaling:** like `redis-incrby`, with more server CPU per answer.
     /// * **Checked by:** `tests/redis.rs`, including the pause fault with retries.
-    Lua, LuaHandle, "lua", "redis-lua", Some(redis::Script::new(LUA_SCRIPT)), counts = mget
+    Lua, LuaHandle, "lua", "redis-lua", Some(redis::Script::new(LUA_SCRIPT)), Counts::Get
 }
 
 shared_strategy! {
@@ -389,56 +297,18 @@ shared_strategy! {
     /// * **Costs:** one round trip; one set member per answer in memory.
     /// * **Scaling:** like `redis-lua`.
     /// * **Checked by:** `tests/redis.rs`, including the pause fault with retries.
-    Sadd, SaddHandle, "sadd", "redis-sadd", Some(redis::Script::new(SADD_SCRIPT)), counts = scard
+    Sadd, SaddHandle, "sadd", "redis-sadd", Some(redis::Script::new(SADD_SCRIPT)), Counts::Scard
 }
 
-/// `redis-lua`'s script. KEYS: counter, seen-bitmap, end marker; ARGV:
-/// player id, players per room. Returns 1 if this player's answer ended the
-/// round. Idempotent: see [`LUA_EXPLAIN`].
-const LUA_SCRIPT: &str = r"
-if redis.call('SETBIT', KEYS[2], ARGV[1], 1) == 0 then
-  local n = redis.call('INCR', KEYS[1])
-  if n == tonumber(ARGV[2]) then
-    redis.call('SET', KEYS[3], ARGV[1], 'NX')
-  end
-end
-if redis.call('GET', KEYS[3]) == ARGV[1] then return 1 end
-return 0
-";
+/// `redis-lua`'s script (`scripts/lua.lua`). KEYS: counter, seen-bitmap,
+/// end marker; ARGV: player id, players per room. Returns 1 if this
+/// player's answer ended the round. Idempotent: see `text/lua.txt`.
+const LUA_SCRIPT: &str = include_str!("scripts/lua.lua");
 
-/// `redis-sadd`'s script. KEYS: player set, end marker; ARGV: player id,
-/// players per room. Returns 1 if this player's answer ended the round.
-const SADD_SCRIPT: &str = r"
-redis.call('SADD', KEYS[1], ARGV[1])
-if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[2]) then
-  redis.call('SET', KEYS[2], ARGV[1], 'NX')
-end
-if redis.call('GET', KEYS[2]) == ARGV[1] then return 1 end
-return 0
-";
-
-impl Sadd {
-    async fn scard(&self) -> Result<Vec<u32>, SetupError> {
-        let b = &self.base;
-        let mut c = conn::admin(&b.cfg).await?;
-        let mut out = Vec::with_capacity(b.slots);
-        let mut start = 0;
-        while start < b.slots {
-            let end = (start + 1000).min(b.slots);
-            let mut p = redis::pipe();
-            for s in start..end {
-                p.cmd("SCARD").arg(b.key_of(s, ""));
-            }
-            let v: Vec<u32> = p
-                .query_async(&mut c)
-                .await
-                .map_err(|e| conn::explain(&b.cfg, "reading the final counts (SCARD)", &e))?;
-            out.extend(v);
-            start = end;
-        }
-        Ok(out)
-    }
-}
+/// `redis-sadd`'s script (`scripts/sadd.lua`). KEYS: player set, end
+/// marker; ARGV: player id, players per room. Returns 1 if this player's
+/// answer ended the round.
+const SADD_SCRIPT: &str = include_str!("scripts/sadd.lua");
 
 impl AsyncRecorder for GetSetHandle {
     async fn record(&mut self, answer: Answer, work: &ScoringWork) -> Outcome {
@@ -446,13 +316,15 @@ impl AsyncRecorder for GetSetHandle {
             return Outcome::Failed;
         }
         let h = &mut self.h;
-        let retries = h.base.cfg.faults.retries;
         let key = key(&mut h.key, &h.base, answer.slot, "");
         let get = redis::Cmd::get(key);
-        let got: Result<Option<u32>, Fate> =
-            retrying!(retries, h.retried, h.conn.query::<Option<u32>>(&get));
         // A failed GET changed nothing: the answer was not counted.
-        let Ok(v) = got.map(Option::unwrap_or_default) else {
+        let Ok(v) = h
+            .conn
+            .call::<Option<u32>>(Op::Cmd(&get))
+            .await
+            .map(Option::unwrap_or_default)
+        else {
             return Outcome::Failed;
         };
         step(&h.base.tracer, h.worker, answer.slot, || {
@@ -460,8 +332,7 @@ impl AsyncRecorder for GetSetHandle {
         });
         work.run_async().await; // the race window: other workers GET the same v here
         let set = redis::Cmd::set(key, v + 1);
-        let set: Result<(), Fate> = retrying!(retries, h.retried, h.conn.query::<()>(&set));
-        if let Err(f) = set {
+        if let Err(f) = h.conn.call::<()>(Op::Cmd(&set)).await {
             return lost(f);
         }
         step(&h.base.tracer, h.worker, answer.slot, || {
@@ -477,7 +348,7 @@ impl AsyncRecorder for GetSetHandle {
     }
 
     fn retries(&self) -> u64 {
-        self.h.retried
+        self.h.conn.retried
     }
 }
 
@@ -488,11 +359,9 @@ impl AsyncRecorder for IncrGetHandle {
         }
         work.run_async().await;
         let h = &mut self.h;
-        let retries = h.base.cfg.faults.retries;
         let key = key(&mut h.key, &h.base, answer.slot, "");
         let incr = redis::Cmd::incr(key, 1);
-        let n: Result<u32, Fate> = retrying!(retries, h.retried, h.conn.query::<u32>(&incr));
-        let n = match n {
+        let n = match h.conn.call::<u32>(Op::Cmd(&incr)).await {
             Ok(n) => n,
             Err(f) => return lost(f),
         };
@@ -501,9 +370,12 @@ impl AsyncRecorder for IncrGetHandle {
         });
         // The bug: a second, separate command decides.
         let get = redis::Cmd::get(key);
-        let seen: Result<Option<u32>, Fate> =
-            retrying!(retries, h.retried, h.conn.query::<Option<u32>>(&get));
-        let Ok(seen) = seen.map(Option::unwrap_or_default) else {
+        let Ok(seen) = h
+            .conn
+            .call::<Option<u32>>(Op::Cmd(&get))
+            .await
+            .map(Option::unwrap_or_default)
+        else {
             // Counted, but no decision could be read: this call does not end the round.
             return Outcome::Ok { ended: false };
         };
@@ -520,7 +392,7 @@ impl AsyncRecorder for IncrGetHandle {
     }
 
     fn retries(&self) -> u64 {
-        self.h.retried
+        self.h.conn.retried
     }
 }
 
@@ -533,31 +405,25 @@ impl AsyncRecorder for IncrbyHandle {
         let h = &mut self.h;
         let key = key(&mut h.key, &h.base, answer.slot, "");
         let incr = redis::Cmd::incr(key, 1);
-        let n: Result<u32, Fate> = retrying!(
-            h.base.cfg.faults.retries,
-            h.retried,
-            h.conn.query::<u32>(&incr)
-        );
-        match n {
-            Ok(n) => {
-                // Exactly one INCRBY returns the target value.
-                let ended = n == h.base.players;
-                Outcome::Ok { ended }
-            }
+        match h.conn.call::<u32>(Op::Cmd(&incr)).await {
+            // Exactly one INCRBY returns the target value.
+            Ok(n) => Outcome::Ok {
+                ended: n == h.base.players,
+            },
             Err(f) => lost(f),
         }
     }
 
     fn retries(&self) -> u64 {
-        self.h.retried
+        self.h.conn.retried
     }
 }
 
 impl Shared {
-    /// Runs the set-up script of `redis-lua` or `redis-sadd` for `answer`.
-    /// Its keys are the room-round's key followed by each of `suffixes`; it
-    /// returns 1 to the one call that ends the round, and a repeated call
-    /// (a retry) changes nothing, which is what makes both idempotent.
+    /// Runs the script of `redis-lua` or `redis-sadd` for `answer`. Its keys
+    /// are the room-round's key followed by each of `suffixes`; it returns 1
+    /// to the one call that ends the round, and a repeated call (a retry)
+    /// changes nothing, which is what makes both idempotent.
     async fn decide_by_script(
         &mut self,
         answer: Answer,
@@ -577,13 +443,8 @@ impl Shared {
             .map(|suffix| format!("{room_round}{suffix}"))
             .collect();
         let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-        let r: Result<u32, Fate> = retrying!(
-            self.base.cfg.faults.retries,
-            self.retried,
-            self.conn
-                .eval(script, &keys, &[answer.player, self.base.players])
-        );
-        match r {
+        let args = [answer.player, self.base.players];
+        match self.conn.call::<u32>(Op::Script(script, &keys, &args)).await {
             Ok(fired) => Outcome::Ok { ended: fired == 1 },
             Err(f) => lost(f),
         }
@@ -599,7 +460,7 @@ impl AsyncRecorder for LuaHandle {
     }
 
     fn retries(&self) -> u64 {
-        self.h.retried
+        self.h.conn.retried
     }
 }
 
@@ -610,7 +471,7 @@ impl AsyncRecorder for SaddHandle {
     }
 
     fn retries(&self) -> u64 {
-        self.h.retried
+        self.h.conn.retried
     }
 }
 
@@ -641,13 +502,12 @@ pub struct WatchHandle {
     base: Arc<Base>,
     conn: Conn,
     key: String,
-    retried: u64,
 }
 
 impl fmt::Debug for WatchHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WatchHandle")
-            .field("retried", &self.retried)
+            .field("retried", &self.conn.retried)
             .finish_non_exhaustive()
     }
 }
@@ -663,42 +523,40 @@ impl AsyncStrategy for Watch {
     async fn setup(layout: Layout, env: &Env, tracer: Option<Tracer>) -> Result<Self, SetupError> {
         let base = Base::new(layout, env, tracer, "watch", "redis-watch")?;
         // Fail early, with a clear message, if the server is not usable.
-        drop(Link::connect(&base.cfg).await?);
+        drop(Link::connect(&base.site).await?);
         Ok(Watch { base })
     }
 
     async fn handle(&self) -> Result<WatchHandle, SetupError> {
         // A link of its own: WATCH state must not be shared with other handles.
-        let link = Link::connect(&self.base.cfg).await?;
+        let link = Link::connect(&self.base.site).await?;
         Ok(WatchHandle {
             base: self.base.clone(),
             conn: link.conn(true).await,
             key: String::with_capacity(self.base.keys.len() + 16),
-            retried: 0,
         })
     }
 
     async fn counts(&self) -> Result<Vec<u32>, SetupError> {
         self.base.mget_counts().await
     }
-
-    async fn teardown(&self) -> Result<(), SetupError> {
-        self.base.teardown().await
-    }
 }
 
 /// One optimistic attempt: `Some(v + 1)` if `EXEC` committed, `None` if it
 /// aborted because another client changed the key after our `WATCH`.
-async fn watch_attempt(conn: &mut Conn, key: &str) -> Result<Option<u32>, conn::Failure> {
+async fn watch_attempt(
+    conn: &mut Conn,
+    key: &str,
+) -> Result<Option<u32>, super::errors::Failure> {
     // WATCH and GET in one round trip; the transaction in another.
     let mut watch = redis::pipe();
     watch.cmd("WATCH").arg(key).ignore().cmd("GET").arg(key);
-    let (v,): (Option<u32>,) = conn.query(&watch).await?;
+    let (v,): (Option<u32>,) = conn.attempt(Op::Pipe(&watch)).await?;
     let next = v.unwrap_or(0) + 1;
     let mut tx = redis::pipe();
     tx.atomic().set(key, next).ignore();
     // EXEC answers nil when a watched key changed: nothing was written.
-    let committed: Option<()> = conn.query(&tx).await?;
+    let committed: Option<()> = conn.attempt(Op::Pipe(&tx)).await?;
     Ok(committed.map(|()| next))
 }
 
@@ -710,8 +568,9 @@ impl AsyncRecorder for WatchHandle {
         work.run_async().await;
         let base = &*self.base;
         let key = key(&mut self.key, base, answer.slot, "");
-        let mut maybe = false;
-        let mut timeouts = 0;
+        // Conflicts are retried without limit but MAX_CONFLICTS; errors by
+        // the run's one retry policy.
+        let mut policy = Retry::new(base.site.faults.retries);
         let mut conflicts = 0;
         loop {
             match watch_attempt(&mut self.conn, key).await {
@@ -722,31 +581,26 @@ impl AsyncRecorder for WatchHandle {
                 }
                 Ok(None) => {
                     conflicts += 1;
-                    self.retried += 1;
+                    self.conn.retried += 1;
                     if conflicts >= MAX_CONFLICTS {
-                        break;
+                        return lost(policy.fate());
                     }
                 }
-                Err(f) => {
-                    maybe |= f.fate == Fate::MaybeApplied;
-                    if timeouts < base.cfg.faults.retries && f.transient {
-                        timeouts += 1;
-                        self.retried += 1;
-                        continue;
+                Err(f) => match policy.next(f) {
+                    Next::Retry(wait) => {
+                        self.conn.retried += 1;
+                        if !wait.is_zero() {
+                            tokio::time::sleep(wait).await;
+                        }
                     }
-                    break;
-                }
+                    Next::GiveUp(fate) => return lost(fate),
+                },
             }
         }
-        lost(if maybe {
-            Fate::MaybeApplied
-        } else {
-            Fate::NotApplied
-        })
     }
 
     fn retries(&self) -> u64 {
-        self.retried
+        self.conn.retried
     }
 }
 
@@ -756,8 +610,14 @@ mod tests {
 
     #[test]
     fn keys_are_prefixed_and_numbered() {
+        let env = crate::backend::configure(
+            &[(&super::super::FAMILY, "redis://127.0.0.1:1".into())],
+            &[],
+        )
+        .unwrap();
         let env = Env {
-            redis: Some(RedisConfig::new("redis://127.0.0.1:1").unwrap()),
+            namespace: "ns".into(),
+            ..env
         };
         let layout = Layout {
             rooms: 1,
@@ -769,7 +629,7 @@ mod tests {
         for slot in [0u32, 7, 10, 4_294_967_295] {
             let want = base.key_of(slot as usize, ":end");
             assert_eq!(key(&mut buf, &base, slot, ":end"), want);
-            assert!(want.starts_with("quizrace:"));
+            assert!(want.starts_with("quizrace:ns:t:"), "{want}");
         }
     }
 }

@@ -1,40 +1,35 @@
-//! Fault injection: a server pause at a set time mid-run.
-//!
-//! `CLIENT PAUSE <ms> WRITE|ALL` makes the server hold clients' commands for
-//! a while and then execute them all. A client with a response timeout
-//! shorter than the pause gives up on commands the server will still run;
-//! if it retries, the server runs both. That is the mechanism by which the
-//! story's `INCRBY` fix over-counts, shown without killing anything.
+//! Fault injection: the run's pause ([`crate::backend::Pause`]) as
+//! `CLIENT PAUSE <ms> WRITE|ALL`, sent at a set time mid-run from a control
+//! connection of its own.
 
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::config::{Pause, RedisConfig};
-use super::conn;
-use crate::strategy::Env;
+use super::{admin, Site};
+use crate::backend::Pause;
 
 /// A pause scheduled on a control connection of its own.
 #[derive(Debug)]
-pub struct PauseInjector {
+pub(crate) struct PauseInjector {
     cancel: mpsc::Sender<()>,
     thread: JoinHandle<Result<bool, String>>,
 }
 
 impl PauseInjector {
-    /// Schedules the env's pause (if any) `delay + pause.at` from now.
+    /// Schedules the site's pause (if any) `delay + pause.at` from now.
     /// `delay` is when workers start (the start-up grace of processes).
-    pub fn start(env: &Env, delay: Duration) -> Option<PauseInjector> {
-        let cfg = env.redis.clone()?;
-        let pause = cfg.faults.pause?;
+    pub(crate) fn start(site: &Site, delay: Duration) -> Option<PauseInjector> {
+        let pause = site.faults.pause?;
+        let site = site.clone();
         let (cancel, rx) = mpsc::channel();
-        let thread = std::thread::spawn(move || inject(cfg, pause, delay, rx));
+        let thread = std::thread::spawn(move || inject(site, pause, delay, rx));
         Some(PauseInjector { cancel, thread })
     }
 
     /// Cancels a pause not yet sent, lifts one still in effect, and reports
     /// whether the pause happened (an error if it could not be sent).
-    pub fn finish(self) -> Result<bool, String> {
+    pub(crate) fn finish(self) -> Result<bool, String> {
         let _ = self.cancel.send(());
         self.thread
             .join()
@@ -44,28 +39,28 @@ impl PauseInjector {
 
 /// The server currently paused by this process, if any, so Ctrl-C can lift
 /// the pause before it deletes keys (a paused server would hold the deletes).
-static ACTIVE_PAUSE: std::sync::Mutex<Option<RedisConfig>> = std::sync::Mutex::new(None);
+static ACTIVE_PAUSE: std::sync::Mutex<Option<Site>> = std::sync::Mutex::new(None);
 
-fn active_pause() -> std::sync::MutexGuard<'static, Option<RedisConfig>> {
+fn active_pause() -> std::sync::MutexGuard<'static, Option<Site>> {
     ACTIVE_PAUSE.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Lifts a pause this process injected, if one is active (`CLIENT UNPAUSE`
 /// on a fresh connection, bounded by the connect and response timeouts).
 pub(crate) async fn unpause_now() {
-    let cfg = active_pause().clone();
-    if let Some(cfg) = cfg {
-        if let Ok(mut c) = conn::admin(&cfg).await {
+    let site = active_pause().clone();
+    if let Some(site) = site {
+        if let Ok(mut c) = admin::admin(&site).await {
             let mut unpause = redis::cmd("CLIENT");
             unpause.arg("UNPAUSE");
             let _ =
-                tokio::time::timeout(cfg.faults.response_timeout, unpause.exec_async(&mut c)).await;
+                tokio::time::timeout(site.faults.response_timeout, unpause.exec_async(&mut c)).await;
         }
     }
 }
 
 fn inject(
-    cfg: RedisConfig,
+    site: Site,
     pause: Pause,
     delay: Duration,
     cancel: mpsc::Receiver<()>,
@@ -77,7 +72,7 @@ fn inject(
         .map_err(|e| format!("starting the fault-injection runtime: {e}"))?;
     // Connect before the pause is due, so the control connection is ready.
     let mut control = rt
-        .block_on(conn::admin(&cfg))
+        .block_on(admin::admin(&site))
         .map_err(|e| format!("fault injection: {e}"))?;
     let wait = fire_at.saturating_duration_since(Instant::now());
     match cancel.recv_timeout(wait) {
@@ -90,18 +85,18 @@ fn inject(
         redis::cmd("CLIENT")
             .arg("PAUSE")
             .arg(ms)
-            .arg(pause.mode.as_str())
+            .arg(pause.mode.as_str().to_uppercase())
             .exec_async(&mut control),
     )
     .map_err(|e| {
-        cfg.scrub(&format!(
+        site.cfg.scrub(&format!(
             "fault injection: CLIENT PAUSE {ms} {} failed ({e}); it needs Redis 6.2 or later and \
              a user allowed to run CLIENT (ACL +client)",
-            pause.mode.as_str()
+            pause.mode.as_str().to_uppercase()
         ))
     })?;
     let paused_until = Instant::now() + pause.duration;
-    *active_pause() = Some(cfg.clone());
+    *active_pause() = Some(site.clone());
     let _ = cancel.recv();
     active_pause().take();
     if Instant::now() < paused_until {

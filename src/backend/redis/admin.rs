@@ -1,0 +1,180 @@
+//! Administrative commands: checking the server, loading scripts, reading
+//! final counts, asking the server who it is, and deleting the run's keys.
+//!
+//! Deleting is `SCAN MATCH prefix*` + `UNLINK`, never anything else: no
+//! `FLUSHALL`, no `FLUSHDB`, no key outside the run's prefix.
+
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+use redis::AsyncConnectionConfig;
+
+use super::errors::explain;
+use super::link::open_with;
+use super::{RedisConfig, Site};
+use crate::strategy::SetupError;
+
+/// A connection for reading counts and deleting keys after the run. Its
+/// response timeout covers an injected pause still in effect.
+pub(crate) async fn admin(site: &Site) -> Result<MultiplexedConnection, SetupError> {
+    let pause = site.faults.pause.map_or(Duration::ZERO, |p| p.duration);
+    let timeout = site.faults.response_timeout.max(Duration::from_secs(5)) + pause;
+    open_with(site, timeout)
+        .await
+        .map_err(|e| explain(site, "connecting", &e))
+}
+
+/// Checks that the server answers `PING` with `PONG`.
+pub(crate) async fn ping(
+    site: &Site,
+    conn: &mut impl redis::aio::ConnectionLike,
+) -> Result<(), SetupError> {
+    let pong: String = redis::cmd("PING")
+        .query_async(conn)
+        .await
+        .map_err(|e| explain(site, "PING", &e))?;
+    if pong != "PONG" {
+        return Err(SetupError::Backend(format!(
+            "Redis at {} answered PING with something other than PONG: is it a Redis server?",
+            site.cfg.redacted_url()
+        )));
+    }
+    Ok(())
+}
+
+/// Loads a Lua script once (`SCRIPT LOAD`), so that every call is an
+/// `EVALSHA` of 40 bytes instead of the script's text.
+pub(crate) async fn load_script(
+    site: &Site,
+    conn: &mut MultiplexedConnection,
+    script: &redis::Script,
+    strategy: &str,
+) -> Result<(), SetupError> {
+    script.load_async(conn).await.map_err(|e| {
+        let msg = e.to_string();
+        // The server echoes the start of the script; the command name is enough.
+        let msg = msg.split(", with args").next().unwrap_or(&msg).to_string();
+        if msg.contains("unknown command") || e.code() == Some("NOPERM") || msg.contains("NOPERM")
+        {
+            SetupError::Backend(site.cfg.scrub(&format!(
+                "Redis: loading the Lua script of `{strategy}` failed: the server at {} does not \
+                 allow Lua scripting (SCRIPT LOAD / EVALSHA are disabled, renamed or denied by ACL: \
+                 {msg}). Enable scripting for this user (ACL SETUSER <user> +@scripting), or use \
+                 redis-incrby or redis-watch, which need no scripts",
+                site.cfg.redacted_url()
+            )))
+        } else {
+            explain(site, &format!("loading the Lua script of `{strategy}`"), &e)
+        }
+    })?;
+    Ok(())
+}
+
+/// A failed clean-up, with the exact command that deletes what is left.
+pub(crate) fn left_behind(site: &Site, e: SetupError) -> SetupError {
+    SetupError::Backend(format!(
+        "{e}. This run's keys may be left on the server: delete them with {}",
+        manual_cleanup(site)
+    ))
+}
+
+/// The shell command that deletes the run's keys.
+pub(crate) fn manual_cleanup(site: &Site) -> String {
+    let url = site.cfg.redacted_url();
+    format!(
+        "redis-cli -u '{url}' --scan --pattern '{}*' | xargs -r redis-cli -u '{url}' unlink \
+         (add the password to the URL if the server needs one)",
+        site.prefix
+    )
+}
+
+/// Deletes every key under the run's prefix; returns how many it deleted.
+pub(crate) async fn delete_prefix(
+    conn: &mut MultiplexedConnection,
+    site: &Site,
+) -> Result<u64, SetupError> {
+    let pattern = format!("{}*", site.prefix);
+    let mut cursor: u64 = 0;
+    let mut deleted = 0u64;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(conn)
+            .await
+            .map_err(|e| explain(site, "deleting the run's keys (SCAN)", &e))?;
+        if !keys.is_empty() {
+            let n: u64 = redis::cmd("UNLINK")
+                .arg(&keys)
+                .query_async(conn)
+                .await
+                .map_err(|e| explain(site, "deleting the run's keys (UNLINK)", &e))?;
+            deleted += n;
+        }
+        cursor = next;
+        if cursor == 0 {
+            return Ok(deleted);
+        }
+    }
+}
+
+/// Reads one integer per key with `MGET`, in chunks (missing keys are 0).
+pub(crate) async fn mget_counts(
+    conn: &mut MultiplexedConnection,
+    site: &Site,
+    keys: impl Iterator<Item = String>,
+) -> Result<Vec<u32>, SetupError> {
+    let keys: Vec<String> = keys.collect();
+    let mut out = Vec::with_capacity(keys.len());
+    for chunk in keys.chunks(1000) {
+        let vals: Vec<Option<u64>> = redis::cmd("MGET")
+            .arg(chunk)
+            .query_async(conn)
+            .await
+            .map_err(|e| explain(site, "reading the final counts", &e))?;
+        out.extend(
+            vals.into_iter()
+                .map(|v| v.unwrap_or(0).min(u32::MAX as u64) as u32),
+        );
+    }
+    Ok(out)
+}
+
+/// Fields of `INFO server`, when the server answers within a second.
+pub(crate) fn info_server(cfg: &RedisConfig) -> Option<Vec<(String, String)>> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()?;
+    rt.block_on(async {
+        let client = cfg.client().ok()?;
+        let short = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(1)))
+            .set_response_timeout(Some(Duration::from_secs(1)));
+        let mut c = client
+            .get_multiplexed_async_connection_with_config(&short)
+            .await
+            .ok()?;
+        let info: String = redis::cmd("INFO")
+            .arg("server")
+            .query_async(&mut c)
+            .await
+            .ok()?;
+        Some(
+            info.lines()
+                .filter_map(|l| l.split_once(':'))
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                .collect(),
+        )
+    })
+}
+
+/// One field of `INFO server`.
+pub(crate) fn info_field(cfg: &RedisConfig, field: &str) -> Option<String> {
+    info_server(cfg)?
+        .into_iter()
+        .find_map(|(k, v)| (k == field).then_some(v))
+}

@@ -1,0 +1,180 @@
+//! What a Redis error means: a message that says how to fix it, and the
+//! command's fate as far as the count is concerned.
+//!
+//! Only certainty counts as [`Fate::NotApplied`]: calling an applied command
+//! "failed" would put the count above the checker's upper bound
+//! `ok + unknown` and report a violation that did not happen.
+
+use std::sync::Mutex;
+
+use redis::{ErrorKind, RedisError};
+
+use super::Site;
+use crate::strategy::SetupError;
+
+/// Whether a failed command may still have been applied by the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Fate {
+    /// Definitely not applied: the connection was refused before sending, or
+    /// the server answered with an error (a rejected command changes nothing).
+    NotApplied,
+    /// Maybe applied: sent, then the reply timed out or the connection died.
+    MaybeApplied,
+}
+
+/// Why one attempt failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Failure {
+    /// Whether the command may have been applied anyway.
+    pub(crate) fate: Fate,
+    /// Whether trying again may help.
+    pub(crate) transient: bool,
+}
+
+impl Failure {
+    /// A command that was never sent (e.g. a reconnect failed): retrying may help.
+    pub(crate) const NOT_SENT: Failure = Failure {
+        fate: Fate::NotApplied,
+        transient: true,
+    };
+
+    /// Classifies `e`; a server's own refusal is kept for the report.
+    pub(crate) fn of(e: &RedisError) -> Failure {
+        let f = classify(e);
+        if matches!(e.kind(), ErrorKind::Server(_) | ErrorKind::Extension) {
+            // The server's own words (e.g. OOM under maxmemory), kept so the
+            // user sees why answers failed instead of a strategy verdict.
+            note_server_error(e);
+        }
+        f
+    }
+}
+
+/// The pure classification behind [`Failure::of`].
+fn classify(e: &RedisError) -> Failure {
+    let fate = if e.is_connection_refusal() {
+        Fate::NotApplied
+    } else {
+        match e.kind() {
+            ErrorKind::Server(_)
+            | ErrorKind::Extension
+            | ErrorKind::Client
+            | ErrorKind::InvalidClientConfig
+            | ErrorKind::AuthenticationFailed => Fate::NotApplied,
+            _ => Fate::MaybeApplied,
+        }
+    };
+    // I/O trouble (timeouts, dropped or refused connections) may pass;
+    // a server-side rejection would only repeat.
+    let transient = matches!(e.kind(), ErrorKind::Io | ErrorKind::Parse);
+    Failure { fate, transient }
+}
+
+/// The first error a Redis server answered with in this process since the
+/// last [`take_server_error`]. Written only on the error path.
+static SERVER_ERROR: Mutex<Option<String>> = Mutex::new(None);
+
+fn note_server_error(e: &RedisError) {
+    let mut slot = SERVER_ERROR.lock().unwrap_or_else(|p| p.into_inner());
+    slot.get_or_insert_with(|| e.to_string());
+}
+
+/// Takes the first error a Redis server answered with since the last call.
+pub(crate) fn take_server_error() -> Option<String> {
+    SERVER_ERROR
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take()
+}
+
+/// A `redis` error turned into a message that says what failed and how to
+/// fix it. `what` is the step, e.g. "connecting".
+pub(crate) fn explain(site: &Site, what: &str, e: &RedisError) -> SetupError {
+    let at = site.cfg.redacted_url();
+    let f = &site.faults;
+    let hint = if e.is_connection_refusal() {
+        format!(
+            "connection refused: no Redis is listening at {at}. Start redis-server there, or point \
+             --redis-url / QUIZRACE_REDIS_URL at a running server"
+        )
+    } else if e.kind() == ErrorKind::AuthenticationFailed
+        || matches!(e.code(), Some("WRONGPASS" | "NOAUTH"))
+        || e.to_string().contains("NOAUTH")
+        || e.to_string().contains("WRONGPASS")
+    {
+        format!(
+            "authentication failed at {at}: the server rejected the user/password (or needs one). \
+             Put them in the URL as redis://:PASSWORD@host:port or redis://USER:PASSWORD@host:port \
+             (the password is never shown)"
+        )
+    } else if e.is_timeout() {
+        format!(
+            "no reply from {at} within the timeout (connect {:?}, response {:?}): the host may be \
+             unreachable, the server paused or overloaded, or the port may belong to something that \
+             is not Redis. Check the URL, or raise --connect-timeout / --response-timeout",
+            f.connect_timeout, f.response_timeout
+        )
+    } else if e.kind() == ErrorKind::Parse || e.is_connection_dropped() {
+        format!(
+            "the server at {at} did not answer in the Redis protocol (or closed the connection): is \
+             another service listening on that port? Point --redis-url at a Redis server"
+        )
+    } else if e.kind() == ErrorKind::Server(redis::ServerErrorKind::NoPerm)
+        || e.code() == Some("NOPERM")
+    {
+        format!(
+            "the Redis user at {at} lacks a permission quizrace needs; allow the commands named \
+             below (e.g. ACL SETUSER <user> +@all ~quizrace:*)"
+        )
+    } else {
+        format!("Redis at {at} returned an error")
+    };
+    SetupError::Backend(site.cfg.scrub(&format!("Redis: {what} failed: {hint} ({e})")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn io(kind: std::io::ErrorKind) -> RedisError {
+        RedisError::from(std::io::Error::new(kind, "test"))
+    }
+
+    #[test]
+    fn only_certainty_is_not_applied() {
+        // Refused before anything was sent: certainly not applied, and a
+        // retry may reach a server that is coming back.
+        assert_eq!(
+            classify(&io(std::io::ErrorKind::ConnectionRefused)),
+            Failure {
+                fate: Fate::NotApplied,
+                transient: true
+            }
+        );
+        // Sent, then the reply never came: maybe applied.
+        for kind in [
+            std::io::ErrorKind::TimedOut,
+            std::io::ErrorKind::ConnectionReset,
+            std::io::ErrorKind::BrokenPipe,
+        ] {
+            let f = classify(&io(kind));
+            assert_eq!(f.fate, Fate::MaybeApplied, "{kind:?}");
+            assert!(f.transient, "{kind:?}");
+        }
+        // The server refused the command: nothing changed, and it would
+        // refuse again.
+        let oom = RedisError::from((
+            ErrorKind::Server(redis::ServerErrorKind::ResponseError),
+            "OOM command not allowed",
+        ));
+        assert_eq!(
+            classify(&oom),
+            Failure {
+                fate: Fate::NotApplied,
+                transient: false
+            }
+        );
+        let client = RedisError::from((ErrorKind::Client, "bad"));
+        assert_eq!(classify(&client).fate, Fate::NotApplied);
+    }
+}

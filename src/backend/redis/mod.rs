@@ -1,0 +1,163 @@
+//! The Redis back end: the story's fix, its racy cousins, and the
+//! idempotent ones.
+//!
+//! | strategy | per answer | decision | under client retries |
+//! |---|---|---|---|
+//! | `redis-get-set` | `GET`, score, `SET v+1` | `v+1 == players` | racy anyway |
+//! | `redis-incr-get` | `INCRBY`, then `GET` | `GET >= players` | racy anyway |
+//! | `redis-incrby` | `INCRBY` | its reply `== players` | over-counts |
+//! | `redis-lua` | one script: bitmap + `INCR` + end marker | marker holds this player | exact |
+//! | `redis-watch` | `WATCH`/`GET`, `MULTI`/`SET`/`EXEC` | committed `v+1 == players` | over-counts |
+//! | `redis-sadd` | one script: `SADD` + `SCARD` + end marker | marker holds this player | exact |
+//!
+//! The module is split by job:
+//!
+//! * `config`: the URL and its secret ([`RedisConfig`]);
+//! * `link`: connections, reconnects, and a handle's calls;
+//! * `errors`: what an error means (a message, and the command's fate);
+//! * `retry`: the one retry policy every strategy uses;
+//! * `admin`: `PING`, scripts, final counts, `INFO`, key deletion;
+//! * `pause`: the injected `CLIENT PAUSE`;
+//! * `run`: a run's hooks (namespace, restart detection, clean-up, Ctrl-C);
+//! * `strategies`: the six strategies; their Lua in `scripts/`, their
+//!   explanations in `text/`.
+//!
+//! Rules for every Redis run (`docs/backends.md` has the rules of every back
+//! end):
+//!
+//! * **Keys** live under `quizrace:{namespace}:`, a fresh namespace per
+//!   strategy run, shared with its worker processes; the run's hooks delete
+//!   the prefix with `SCAN`/`UNLINK`, also after errors and on Ctrl-C.
+//!   Nothing ever calls `FLUSHALL`/`FLUSHDB`.
+//! * **Secrets**: the URL's password lives in one private field; messages use
+//!   [`RedisConfig::redacted_url`] and [`RedisConfig::scrub`].
+//! * **Timeouts**: every connection has a connect and a response timeout; a
+//!   dead server becomes failed or unknown outcomes.
+//! * **Outcomes**: an answer is `Failed` only when it certainly did not
+//!   apply (connection refused, command rejected), `Unknown` when it may
+//!   have (a timeout after sending, a connection lost in flight), and `Ok`
+//!   when acknowledged, even if an earlier, timed-out attempt also landed.
+//!   The checker's counter bounds `[ok, ok + unknown]` rely on this.
+
+mod admin;
+mod config;
+mod errors;
+mod link;
+mod pause;
+mod retry;
+mod run;
+mod strategies;
+
+use std::any::Any;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use config::{RedisConfig, DEFAULT_URL};
+pub use strategies::{
+    GetSet, GetSetHandle, IncrGet, IncrGetHandle, Incrby, IncrbyHandle, Lua, LuaHandle, Sadd,
+    SaddHandle, Watch, WatchHandle,
+};
+pub(crate) use strategies::{
+    GET_SET_EXPLAIN, INCRBY_EXPLAIN, INCR_GET_EXPLAIN, LUA_EXPLAIN, SADD_EXPLAIN, WATCH_EXPLAIN,
+};
+
+use super::{ActiveRun, Backend, BackendError, Env, Family, Faults, ServerFact};
+use crate::strategy::SetupError;
+
+/// The Redis family's row.
+pub const FAMILY: Family = Family {
+    name: "redis",
+    display: "Redis",
+    url_flag: "redis-url",
+    url_env: "QUIZRACE_REDIS_URL",
+    url_help: "Redis URL, redis://[[user]:password@]host[:port][/db] (a password in it is \
+               never printed)",
+    default_url: DEFAULT_URL,
+    configure,
+    decode,
+};
+
+fn configure(url: &str) -> Result<Arc<dyn Backend>, BackendError> {
+    Ok(Arc::new(RedisConfig::new(url).map_err(BackendError::Config)?))
+}
+
+fn decode(v: serde_json::Value) -> Result<Arc<dyn Backend>, BackendError> {
+    let cfg: RedisConfig = serde_json::from_value(v)
+        .map_err(|e| BackendError::Config(format!("a Redis config from the parent: {e}")))?;
+    Ok(Arc::new(cfg))
+}
+
+impl Backend for RedisConfig {
+    fn family(&self) -> &'static Family {
+        &FAMILY
+    }
+
+    fn begin(&self, env: &Env, start_delay: Duration) -> Result<Box<dyn ActiveRun>, SetupError> {
+        let site = Site {
+            cfg: self.clone(),
+            faults: env.faults.clone(),
+            prefix: prefix(&env.namespace),
+        };
+        Ok(Box::new(run::RedisRun::begin(site, start_delay)))
+    }
+
+    fn server(&self) -> Option<ServerFact> {
+        let info = admin::info_server(self)?;
+        let field = |k: &str| info.iter().find(|(f, _)| f == k).map(|(_, v)| v.clone());
+        // Valkey reports `valkey_version` beside a compatible `redis_version`.
+        let (name, version) = match field("valkey_version") {
+            Some(v) => ("valkey", v),
+            None => ("redis", field("redis_version")?),
+        };
+        Some(ServerFact {
+            backend: FAMILY.name.to_string(),
+            name: name.to_string(),
+            version,
+        })
+    }
+
+    fn take_server_error(&self) -> Option<String> {
+        errors::take_server_error()
+    }
+
+    fn encode(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("a RedisConfig always serialises")
+    }
+
+    fn redacted_url(&self) -> String {
+        RedisConfig::redacted_url(self)
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// The key prefix of a run: `quizrace:{namespace}:`.
+fn prefix(namespace: &str) -> String {
+    format!("quizrace:{namespace}:")
+}
+
+/// Where one run's commands go: the server, the client fault settings and
+/// the run's key prefix.
+#[derive(Clone, Debug)]
+pub(crate) struct Site {
+    pub(crate) cfg: RedisConfig,
+    pub(crate) faults: Faults,
+    pub(crate) prefix: String,
+}
+
+impl Site {
+    /// The site of the run `env` describes, for `strategy`.
+    pub(crate) fn of(env: &Env, strategy: &'static str) -> Result<Site, SetupError> {
+        let cfg = env.config::<RedisConfig>().ok_or(SetupError::NoBackend {
+            strategy,
+            family: &FAMILY,
+        })?;
+        Ok(Site {
+            cfg: cfg.clone(),
+            faults: env.faults.clone(),
+            prefix: prefix(&env.namespace),
+        })
+    }
+}

@@ -1,0 +1,90 @@
+//! `quizrace explain`.
+
+use anyhow::Result;
+use quizrace::backend;
+use quizrace::explain::{investigate, Evidence};
+use quizrace::strategy::{StrategyId, TraceOp};
+
+use super::args::BackendArgs;
+use super::table::{ns, thousands, Style};
+use super::Exit;
+
+/// `quizrace explain STRATEGY`: the catalogue's explanation, then what a
+/// short real run shows.
+pub(crate) fn explain(name: &str, backends: &BackendArgs) -> Result<Exit> {
+    let id = StrategyId::from_name(name)?;
+    let info = id.info();
+    let style = Style::detect();
+    outln!(
+        "{}  ({})\n",
+        style.bold(info.name),
+        style.kind(info.kind, 0)
+    );
+    outln!("{}\n", info.explanation.trim_end());
+    let needed: Vec<_> = info.backend.into_iter().collect();
+    let given: Vec<_> = backends
+        .urls
+        .iter()
+        .filter(|(f, _)| needed.contains(f))
+        .cloned()
+        .collect();
+    let env = backend::configure(&given, &needed)?;
+    outln!("{}", style.bold("What a real run shows"));
+    match investigate(id, &env)? {
+        Evidence::Counterexample {
+            setup,
+            attempts,
+            timeline,
+            culprits,
+            summary,
+        } => {
+            outln!("Setup: {setup}; reproduced on attempt {attempts}.\n");
+            outln!("  order  worker  room  operation");
+            for (i, e) in timeline.iter().enumerate() {
+                let op = match e.op {
+                    TraceOp::Read(v) => format!("read  count = {v}"),
+                    TraceOp::Write(v) => format!("write count = {v}"),
+                    TraceOp::Increment(v) => format!("increment -> {v}"),
+                    TraceOp::Check(v) => format!("check: count = {v}"),
+                    TraceOp::Fire => "emit endQuizTime".to_string(),
+                };
+                let line = format!("  {:>5}  {:>6}  {:>4}  {op}", e.seq + 1, e.worker, e.slot);
+                if culprits.contains(&i) {
+                    outln!("{}", style.red(&format!("{line}   <--")));
+                } else {
+                    outln!("{line}");
+                }
+            }
+            outln!("\n{summary}.");
+        }
+        Evidence::Partitioned {
+            players,
+            counts,
+            fires,
+        } => {
+            outln!(
+                "Setup: one room of {players} players, answers spread round-robin over 2 processes."
+            );
+            for (i, c) in counts.iter().enumerate() {
+                outln!("  process {i}: scoringMap[room] = {c} of {players}");
+            }
+            outln!(
+                "\nendQuizTime fired {fires} times: neither process ever sees {players} answers, so the room hangs."
+            );
+        }
+        Evidence::Confirmed { setup, result } => {
+            outln!(
+                "A run just now ({setup}): {} answers, verdict {}, {} answers/s, p99 {}.",
+                thousands(result.answers),
+                style.verdict(&result).trim_end(),
+                thousands(result.answers_per_s as u64),
+                ns(result.latency_ns.p99)
+            );
+        }
+        Evidence::NotReproduced { setup } => {
+            outln!("The race did not show in this short run ({setup}). Races are timing-dependent; try `quizrace run --strategy {name} --scoring-work yield`.");
+        }
+    }
+    Ok(Exit::Done)
+}
+

@@ -1,0 +1,227 @@
+//! Raw observations: what each worker saw (built in the hot loop with no
+//! sharing) and what one process saw, merged per room-round.
+
+use serde::{Deserialize, Serialize};
+
+use super::workload;
+use crate::metrics::{Buckets, Recorder as Latency};
+use crate::result::Outcomes;
+
+/// What happened to one planned answer (one byte per answer).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Fate {
+    /// Never submitted: the round's time limit or the run's deadline came first.
+    #[default]
+    NotSubmitted,
+    /// Acknowledged as counted.
+    Ok,
+    /// Definitely not counted.
+    Failed,
+    /// Maybe counted (its reply never came).
+    Unknown,
+}
+
+impl From<crate::strategy::Outcome> for Fate {
+    fn from(o: crate::strategy::Outcome) -> Fate {
+        match o {
+            crate::strategy::Outcome::Ok { .. } => Fate::Ok,
+            crate::strategy::Outcome::Failed => Fate::Failed,
+            crate::strategy::Outcome::Unknown => Fate::Unknown,
+        }
+    }
+}
+
+/// What one worker saw. Built in the hot loop with no sharing.
+#[derive(Debug)]
+pub(crate) struct WorkerOut {
+    /// Service time: one record call.
+    pub(crate) latency: Latency,
+    /// Response time from the planned arrival (answer windows only).
+    pub(crate) response: Latency,
+    /// Submission start minus planned arrival (answer windows only).
+    pub(crate) lateness: Latency,
+    /// When each round started for this worker (the zero of its arrival times).
+    pub(crate) round_start: Vec<u64>,
+    /// Submission time of each planned answer (valid where the fate is not `NotSubmitted`).
+    pub(crate) submitted_at: Vec<u64>,
+    /// What happened to each planned answer.
+    pub(crate) outcome: Vec<Fate>,
+    pub(crate) fires: Vec<(u32, u64)>,
+    pub(crate) start_ns: u64,
+    pub(crate) end_ns: u64,
+    pub(crate) retries: u64,
+}
+
+impl WorkerOut {
+    pub(crate) fn new(answers: usize) -> Self {
+        WorkerOut {
+            latency: Latency::new(),
+            response: Latency::new(),
+            lateness: Latency::new(),
+            round_start: Vec::new(),
+            submitted_at: vec![0; answers],
+            outcome: vec![Fate::NotSubmitted; answers],
+            fires: Vec::new(),
+            start_ns: 0,
+            end_ns: 0,
+            retries: 0,
+        }
+    }
+}
+
+/// One process's raw observations, merged per room-round. Sent from child
+/// processes to the parent as JSON.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct RawRun {
+    /// Answers submitted per slot (the ground truth).
+    pub submitted: Vec<u32>,
+    /// Answers acknowledged per slot.
+    pub ok: Vec<u32>,
+    /// Answers with unknown outcome per slot.
+    pub unknown: Vec<u32>,
+    /// Answers abandoned at the round's time limit (never submitted) per slot.
+    #[serde(default)]
+    pub abandoned: Vec<u32>,
+    /// Latest submission time per slot (ns on the run's clock).
+    pub last_submit: Vec<u64>,
+    /// Latest planned arrival per slot (ns on the run's clock); equal to
+    /// `last_submit` in a burst, which has no schedule.
+    #[serde(default)]
+    pub last_planned: Vec<u64>,
+    /// Every `endQuizTime`: (slot, time).
+    pub fires: Vec<(u32, u64)>,
+    /// The strategy's final counts as this process sees them (empty for a
+    /// strategy whose state lives on a back end: the simulator reads those
+    /// once, after every process is done).
+    pub counts: Vec<u32>,
+    /// Record-call latencies (service time).
+    pub latency: Buckets,
+    /// Response times from the planned arrival (answer windows only).
+    #[serde(default)]
+    pub response: Buckets,
+    /// Lateness of submissions against the plan (answer windows only).
+    #[serde(default)]
+    pub lateness: Buckets,
+    /// Outcome totals.
+    pub outcomes: Outcomes,
+    /// The first error a server answered with (e.g. a write refused for
+    /// lack of memory), if any: an environment failure, not a verdict.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_error: Option<String>,
+    /// Start of the measured region.
+    pub start_ns: u64,
+    /// End of the measured region.
+    pub end_ns: u64,
+}
+
+impl RawRun {
+    pub(crate) fn from_workers(
+        slots: usize,
+        plans: &[workload::WorkerPlan],
+        outs: Vec<WorkerOut>,
+        counts: Vec<u32>,
+    ) -> RawRun {
+        let mut raw = RawRun {
+            submitted: vec![0; slots],
+            ok: vec![0; slots],
+            unknown: vec![0; slots],
+            abandoned: vec![0; slots],
+            last_submit: vec![0; slots],
+            last_planned: vec![0; slots],
+            counts,
+            start_ns: u64::MAX,
+            ..RawRun::default()
+        };
+        let mut latency = Latency::new();
+        let mut response = Latency::new();
+        let mut lateness = Latency::new();
+        for (plan, out) in plans.iter().zip(outs) {
+            for (i, p) in plan.answers.iter().enumerate() {
+                let s = p.answer.slot as usize;
+                match out.outcome[i] {
+                    Fate::NotSubmitted => {
+                        raw.abandoned[s] += 1;
+                        continue;
+                    }
+                    Fate::Ok => {
+                        raw.ok[s] += 1;
+                        raw.outcomes.ok += 1;
+                    }
+                    Fate::Failed => raw.outcomes.failed += 1,
+                    Fate::Unknown => {
+                        raw.unknown[s] += 1;
+                        raw.outcomes.unknown += 1;
+                    }
+                }
+                raw.submitted[s] += 1;
+                raw.last_submit[s] = raw.last_submit[s].max(out.submitted_at[i]);
+                // In a burst there is no schedule: the plan is "now".
+                let planned = match out.round_start.get(p.answer.round as usize) {
+                    Some(&start) if p.at_ns != 0 => start + p.at_ns,
+                    _ => out.submitted_at[i],
+                };
+                raw.last_planned[s] = raw.last_planned[s].max(planned);
+            }
+            raw.fires.extend_from_slice(&out.fires);
+            raw.outcomes.retries += out.retries;
+            latency.merge(&out.latency);
+            response.merge(&out.response);
+            lateness.merge(&out.lateness);
+            raw.start_ns = raw.start_ns.min(out.start_ns);
+            raw.end_ns = raw.end_ns.max(out.end_ns);
+        }
+        if raw.start_ns == u64::MAX {
+            raw.start_ns = 0;
+        }
+        raw.latency = latency.to_buckets();
+        raw.response = response.to_buckets();
+        raw.lateness = lateness.to_buckets();
+        raw
+    }
+
+    /// Folds another process's observations in. Counts add up: for
+    /// per-process state (`local-map`) each process counted its own answers
+    /// exactly, and the lesson is the missed ends, not lost answers; shared
+    /// (Redis) state is re-read by the parent instead.
+    pub(crate) fn merge(&mut self, o: RawRun) {
+        if self.submitted.is_empty() {
+            *self = o;
+            return;
+        }
+        let add = |a: &mut Vec<u32>, b: &[u32]| a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+        add(&mut self.submitted, &o.submitted);
+        add(&mut self.ok, &o.ok);
+        add(&mut self.unknown, &o.unknown);
+        for (x, y) in self.last_submit.iter_mut().zip(&o.last_submit) {
+            *x = (*x).max(*y);
+        }
+        for (x, y) in self.last_planned.iter_mut().zip(&o.last_planned) {
+            *x = (*x).max(*y);
+        }
+        add(&mut self.abandoned, &o.abandoned);
+        if self.counts.len() < o.counts.len() {
+            self.counts.resize(o.counts.len(), 0);
+        }
+        add(&mut self.counts, &o.counts);
+        self.fires.extend(o.fires);
+        let merged = |a: &Buckets, b: &Buckets| {
+            let mut lat = Latency::from_buckets(a);
+            lat.merge(&Latency::from_buckets(b));
+            lat.to_buckets()
+        };
+        self.latency = merged(&self.latency, &o.latency);
+        self.response = merged(&self.response, &o.response);
+        self.lateness = merged(&self.lateness, &o.lateness);
+        self.outcomes.ok += o.outcomes.ok;
+        self.outcomes.failed += o.outcomes.failed;
+        self.outcomes.unknown += o.outcomes.unknown;
+        self.outcomes.retries += o.outcomes.retries;
+        self.start_ns = self.start_ns.min(o.start_ns);
+        self.end_ns = self.end_ns.max(o.end_ns);
+        if self.server_error.is_none() {
+            self.server_error = o.server_error;
+        }
+    }
+}
+
