@@ -7,6 +7,12 @@
 //!   input, against a `redis-server` each test starts itself.
 //! * `report`: HTML report generation, escaping and the real-browser check.
 //! * `fuzz`: bounded, seeded mutation of scenario and results inputs: no panics.
+//! * `support`: shared helpers: running the binary, temp dirs, free ports, a
+//!   `redis-server` per test, the serial lock for server tests, finding Chromium.
+//!
+//! Tests that need `redis-server` or Chromium are `#[ignore]`d with the
+//! reason: `cargo test` runs the rest; CI (`.ci/run`) installs both and runs
+//! `cargo test -- --include-ignored`, where a missing one fails the test.
 //!
 //! The loom models live in `tests/loom.rs` (run by `scripts/loom.sh`).
 
@@ -16,3 +22,4 @@ mod redis;
 mod report;
 mod shuttle;
 mod stress;
+mod support;
