@@ -1,36 +1,17 @@
 //! The real `quizrace` binary: verbs, exit codes, JSON contract, bad input.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::{Command, Stdio};
 
 use quizrace::result::{ResultsFile, Verdict, SCHEMA};
 
-fn quizrace(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_quizrace"))
-        .args(args)
-        .env_remove("QUIZRACE_REDIS_URL")
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("quizrace runs")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// A scratch directory unique to this test.
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("quizrace-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+use crate::support::{quizrace, quizrace_cmd, quizrace_env, read_results, TempDir};
 
 /// Runs and expects exit 2 with one clear message and no panic trace.
 fn bad_input(args: &[&str], expect: &[&str]) {
     let out = quizrace(args);
-    let err = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+    let err = &out.stderr;
+    assert_eq!(out.code, Some(2), "{args:?}: {err}");
     assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
     assert!(!err.contains("RUST_BACKTRACE"), "{err}");
     for e in expect {
@@ -38,15 +19,11 @@ fn bad_input(args: &[&str], expect: &[&str]) {
     }
 }
 
-fn results(path: &Path) -> ResultsFile {
-    ResultsFile::from_json(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
 #[test]
 fn list_json_has_the_catalogue_with_kinds() {
     let out = quizrace(&["list", "--json"]);
-    assert!(out.status.success());
-    let items: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(out.success());
+    let items: Vec<serde_json::Value> = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(items.len(), 19);
     let kind = |n: &str| {
         items
@@ -95,8 +72,8 @@ fn list_json_has_the_catalogue_with_kinds() {
 #[test]
 fn run_without_arguments_shows_every_in_process_race() {
     let out = quizrace(&["run"]);
-    let stdout = text(&out.stdout);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = &out.stdout;
+    assert!(out.success(), "{}", out.stderr);
     let row = |name: &str| {
         stdout
             .lines()
@@ -132,7 +109,7 @@ fn run_without_arguments_shows_every_in_process_race() {
 
 #[test]
 fn json_follows_the_v2_contract() {
-    let dir = scratch("json");
+    let dir = TempDir::new("json");
     let path = dir.join("r.json");
     let out = quizrace(&[
         "run",
@@ -148,7 +125,7 @@ fn json_follows_the_v2_contract() {
         path.to_str().unwrap(),
         "--quiet",
     ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(out.success(), "{}", out.stderr);
     let raw: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     assert_eq!(raw["schema"], SCHEMA);
@@ -209,7 +186,7 @@ fn json_follows_the_v2_contract() {
     for k in ["p50", "p90", "p99", "p999", "max"] {
         assert!(r["latency_ns"][k].is_u64(), "latency_ns.{k}");
     }
-    let f = results(&path);
+    let f = read_results(&path);
     let atomic = f.results.iter().find(|r| r.strategy == "atomic").unwrap();
     assert_eq!(atomic.verdict, Verdict::Exact);
     assert!(atomic.trials >= 5, "{}", atomic.trials);
@@ -226,7 +203,7 @@ fn json_follows_the_v2_contract() {
 
 #[test]
 fn local_map_on_two_processes_misses_every_end() {
-    let dir = scratch("procs");
+    let dir = TempDir::new("procs");
     let path = dir.join("r.json");
     let out = quizrace(&[
         "run",
@@ -243,8 +220,8 @@ fn local_map_on_two_processes_misses_every_end() {
         "--json",
         path.to_str().unwrap(),
     ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let f = results(&path);
+    assert!(out.success(), "{}", out.stderr);
+    let f = read_results(&path);
     let r = &f.results[0];
     assert_eq!(r.answers, 30 * 8 * 3 * r.trials as u64);
     assert_eq!(r.anomalies.missed_end, r.room_rounds, "{:?}", r.anomalies);
@@ -255,7 +232,7 @@ fn local_map_on_two_processes_misses_every_end() {
 
 #[test]
 fn sweep_writes_one_entry_per_point() {
-    let dir = scratch("sweep");
+    let dir = TempDir::new("sweep");
     let path = dir.join("r.json");
     let out = quizrace(&[
         "run",
@@ -273,8 +250,8 @@ fn sweep_writes_one_entry_per_point() {
         path.to_str().unwrap(),
         "--quiet",
     ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let f = results(&path);
+    assert!(out.success(), "{}", out.stderr);
+    let f = read_results(&path);
     assert_eq!(f.results.len(), 6);
     let workers: Vec<u64> = f.results.iter().map(|r| r.point["workers"]).collect();
     assert_eq!(workers, [1, 1, 2, 2, 4, 4]);
@@ -294,7 +271,7 @@ fn check_exits_1_only_when_a_correct_strategy_breaks() {
         "--check",
         "--quiet",
     ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
     // Rounds that overran their time limit are not judged, so a result made
     // mostly of them is `inconclusive`, and `--check` does not pass on too
     // little evidence. (Exit 1 on broken guarantees is decided by
@@ -320,11 +297,11 @@ fn check_exits_1_only_when_a_correct_strategy_breaks() {
         "--min-time",
         "0s",
     ]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    let stdout = text(&out.stdout);
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    let stdout = &out.stdout;
     assert!(stdout.contains("time limit"), "{stdout}");
     assert!(stdout.contains("INCONCLUSIVE"), "{stdout}");
-    assert!(text(&out.stderr).contains("inconclusive"));
+    assert!(out.stderr.contains("inconclusive"));
     // The case from the issue: 200 of 200 rounds timed out.
     let out = quizrace(&[
         "run",
@@ -344,44 +321,38 @@ fn check_exits_1_only_when_a_correct_strategy_breaks() {
         "--min-time",
         "0s",
     ]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
-    assert!(text(&out.stdout).contains("200 of 200 room-rounds could not be judged"));
+    assert_eq!(out.code, Some(1), "{}", out.stdout);
+    assert!(out
+        .stdout
+        .contains("200 of 200 room-rounds could not be judged"));
 }
 
 #[test]
 fn explain_shows_a_real_counterexample() {
     let out = quizrace(&["explain", "racy-rmw"]);
-    let s = text(&out.stdout);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = &out.stdout;
+    assert!(out.success(), "{}", out.stderr);
     assert!(s.contains("read  count = "), "{s}");
     assert!(s.contains("write count = "), "{s}");
     assert!(s.contains("both read"), "{s}");
 
     let out = quizrace(&["explain", "check-then-act"]);
-    let s = text(&out.stdout);
+    let s = &out.stdout;
     assert!(
         s.contains("emit endQuizTime") && s.contains("ended 2 times"),
         "{s}"
     );
 
     let out = quizrace(&["explain", "async-rmw"]);
-    assert!(
-        text(&out.stdout).contains("both read"),
-        "{}",
-        text(&out.stdout)
-    );
+    assert!(out.stdout.contains("both read"), "{}", out.stdout);
 
     let out = quizrace(&["explain", "local-map"]);
-    let s = text(&out.stdout);
+    let s = &out.stdout;
     assert!(s.contains("process 0: scoringMap[room] = 4 of 8"), "{s}");
     assert!(s.contains("fired 0 times"), "{s}");
 
     let out = quizrace(&["explain", "atomic"]);
-    assert!(
-        text(&out.stdout).contains("verdict exact"),
-        "{}",
-        text(&out.stdout)
-    );
+    assert!(out.stdout.contains("verdict exact"), "{}", out.stdout);
 }
 
 #[test]
@@ -405,12 +376,12 @@ fn every_bundled_in_process_scenario_runs() {
             "--check",
         ]);
         assert_eq!(
-            out.status.code(),
+            out.code,
             Some(0),
             "{}: {}{}",
             path.display(),
-            text(&out.stdout),
-            text(&out.stderr)
+            out.stdout,
+            out.stderr
         );
         ran += 1;
     }
@@ -419,7 +390,7 @@ fn every_bundled_in_process_scenario_runs() {
 
 #[test]
 fn bad_input_exits_2_with_a_clear_message() {
-    let dir = scratch("bad");
+    let dir = TempDir::new("bad");
     let write = |name: &str, body: &str| {
         let p = dir.join(name);
         std::fs::write(&p, body).unwrap();
@@ -491,7 +462,7 @@ fn trial_flags_are_checked() {
 
 #[test]
 fn trials_flag_sets_the_trial_count_and_spread_is_consistent() {
-    let dir = scratch("trials");
+    let dir = TempDir::new("trials");
     let path = dir.join("r.json");
     let out = quizrace(&[
         "run",
@@ -509,8 +480,8 @@ fn trials_flag_sets_the_trial_count_and_spread_is_consistent() {
         path.to_str().unwrap(),
         "--quiet",
     ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let f = results(&path);
+    assert!(out.success(), "{}", out.stderr);
+    let f = read_results(&path);
     let r = &f.results[0];
     assert_eq!(r.trials, 7);
     assert_eq!(r.answers, 10 * 8 * 2 * 7);
@@ -529,7 +500,7 @@ fn trials_flag_sets_the_trial_count_and_spread_is_consistent() {
 /// scenario with the same name.
 #[test]
 fn several_scenarios_round_trip_through_report() {
-    let dir = scratch("bundle");
+    let dir = TempDir::new("bundle");
     let a = dir.join("a.toml");
     let b = dir.join("b.toml");
     std::fs::write(&a, "strategies = [\"atomic\"]\nrooms = 4\nrounds = 2\n").unwrap();
@@ -544,7 +515,7 @@ fn several_scenarios_round_trip_through_report() {
     args.push(file.to_str().unwrap());
     args.extend(common);
     let out = quizrace(&args);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(out.success(), "{}", out.stderr);
     assert!(file.is_file(), "one file, not a directory");
     let runs = ResultsFile::all_from_json(&std::fs::read_to_string(&file).unwrap()).unwrap();
     assert_eq!(runs.len(), 2);
@@ -555,7 +526,7 @@ fn several_scenarios_round_trip_through_report() {
         "--out",
         html.to_str().unwrap(),
     ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(out.success(), "{}", out.stderr);
     let page = std::fs::read_to_string(html.join("index.html")).unwrap();
     assert!(page.contains("atomic") && page.contains("cas"));
 
@@ -566,7 +537,7 @@ fn several_scenarios_round_trip_through_report() {
     args.push(out_dir.to_str().unwrap());
     args.extend(common);
     let out = quizrace(&args);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(out.success(), "{}", out.stderr);
     assert!(out_dir.join("a.json").is_file());
     assert!(out_dir.join("a-2.json").is_file());
     let leftovers: Vec<_> = std::fs::read_dir(&out_dir)
@@ -579,7 +550,7 @@ fn several_scenarios_round_trip_through_report() {
 
 #[test]
 fn json_path_problems_are_found_before_the_run() {
-    let dir = scratch("jsonpath");
+    let dir = TempDir::new("jsonpath");
     // A path under a regular file cannot be created.
     let blocker = dir.join("file");
     std::fs::write(&blocker, "x").unwrap();
@@ -611,8 +582,8 @@ fn sweep_header_and_alignment() {
         "--min-time",
         "0s",
     ]);
-    let s = text(&out.stdout);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = &out.stdout;
+    assert!(out.success(), "{}", out.stderr);
     assert!(s.contains("| 1/2 workers |"), "{s}");
     let rows: Vec<&str> = s
         .lines()
@@ -627,7 +598,7 @@ fn sweep_header_and_alignment() {
 /// response time from the planned arrival (never below the service time).
 #[test]
 fn answer_windows_report_lateness_and_response_time() {
-    let dir = scratch("window");
+    let dir = TempDir::new("window");
     let path = dir.join("r.json");
     let out = quizrace(&[
         "run",
@@ -646,13 +617,9 @@ fn answer_windows_report_lateness_and_response_time() {
         "--json",
         path.to_str().unwrap(),
     ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stdout).contains("late p99"),
-        "{}",
-        text(&out.stdout)
-    );
-    let r = &results(&path).results[0];
+    assert!(out.success(), "{}", out.stderr);
+    assert!(out.stdout.contains("late p99"), "{}", out.stdout);
+    let r = &read_results(&path).results[0];
     assert!(r.lateness_ns.max > 0, "{:?}", r.lateness_ns);
     assert!(r.response_latency_ns.p50 >= r.latency_ns.p50, "{r:?}");
     assert!(r.response_latency_ns.max >= r.lateness_ns.max, "{r:?}");
@@ -676,8 +643,8 @@ fn a_racy_strategy_that_stays_exact_is_not_reproduced() {
         "--min-time",
         "0s",
     ]);
-    let s = text(&out.stdout);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = &out.stdout;
+    assert!(out.success(), "{}", out.stderr);
     assert!(s.contains("not reproduced 0/3"), "{s}");
     assert!(
         s.contains("not reproduced (0/3 trials)") && s.contains("--scoring-work"),
@@ -687,7 +654,7 @@ fn a_racy_strategy_that_stays_exact_is_not_reproduced() {
 
 #[test]
 fn scenario_promises_are_checked() {
-    let dir = scratch("expect");
+    let dir = TempDir::new("expect");
     let bad = dir.join("bad.toml");
     std::fs::write(&bad, "[expect]\nracy-rmw = [\"lost_update\"]\n").unwrap();
     bad_input(
@@ -713,13 +680,9 @@ fn scenario_promises_are_checked() {
         "--json",
         path.to_str().unwrap(),
     ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stdout).contains("promise not kept"),
-        "{}",
-        text(&out.stdout)
-    );
-    let f = results(&path);
+    assert!(out.success(), "{}", out.stderr);
+    assert!(out.stdout.contains("promise not kept"), "{}", out.stdout);
+    let f = read_results(&path);
     assert_eq!(f.promises.len(), 1);
     assert!(!f.promises[0].kept);
     assert_eq!(f.promises[0].trials, 2);
@@ -728,7 +691,7 @@ fn scenario_promises_are_checked() {
 /// Text from scenario files cannot drive the terminal.
 #[test]
 fn control_characters_in_scenarios_are_escaped() {
-    let dir = scratch("ctl");
+    let dir = TempDir::new("ctl");
     let p = dir.join("evil.toml");
     std::fs::write(
         &p,
@@ -744,8 +707,8 @@ fn control_characters_in_scenarios_are_escaped() {
         "--min-time",
         "0s",
     ]);
-    let s = text(&out.stdout);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = &out.stdout;
+    assert!(out.success(), "{}", out.stderr);
     assert!(
         !s.contains('\x1b') && !s.contains('\x07') && !s.contains('\r'),
         "{s:?}"
@@ -755,7 +718,7 @@ fn control_characters_in_scenarios_are_escaped() {
 
 #[test]
 fn huge_input_files_are_refused() {
-    let dir = scratch("huge");
+    let dir = TempDir::new("huge");
     let p = dir.join("big.toml");
     std::fs::write(&p, vec![b'#'; 2 << 20]).unwrap();
     bad_input(&["run", p.to_str().unwrap()], &["larger than"]);
@@ -771,7 +734,7 @@ fn worker_processes_die_with_their_parent() {
             .args(["-P", &pid.to_string()])
             .output()
             .expect("pgrep runs");
-        text(&out.stdout)
+        String::from_utf8_lossy(&out.stdout)
             .lines()
             .filter_map(|l| l.trim().parse().ok())
             .collect()
@@ -785,8 +748,8 @@ fn worker_processes_die_with_their_parent() {
         })
     }
     for signal in ["-TERM", "-KILL"] {
-        let mut parent = Command::new(env!("CARGO_BIN_EXE_quizrace"))
-            .args([
+        let mut parent = quizrace_cmd(
+            &[
                 "run",
                 "--runtime",
                 "processes",
@@ -801,12 +764,12 @@ fn worker_processes_die_with_their_parent() {
                 "--min-time",
                 "0s",
                 "--quiet",
-            ])
-            .env("NO_COLOR", "1")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+            ],
+            &[],
+        )
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
         let pid = parent.id();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         let kids = loop {
@@ -850,7 +813,7 @@ fn ignored_settings_are_errors_or_warnings() {
         &["run", "-s", "atomic", "--sweep", "processes=1,2"],
         &["sweeping processes needs --runtime processes"],
     );
-    let dir = scratch("ignored");
+    let dir = TempDir::new("ignored");
     let empty = dir.join("empty.toml");
     std::fs::write(&empty, "strategies = []\n").unwrap();
     bad_input(
@@ -872,11 +835,12 @@ fn ignored_settings_are_errors_or_warnings() {
         "--min-time",
         "0s",
     ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(out.success(), "{}", out.stderr);
     assert!(
-        text(&out.stderr).contains("warning: scenario `default`: the fault settings"),
+        out.stderr
+            .contains("warning: scenario `default`: the fault settings"),
         "{}",
-        text(&out.stderr)
+        out.stderr
     );
 }
 
@@ -934,12 +898,8 @@ fn the_deadline_bounds_a_slow_run() {
         "--check",
     ]);
     let took = started.elapsed();
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stdout).contains("INCONCLUSIVE"),
-        "{}",
-        text(&out.stdout)
-    );
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(out.stdout.contains("INCONCLUSIVE"), "{}", out.stdout);
     // Without the deadline: 40,000 answers x 1 ms = 40 s.
     assert!(took < std::time::Duration::from_secs(15), "took {took:?}");
     bad_input(
@@ -964,7 +924,7 @@ fn the_deadline_bounds_a_slow_run() {
         "--trials",
         "1",
     ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(out.success(), "{}", out.stderr);
     let took = started.elapsed();
     assert!(took < std::time::Duration::from_secs(5), "took {took:?}");
 }
@@ -973,17 +933,27 @@ fn the_deadline_bounds_a_slow_run() {
 #[test]
 fn a_bad_redis_url_does_not_break_an_in_process_run() {
     let run = |strategy: &str| {
-        Command::new(env!("CARGO_BIN_EXE_quizrace"))
-            .args(["run", "-s", strategy, "--rooms", "2", "--rounds", "1"])
-            .args(["--trials", "1", "--min-time", "0s", "--quiet"])
-            .env("QUIZRACE_REDIS_URL", "not a url")
-            .env("NO_COLOR", "1")
-            .output()
-            .unwrap()
+        quizrace_env(
+            &[
+                "run",
+                "-s",
+                strategy,
+                "--rooms",
+                "2",
+                "--rounds",
+                "1",
+                "--trials",
+                "1",
+                "--min-time",
+                "0s",
+                "--quiet",
+            ],
+            &[("QUIZRACE_REDIS_URL", "not a url")],
+        )
     };
     let out = run("atomic");
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(out.success(), "{}", out.stderr);
     let out = run("redis-incrby");
-    assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("Redis URL is not valid"));
+    assert_eq!(out.code, Some(2));
+    assert!(out.stderr.contains("Redis URL is not valid"));
 }

@@ -1,266 +1,29 @@
 //! The Redis strategies against a real `redis-server`.
 //!
-//! Every test starts its own server (from `PATH`) on a free loopback port,
-//! never 6379, with persistence off, and kills it on drop. Without
-//! `redis-server` the tests print a line and pass, unless
-//! `QUIZRACE_REQUIRE_REDIS=1` (set by CI), which turns a missing server into
-//! a failure. Tests run one at a time (a lock): their timing (pauses,
-//! restarts) must not compete with each other for two cores.
+//! Every test that needs a server starts its own
+//! ([`RedisServer`](crate::support::RedisServer): from `PATH`, on a free
+//! loopback port, never 6379, persistence off, killed on drop). Those tests
+//! are `#[ignore]`d: CI runs them with `cargo test -- --include-ignored`, and
+//! there a missing `redis-server` fails the test. Tests run one at a time
+//! (`serial()`): their timing (pauses, restarts) must not compete with each
+//! other for two cores. The bad-input test needs no server and always runs.
 //!
 //! Most tests drive the real binary, so exit codes, messages, JSON and
 //! Ctrl-C handling are what a user gets.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, MutexGuard};
+use std::io::Write;
+use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use quizrace::result::{ResultsFile, StrategyResult, Verdict};
 
-/// One Redis test at a time.
-fn serial() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn redis_server_available() -> bool {
-    let found = Command::new("redis-server")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        if std::env::var("QUIZRACE_REQUIRE_REDIS").as_deref() == Ok("1") {
-            panic!(
-                "redis-server is not on PATH and QUIZRACE_REQUIRE_REDIS=1: install redis-server"
-            );
-        }
-        eprintln!(
-            "skipped: redis-server is not on PATH (set QUIZRACE_REQUIRE_REDIS=1 to fail instead)"
-        );
-    }
-    found
-}
-
-/// A loopback port nobody listens on right now (never 6379).
-fn free_port() -> u16 {
-    loop {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = l.local_addr().unwrap().port();
-        if port != 6379 {
-            return port;
-        }
-    }
-}
-
-/// A `redis-server` owned by one test.
-struct Server {
-    child: Option<Child>,
-    port: u16,
-    extra: Vec<String>,
-    /// URL with admin rights, for the test's own checks.
-    admin: String,
-}
-
-impl Server {
-    fn start(extra: &[&str]) -> Option<Server> {
-        if !redis_server_available() {
-            return None;
-        }
-        let port = free_port();
-        let mut s = Server {
-            child: None,
-            port,
-            extra: extra.iter().map(|s| s.to_string()).collect(),
-            admin: format!("redis://127.0.0.1:{port}"),
-        };
-        s.spawn();
-        Some(s)
-    }
-
-    fn spawn(&mut self) {
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string()])
-            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .args(["--daemonize", "no", "--loglevel", "warning"])
-            .args(&self.extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server starts");
-        self.child = Some(child);
-        // Ready when it answers PING (or asks for a password).
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Ok(mut c) = TcpStream::connect(("127.0.0.1", self.port)) {
-                let _ = c.set_read_timeout(Some(Duration::from_millis(500)));
-                let mut buf = [0u8; 64];
-                if c.write_all(b"PING\r\n").is_ok() && c.read(&mut buf).is_ok_and(|n| n > 0) {
-                    return;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not start on port {}",
-                self.port
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    fn admin(&self) -> redis::Connection {
-        redis::Client::open(self.admin.as_str())
-            .unwrap()
-            .get_connection_with_timeout(Duration::from_secs(5))
-            .expect("admin connection")
-    }
-
-    fn cmd<T: redis::FromRedisValue>(&self, c: &mut redis::Cmd) -> T {
-        c.query(&mut self.admin()).expect("admin command")
-    }
-
-    /// Every quizrace key on the server (SCAN, as a user would check).
-    fn quizrace_keys(&self) -> Vec<String> {
-        let mut con = self.admin();
-        let mut keys = Vec::new();
-        let mut cursor = 0u64;
-        loop {
-            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg("quizrace:*")
-                .arg("COUNT")
-                .arg(1000)
-                .query(&mut con)
-                .unwrap();
-            keys.extend(batch);
-            cursor = next;
-            if cursor == 0 {
-                return keys;
-            }
-        }
-    }
-
-    /// Calls of one command so far (`INFO commandstats`).
-    fn calls(&self, command: &str) -> u64 {
-        let info: String = self.cmd(redis::cmd("INFO").arg("commandstats"));
-        let prefix = format!("cmdstat_{command}:calls=");
-        info.lines()
-            .find_map(|l| l.strip_prefix(&prefix))
-            .and_then(|rest| rest.split(',').next())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// What a run of the binary produced.
-#[derive(Debug)]
-struct Out {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-    took: Duration,
-}
-
-impl Out {
-    fn all(&self) -> String {
-        format!("{}\n{}", self.stdout, self.stderr)
-    }
-    fn assert_no_panic(&self) {
-        assert!(
-            !self.stderr.contains("panicked"),
-            "panic trace:\n{}",
-            self.stderr
-        );
-    }
-}
-
-fn quizrace_cmd(args: &[&str], env: &[(&str, &str)]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_quizrace"));
-    c.args(args)
-        .env_remove("QUIZRACE_REDIS_URL")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c
-}
-
-/// Waits for a started binary, failing the test if it runs past `limit`.
-fn finish(mut child: Child, started: Instant, limit: Duration) -> Out {
-    let mut stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let out_t = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stdout.read_to_string(&mut s);
-        s
-    });
-    let err_t = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stderr.read_to_string(&mut s);
-        s
-    });
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("quizrace hung for more than {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    Out {
-        code: status.code(),
-        stdout: out_t.join().unwrap(),
-        stderr: err_t.join().unwrap(),
-        took: started.elapsed(),
-    }
-}
-
-fn quizrace(args: &[&str], env: &[(&str, &str)]) -> Out {
-    let started = Instant::now();
-    let child = quizrace_cmd(args, env).spawn().expect("quizrace starts");
-    finish(child, started, Duration::from_secs(120))
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("quizrace-redis-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+use crate::support::{
+    finish, free_port, quizrace, quizrace_cmd, quizrace_env, read_results, serial, Out,
+    RedisServer, TempDir,
+};
 
 fn scenario(name: &str) -> String {
     format!("{}/scenarios/{name}.toml", env!("CARGO_MANIFEST_DIR"))
-}
-
-fn results(path: &std::path::Path) -> ResultsFile {
-    ResultsFile::from_json(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 fn get<'a>(f: &'a ResultsFile, strategy: &str) -> &'a StrategyResult {
@@ -271,12 +34,13 @@ fn get<'a>(f: &'a ResultsFile, strategy: &str) -> &'a StrategyResult {
 }
 
 /// Runs `strategies` and returns the results; asserts exit 0 and no key left.
-fn run_ok(server: &Server, name: &str, args: &[&str]) -> ResultsFile {
-    let json = scratch(name).join("r.json");
+fn run_ok(server: &RedisServer, name: &str, args: &[&str]) -> ResultsFile {
+    let dir = TempDir::new(name);
+    let json = dir.join("r.json");
     let url = server.url();
     let mut all = vec!["run", "--redis-url", &url, "--json", json.to_str().unwrap()];
     all.extend_from_slice(args);
-    let out = quizrace(&all, &[]);
+    let out = quizrace(&all);
     assert_eq!(out.code, Some(0), "{}", out.all());
     out.assert_no_panic();
     assert_eq!(
@@ -284,7 +48,7 @@ fn run_ok(server: &Server, name: &str, args: &[&str]) -> ResultsFile {
         Vec::<String>::new(),
         "keys left behind"
     );
-    results(&json)
+    read_results(&json)
 }
 
 fn assert_exact(r: &StrategyResult) {
@@ -337,11 +101,10 @@ fn check_six(f: &ResultsFile) {
 }
 
 #[test]
+#[ignore = "needs redis-server on PATH (CI runs it with --include-ignored)"]
 fn six_strategies_on_tokio_racy_caught_correct_exact() {
     let _g = serial();
-    let Some(server) = Server::start(&[]) else {
-        return;
-    };
+    let server = RedisServer::start(&[]);
     let shape = [
         "--runtime",
         "tokio",
@@ -365,11 +128,10 @@ fn six_strategies_on_tokio_racy_caught_correct_exact() {
 }
 
 #[test]
+#[ignore = "needs redis-server on PATH (CI runs it with --include-ignored)"]
 fn six_strategies_on_processes_and_the_story_scenario() {
     let _g = serial();
-    let Some(server) = Server::start(&[]) else {
-        return;
-    };
+    let server = RedisServer::start(&[]);
     let mut args = vec![
         "--runtime",
         "processes",
@@ -399,20 +161,19 @@ fn six_strategies_on_processes_and_the_story_scenario() {
 }
 
 #[test]
+#[ignore = "needs redis-server on PATH (CI runs it with --include-ignored)"]
 fn explain_shows_real_redis_counterexamples() {
     let _g = serial();
-    let Some(server) = Server::start(&[]) else {
-        return;
-    };
+    let server = RedisServer::start(&[]);
     let url = server.url();
-    let out = quizrace(&["explain", "redis-get-set", "--redis-url", &url], &[]);
+    let out = quizrace(&["explain", "redis-get-set", "--redis-url", &url]);
     assert_eq!(out.code, Some(0), "{}", out.all());
     assert!(
         out.stdout.contains("both read 0 and both wrote 1"),
         "{}",
         out.stdout
     );
-    let out = quizrace(&["explain", "redis-incr-get", "--redis-url", &url], &[]);
+    let out = quizrace(&["explain", "redis-incr-get", "--redis-url", &url]);
     assert_eq!(out.code, Some(0), "{}", out.all());
     assert!(out.stdout.contains("emitted endQuizTime"), "{}", out.stdout);
     assert!(server.quizrace_keys().is_empty());
@@ -421,24 +182,15 @@ fn explain_shows_real_redis_counterexamples() {
 /// A server that is stopped (SIGSTOP) or down is an error (exit 2), never
 /// "the race did not show".
 #[test]
+#[ignore = "needs redis-server on PATH (CI runs it with --include-ignored)"]
 fn explain_against_a_stopped_or_down_server_exits_2() {
     let _g = serial();
-    let Some(mut server) = Server::start(&[]) else {
-        return;
-    };
+    let mut server = RedisServer::start(&[]);
     let url = server.url();
-    let pid = server.child.as_ref().expect("running").id().to_string();
-    let signal = |sig: &str| {
-        assert!(Command::new("kill")
-            .args([sig, &pid])
-            .status()
-            .unwrap()
-            .success());
-    };
-    signal("-STOP");
+    server.pause();
     let env = [("QUIZRACE_REDIS_URL", url.as_str())];
     for name in ["redis-get-set", "redis-incr-get"] {
-        let out = quizrace(&["explain", name], &env);
+        let out = quizrace_env(&["explain", name], &env);
         assert_eq!(
             out.code,
             Some(2),
@@ -447,10 +199,10 @@ fn explain_against_a_stopped_or_down_server_exits_2() {
         );
         assert!(!out.all().contains("did not show"), "{}", out.all());
     }
-    signal("-CONT");
+    server.resume();
     server.stop();
     for name in ["redis-get-set", "redis-incr-get"] {
-        let out = quizrace(&["explain", name], &env);
+        let out = quizrace_env(&["explain", name], &env);
         assert_eq!(out.code, Some(2), "{name} on a down server: {}", out.all());
         assert!(
             out.stderr.contains("no Redis is listening"),
@@ -461,14 +213,13 @@ fn explain_against_a_stopped_or_down_server_exits_2() {
 }
 
 #[test]
+#[ignore = "needs redis-server on PATH (CI runs it with --include-ignored)"]
 fn a_run_that_ends_inside_a_pause_leaves_no_keys() {
     // The rounds time out while the server still holds writes; those land
     // when the pause lifts. The run must lift it and let them drain before
     // it reads counts and deletes keys, or they would recreate keys.
     let _g = serial();
-    let Some(server) = Server::start(&[]) else {
-        return;
-    };
+    let server = RedisServer::start(&[]);
     let f = run_ok(
         &server,
         "end-in-pause",
@@ -505,11 +256,10 @@ fn a_run_that_ends_inside_a_pause_leaves_no_keys() {
 }
 
 #[test]
+#[ignore = "needs redis-server on PATH (CI runs it with --include-ignored)"]
 fn pause_with_retries_makes_incrby_overcount_while_lua_and_sadd_stay_exact() {
     let _g = serial();
-    let Some(server) = Server::start(&[]) else {
-        return;
-    };
+    let server = RedisServer::start(&[]);
     let path = scenario("redis-faults-retry");
     // --check: incrby's anomalies are expected under retries, so this passes.
     let f = run_ok(&server, "faults", &[path.as_str(), "--check"]);
@@ -537,11 +287,10 @@ fn pause_with_retries_makes_incrby_overcount_while_lua_and_sadd_stay_exact() {
 }
 
 #[test]
+#[ignore = "needs redis-server on PATH (CI runs it with --include-ignored)"]
 fn timeouts_without_retries_are_unknown_and_within_the_counter_bounds() {
     let _g = serial();
-    let Some(server) = Server::start(&[]) else {
-        return;
-    };
+    let server = RedisServer::start(&[]);
     let f = run_ok(
         &server,
         "unknown",
@@ -583,8 +332,9 @@ fn timeouts_without_retries_are_unknown_and_within_the_counter_bounds() {
 /// Runs `quizrace run` with `args` (tokio, 8 workers, 20 rooms x 100 rounds
 /// over a 10 ms window) and stops the server for 300 ms once the run is
 /// writing, however busy the machine. Returns the output and the results.
-fn run_across_a_restart(server: &mut Server, name: &str, args: &[&str]) -> (Out, ResultsFile) {
-    let json = scratch(name).join("r.json");
+fn run_across_a_restart(server: &mut RedisServer, name: &str, args: &[&str]) -> (Out, ResultsFile) {
+    let dir = TempDir::new(name);
+    let json = dir.join("r.json");
     let url = server.url();
     let mut all = vec![
         "run",
@@ -613,19 +363,18 @@ fn run_across_a_restart(server: &mut Server, name: &str, args: &[&str]) -> (Out,
     }
     server.stop();
     std::thread::sleep(Duration::from_millis(300));
-    server.spawn();
-    let out = finish(child, started, Duration::from_secs(60));
+    server.restart();
+    let out = finish("quizrace", child, started, Duration::from_secs(60));
     out.assert_no_panic();
-    let f = results(&json);
+    let f = read_results(&json);
     (out, f)
 }
 
 #[test]
+#[ignore = "needs redis-server on PATH (CI runs it with --include-ignored)"]
 fn server_restart_mid_run_is_counted_and_does_not_hang() {
     let _g = serial();
-    let Some(mut server) = Server::start(&[]) else {
-        return;
-    };
+    let mut server = RedisServer::start(&[]);
     let (out, f) = run_across_a_restart(
         &mut server,
         "restart",
@@ -663,13 +412,12 @@ fn server_restart_mid_run_is_counted_and_does_not_hang() {
 }
 
 #[test]
+#[ignore = "needs redis-server on PATH (CI runs it with --include-ignored)"]
 fn retries_back_off_long_enough_to_span_a_restart() {
     // Refused connections are retried with exponential backoff (10 ms
     // doubling, 630 ms over 6 retries), so a 300 ms outage costs no answer.
     let _g = serial();
-    let Some(mut server) = Server::start(&[]) else {
-        return;
-    };
+    let mut server = RedisServer::start(&[]);
     let (_, f) = run_across_a_restart(
         &mut server,
         "restart-retries",
@@ -691,11 +439,10 @@ fn retries_back_off_long_enough_to_span_a_restart() {
 }
 
 #[test]
+#[ignore = "needs redis-server on PATH (CI runs it with --include-ignored)"]
 fn keys_are_deleted_after_a_failed_run() {
     let _g = serial();
-    let Some(server) = Server::start(&[]) else {
-        return;
-    };
+    let server = RedisServer::start(&[]);
     // A user that may count but not read the counts back (MGET): the run
     // writes its keys, then fails at the end, and must still clean up.
     let _: () = server.cmd(
@@ -708,25 +455,22 @@ fn keys_are_deleted_after_a_failed_run() {
             .arg("+@all")
             .arg("-mget"),
     );
-    let url = format!("redis://nomget:nomget-pass@127.0.0.1:{}", server.port);
+    let url = format!("redis://nomget:nomget-pass@127.0.0.1:{}", server.port());
     for runtime in ["tokio", "processes"] {
         let before = server.calls("incrby");
-        let out = quizrace(
-            &[
-                "run",
-                "--redis-url",
-                &url,
-                "--runtime",
-                runtime,
-                "-s",
-                "redis-incrby",
-                "--rooms",
-                "20",
-                "--rounds",
-                "2",
-            ],
-            &[],
-        );
+        let out = quizrace(&[
+            "run",
+            "--redis-url",
+            &url,
+            "--runtime",
+            runtime,
+            "-s",
+            "redis-incrby",
+            "--rooms",
+            "20",
+            "--rounds",
+            "2",
+        ]);
         assert_eq!(out.code, Some(2), "{}", out.all());
         out.assert_no_panic();
         assert!(out.stderr.contains("permission"), "{}", out.stderr);
@@ -746,11 +490,10 @@ fn keys_are_deleted_after_a_failed_run() {
 
 #[cfg(unix)]
 #[test]
+#[ignore = "needs redis-server on PATH (CI runs it with --include-ignored)"]
 fn keys_are_deleted_after_ctrl_c() {
     let _g = serial();
-    let Some(server) = Server::start(&[]) else {
-        return;
-    };
+    let server = RedisServer::start(&[]);
     let url = server.url();
     for runtime in ["tokio", "processes"] {
         let started = Instant::now();
@@ -784,7 +527,7 @@ fn keys_are_deleted_after_ctrl_c() {
         }
         // SAFETY: sends SIGINT to the child we just started.
         unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
-        let out = finish(child, started, Duration::from_secs(30));
+        let out = finish("quizrace", child, started, Duration::from_secs(30));
         assert_eq!(out.code, Some(130), "{runtime}: {}", out.all());
         out.assert_no_panic();
         assert!(out.stderr.contains("interrupted"), "{}", out.stderr);
@@ -799,14 +542,13 @@ fn keys_are_deleted_after_ctrl_c() {
 }
 
 #[test]
+#[ignore = "needs redis-server on PATH (CI runs it with --include-ignored)"]
 fn passwords_work_and_never_leak() {
     let _g = serial();
     const PW: &str = "Sup3r-Secret-pw-8812";
     const ALICE: &str = "Al1ce-Secret-pw-4410";
-    let Some(mut server) = Server::start(&["--requirepass", PW]) else {
-        return;
-    };
-    server.admin = format!("redis://:{PW}@127.0.0.1:{}", server.port);
+    let mut server = RedisServer::start(&["--requirepass", PW]);
+    server.set_admin_password(PW);
     let _: () = server.cmd(
         redis::cmd("ACL")
             .arg("SETUSER")
@@ -817,13 +559,13 @@ fn passwords_work_and_never_leak() {
             .arg("&*")
             .arg("+@all"),
     );
-    let dir = scratch("password");
+    let dir = TempDir::new("password");
     let json = dir.join("r.json");
-    let by_env = format!("redis://:{PW}@127.0.0.1:{}", server.port);
-    let acl = format!("redis://alice:{ALICE}@127.0.0.1:{}", server.port);
+    let by_env = format!("redis://:{PW}@127.0.0.1:{}", server.port());
+    let acl = format!("redis://alice:{ALICE}@127.0.0.1:{}", server.port());
     let wrong = format!(
         "redis://alice:Wr0ng-Secret-pw-0000@127.0.0.1:{}",
-        server.port
+        server.port()
     );
     let leaks = |out: &Out| {
         for secret in [PW, ALICE, "Wr0ng-Secret-pw-0000"] {
@@ -832,7 +574,7 @@ fn passwords_work_and_never_leak() {
     };
 
     // QUIZRACE_REDIS_URL, tokio.
-    let out = quizrace(
+    let out = quizrace_env(
         &[
             "run",
             "--json",
@@ -856,48 +598,42 @@ fn passwords_work_and_never_leak() {
     assert!(!text.contains(PW) && text.contains("redis-sadd"));
 
     // --redis-url with an ACL user, on processes (children get it on stdin).
-    let out = quizrace(
-        &[
-            "run",
-            "--redis-url",
-            &acl,
-            "--json",
-            json.to_str().unwrap(),
-            "--runtime",
-            "processes",
-            "-s",
-            "redis-lua",
-            "--rooms",
-            "20",
-            "--rounds",
-            "2",
-        ],
-        &[],
-    );
+    let out = quizrace(&[
+        "run",
+        "--redis-url",
+        &acl,
+        "--json",
+        json.to_str().unwrap(),
+        "--runtime",
+        "processes",
+        "-s",
+        "redis-lua",
+        "--rooms",
+        "20",
+        "--rounds",
+        "2",
+    ]);
     assert_eq!(out.code, Some(0), "{}", out.all());
     leaks(&out);
     let text = std::fs::read_to_string(&json).unwrap();
     assert!(!text.contains(ALICE) && text.contains("redis-lua"));
-    assert_exact(get(&results(&json), "redis-lua"));
+    assert_exact(get(&read_results(&json), "redis-lua"));
 
-    let out = quizrace(&["explain", "redis-get-set", "--redis-url", &acl], &[]);
+    let out = quizrace(&["explain", "redis-get-set", "--redis-url", &acl]);
     assert_eq!(out.code, Some(0), "{}", out.all());
     leaks(&out);
 
     // Wrong password: exit 2, says so, shows no password.
     for runtime in ["tokio", "processes"] {
-        let out = quizrace(
-            &[
-                "run",
-                "--redis-url",
-                &wrong,
-                "--runtime",
-                runtime,
-                "-s",
-                "redis-incrby",
-            ],
-            &[],
-        );
+        let out = quizrace(&[
+            "run",
+            "--redis-url",
+            &wrong,
+            "--runtime",
+            runtime,
+            "-s",
+            "redis-incrby",
+        ]);
         assert_eq!(out.code, Some(2), "{}", out.all());
         out.assert_no_panic();
         assert!(
@@ -913,18 +649,15 @@ fn passwords_work_and_never_leak() {
         leaks(&out);
     }
     // A missing password.
-    let out = quizrace(
-        &[
-            "run",
-            "--redis-url",
-            &server.url(),
-            "--runtime",
-            "tokio",
-            "-s",
-            "redis-incrby",
-        ],
-        &[],
-    );
+    let out = quizrace(&[
+        "run",
+        "--redis-url",
+        &server.url(),
+        "--runtime",
+        "tokio",
+        "-s",
+        "redis-incrby",
+    ]);
     assert_eq!(out.code, Some(2), "{}", out.all());
     assert!(
         out.stderr.contains("authentication failed"),
@@ -964,7 +697,7 @@ fn bad(url: &str, extra: &[&str], expect: &str) {
         "5",
     ];
     args.extend_from_slice(extra);
-    let out = quizrace(&args, &[]);
+    let out = quizrace(&args);
     assert_eq!(out.code, Some(2), "{url}: {}", out.all());
     out.assert_no_panic();
     assert!(
@@ -1011,9 +744,14 @@ fn bad_redis_input_exits_2_with_a_clear_message() {
     );
     // Not a URL.
     bad("http://nope", &["-s", "redis-incrby"], "not valid");
+}
 
-    // A Redis without scripting (scripting commands renamed away).
-    let Some(server) = Server::start(&[
+#[test]
+#[ignore = "needs redis-server on PATH (CI runs it with --include-ignored)"]
+fn a_redis_without_scripting_refuses_only_the_scripted_strategies() {
+    let _g = serial();
+    // Scripting commands renamed away.
+    let server = RedisServer::start(&[
         "--rename-command",
         "EVAL",
         "",
@@ -1026,9 +764,7 @@ fn bad_redis_input_exits_2_with_a_clear_message() {
         "--rename-command",
         "FUNCTION",
         "",
-    ]) else {
-        return;
-    };
+    ]);
     for s in ["redis-lua", "redis-sadd"] {
         bad(&server.url(), &["-s", s], "does not allow Lua scripting");
     }
@@ -1045,36 +781,32 @@ fn bad_redis_input_exits_2_with_a_clear_message() {
 /// environment failing, not the strategy: its own error is shown and the
 /// run exits 2, never "a correct strategy showed anomalies".
 #[test]
+#[ignore = "needs redis-server on PATH (CI runs it with --include-ignored)"]
 fn a_server_that_rejects_writes_is_an_environment_error() {
     let _g = serial();
-    let Some(server) = Server::start(&["--maxmemory-policy", "noeviction"]) else {
-        return;
-    };
+    let server = RedisServer::start(&["--maxmemory-policy", "noeviction"]);
     let _: () = server.cmd(redis::cmd("CONFIG").arg("SET").arg("maxmemory").arg("1"));
     let url = server.url();
-    let out = quizrace(
-        &[
-            "run",
-            "--redis-url",
-            &url,
-            "-s",
-            "redis-incrby",
-            "-s",
-            "redis-lua",
-            "--runtime",
-            "tokio",
-            "--rooms",
-            "20",
-            "--rounds",
-            "2",
-            "--trials",
-            "1",
-            "--min-time",
-            "0s",
-            "--check",
-        ],
-        &[],
-    );
+    let out = quizrace(&[
+        "run",
+        "--redis-url",
+        &url,
+        "-s",
+        "redis-incrby",
+        "-s",
+        "redis-lua",
+        "--runtime",
+        "tokio",
+        "--rooms",
+        "20",
+        "--rounds",
+        "2",
+        "--trials",
+        "1",
+        "--min-time",
+        "0s",
+        "--check",
+    ]);
     out.assert_no_panic();
     assert_eq!(out.code, Some(2), "{}", out.all());
     assert!(
@@ -1095,11 +827,10 @@ fn a_server_that_rejects_writes_is_an_environment_error() {
 /// message says the clean-up failed too and gives the exact command that
 /// deletes what was left.
 #[test]
+#[ignore = "needs redis-server on PATH (CI runs it with --include-ignored)"]
 fn a_failed_clean_up_says_how_to_delete_what_is_left() {
     let _g = serial();
-    let Some(mut server) = Server::start(&[]) else {
-        return;
-    };
+    let mut server = RedisServer::start(&[]);
     let url = server.url();
     let started = Instant::now();
     let child = quizrace_cmd(
@@ -1139,7 +870,7 @@ fn a_failed_clean_up_says_how_to_delete_what_is_left() {
         std::thread::sleep(Duration::from_millis(20));
     }
     server.stop();
-    let out = finish(child, started, Duration::from_secs(120));
+    let out = finish("quizrace", child, started, Duration::from_secs(120));
     out.assert_no_panic();
     assert_eq!(out.code, Some(2), "{}", out.all());
     assert!(

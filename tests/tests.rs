@@ -8,6 +8,12 @@
 //! * `report`: HTML report generation, escaping and the real-browser check.
 //! * `fuzz`: bounded, seeded mutation of scenario and results inputs: no panics.
 //! * `msrv`: Cargo.toml's `rust-version` is at least every resolved dependency's.
+//! * `support`: shared helpers: running the binary, temp dirs, free ports, a
+//!   `redis-server` per test, the serial lock for server tests, finding Chromium.
+//!
+//! Tests that need `redis-server` or Chromium are `#[ignore]`d with the
+//! reason: `cargo test` runs the rest; CI (`.ci/run`) installs both and runs
+//! `cargo test -- --include-ignored`, where a missing one fails the test.
 //!
 //! The loom models live in `tests/loom.rs` (run by `scripts/loom.sh`).
 
@@ -18,3 +24,4 @@ mod redis;
 mod report;
 mod shuttle;
 mod stress;
+mod support;
