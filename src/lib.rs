@@ -42,6 +42,8 @@
 //! * [`result`]: the results JSON (`quizrace.result.v2`).
 //! * [`report`]: renders results into one HTML page.
 //! * [`explain`]: traced short runs that find a real counterexample.
+//! * [`format`]: number formatting (thousands, rates, durations) for the
+//!   terminal and the page.
 //! * [`suite`]: the runner: scenarios planned from files and flags, every
 //!   strategy run as repeated trials, statistics over the trials.
 //! * [`scenario`], [`cli`]: scenario files and the command line.
@@ -68,6 +70,7 @@
 pub mod backend;
 pub mod environment;
 pub mod explain;
+pub mod format;
 pub mod metrics;
 pub mod output;
 pub mod plan;

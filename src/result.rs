@@ -14,6 +14,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::strategy::Kind;
+
 /// The schema tag every results file this quizrace writes carries.
 pub const SCHEMA: &str = "quizrace.result.v2";
 /// The previous schema, still read by `quizrace report`.
@@ -468,25 +470,89 @@ fn one() -> u32 {
     1
 }
 
+/// How one result compares with what its strategy promised in that run:
+/// the one classification behind `quizrace run --check`
+/// ([`StrategyResult::fails_check`]) and the report's verdicts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Class {
+    /// Every invariant held in every trial.
+    Exact,
+    /// Anomalies, and they were expected: the run recorded
+    /// `anomalies_expected` (a racy strategy, `local-map` across processes,
+    /// a correct strategy outside its guarantee such as `redis-incrby`
+    /// under retries), or the server restarted and lost data itself.
+    Expected,
+    /// Anomalies that the strategy promised not to have: a bug, or a
+    /// guarantee that does not hold here. Fails `--check`.
+    Unexpected,
+    /// No anomaly, but too few room-rounds were judged to say so. Fails
+    /// `--check`.
+    Inconclusive,
+}
+
+impl Class {
+    /// Short, stable name, used in the report's CSS classes and legends.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Class::Exact => "exact",
+            Class::Expected => "expected",
+            Class::Unexpected => "unexpected",
+            Class::Inconclusive => "inconclusive",
+        }
+    }
+}
+
 impl StrategyResult {
-    /// Whether this result must fail `--check`: anomalies that the strategy
-    /// promised not to have, in any trial.
-    pub fn breaks_its_guarantee(&self) -> bool {
-        self.verdict == Verdict::Anomalies && !self.anomalies_expected && !self.server_restarted
+    /// Classifies this result from its recorded flags only: `verdict`, the
+    /// anomaly counts, `anomalies_expected` and `server_restarted`. The
+    /// `kind` is not consulted: whether a race was expected depends on the
+    /// run (`local-map` is racy across processes, exact on threads), and
+    /// the run recorded that in `anomalies_expected`.
+    ///
+    /// Both the counts and the verdict are consulted, so a file whose
+    /// verdict disagrees with its counts is never classed as exact.
+    pub fn class(&self) -> Class {
+        let anomalies = !self.anomalies.is_exact() || self.verdict == Verdict::Anomalies;
+        if !anomalies {
+            if self.verdict == Verdict::Inconclusive {
+                Class::Inconclusive
+            } else {
+                Class::Exact
+            }
+        } else if self.anomalies_expected || self.server_restarted {
+            // A server that restarted mid-run (its run id changed) lost
+            // data itself: those anomalies are not the strategy's.
+            Class::Expected
+        } else {
+            Class::Unexpected
+        }
     }
 
-    /// A racy result whose race did not show in any trial.
+    /// Whether this result shows anomalies that the strategy promised not
+    /// to have ([`Class::Unexpected`]).
+    pub fn breaks_its_guarantee(&self) -> bool {
+        self.class() == Class::Unexpected
+    }
+
+    /// A result whose anomalies were expected but did not show in any trial
+    /// (a racy strategy whose race was not reproduced): exact, with
+    /// `anomalies_expected`.
     pub fn not_reproduced(&self) -> bool {
-        self.anomalies_expected && self.verdict == Verdict::Exact
+        self.anomalies_expected && self.class() == Class::Exact
     }
 
     /// Whether `--check` must fail on this result: a broken guarantee, or
-    /// too little evidence to say (`inconclusive`).
+    /// too little evidence to say ([`Class::Unexpected`] or
+    /// [`Class::Inconclusive`]).
     pub fn fails_check(&self) -> bool {
-        self.breaks_its_guarantee() || self.verdict == Verdict::Inconclusive
+        matches!(self.class(), Class::Unexpected | Class::Inconclusive)
     }
 
-    /// Fills the v2 fields of a v1 entry: one trial, no spread.
+    /// Fills the v2 fields of a v1 entry: one trial, no spread, and
+    /// `anomalies_expected` set for the racy kinds (`racy`,
+    /// `racy-across-processes`). The flag was optional in v1 and v1 readers
+    /// classified by kind, so a v1 file classifies as it always did. v2
+    /// files are never classified by kind.
     fn upgrade_v1(&mut self) {
         self.trials = 1;
         self.anomaly_trials = self.anomalies.presence();
@@ -497,6 +563,8 @@ impl StrategyResult {
             cv: 0.0,
         };
         self.response_latency_ns = self.latency_ns;
+        let racy = [Kind::Racy, Kind::RacyAcrossProcesses];
+        self.anomalies_expected |= racy.iter().any(|k| self.kind == k.as_str());
     }
 }
 
@@ -636,6 +704,127 @@ mod tests {
         assert!(!result("correct", 0, false).breaks_its_guarantee());
         assert!(!result("racy", 3, true).breaks_its_guarantee());
         assert!(!result("correct", 3, true).breaks_its_guarantee());
+    }
+
+    /// `class()` and `fails_check()` for one result, checked together: the
+    /// report and `--check` must never disagree.
+    fn class_and_check(r: &StrategyResult) -> (Class, bool) {
+        let class = r.class();
+        assert_eq!(
+            r.fails_check(),
+            matches!(class, Class::Unexpected | Class::Inconclusive),
+            "{r:?}"
+        );
+        assert_eq!(r.breaks_its_guarantee(), class == Class::Unexpected);
+        (class, r.fails_check())
+    }
+
+    #[test]
+    fn class_comes_from_the_recorded_flags() {
+        // Racy, with anomalies: the race reproduced.
+        assert_eq!(
+            class_and_check(&result("racy", 3, true)),
+            (Class::Expected, false)
+        );
+        // Correct, with anomalies: a broken guarantee.
+        assert_eq!(
+            class_and_check(&result("correct", 3, false)),
+            (Class::Unexpected, true)
+        );
+        // A correct strategy outside its guarantee (redis-incrby under retries).
+        assert_eq!(
+            class_and_check(&result("correct", 3, true)),
+            (Class::Expected, false)
+        );
+        // local-map on threads: its kind is racy across processes, but the
+        // run expected no anomaly and none showed: exact, not "not reproduced".
+        let local = result("racy-across-processes", 0, false);
+        assert_eq!(class_and_check(&local), (Class::Exact, false));
+        assert!(!local.not_reproduced());
+        // The same strategy losing updates on threads would be a bug: the
+        // kind does not excuse it.
+        assert_eq!(
+            class_and_check(&result("racy-across-processes", 3, false)),
+            (Class::Unexpected, true)
+        );
+        // Racy and exact: the race was not reproduced.
+        let quiet = result("racy", 0, true);
+        assert_eq!(class_and_check(&quiet), (Class::Exact, false));
+        assert!(quiet.not_reproduced());
+        // The server restarted and forgot counts: not the strategy's fault.
+        let mut restarted = result("correct", 3, false);
+        restarted.server_restarted = true;
+        assert_eq!(class_and_check(&restarted), (Class::Expected, false));
+        // Too few rounds judged.
+        let mut inconclusive = result("correct", 0, false);
+        inconclusive.verdict = Verdict::Inconclusive;
+        assert_eq!(class_and_check(&inconclusive), (Class::Inconclusive, true));
+        let mut inconclusive = result("racy", 0, true);
+        inconclusive.verdict = Verdict::Inconclusive;
+        assert_eq!(class_and_check(&inconclusive), (Class::Inconclusive, true));
+        assert!(!inconclusive.not_reproduced());
+    }
+
+    #[test]
+    fn a_verdict_that_disagrees_with_its_counts_is_not_exact() {
+        let mut r = result("correct", 0, false);
+        r.verdict = Verdict::Anomalies;
+        assert_eq!(class_and_check(&r), (Class::Unexpected, true));
+        let mut r = result("correct", 2, false);
+        r.verdict = Verdict::Exact;
+        assert_eq!(class_and_check(&r), (Class::Unexpected, true));
+        let mut r = result("racy", 2, true);
+        r.verdict = Verdict::Exact;
+        assert_eq!(class_and_check(&r), (Class::Expected, false));
+        assert!(!r.not_reproduced());
+    }
+
+    #[test]
+    fn v1_files_take_anomalies_expected_from_the_kind() {
+        let mut file = ResultsFile {
+            schema: SCHEMA_V1.into(),
+            scenario: ScenarioInfo::default(),
+            environment: Environment::default(),
+            results: vec![
+                result("racy", 3, false),
+                result("racy-across-processes", 0, false),
+                result("correct", 0, false),
+                result("correct", 2, false),
+                result("correct", 2, true),
+            ],
+            promises: Vec::new(),
+        };
+        let read = |file: &ResultsFile| {
+            let text = serde_json::to_string(file).unwrap();
+            let back = ResultsFile::from_json(&text).unwrap();
+            back.results.iter().map(|r| r.class()).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            read(&file),
+            [
+                Class::Expected,
+                Class::Exact,
+                Class::Exact,
+                Class::Unexpected,
+                Class::Expected
+            ]
+        );
+        let back = ResultsFile::from_json(&serde_json::to_string(&file).unwrap()).unwrap();
+        let flags: Vec<bool> = back.results.iter().map(|r| r.anomalies_expected).collect();
+        assert_eq!(flags, [true, true, false, false, true]);
+        assert!(back.results[1].not_reproduced(), "as v1 readers showed it");
+        // The same entries in a v2 file keep their recorded flags.
+        file.schema = SCHEMA.into();
+        assert_eq!(
+            read(&file),
+            [
+                Class::Unexpected,
+                Class::Exact,
+                Class::Exact,
+                Class::Unexpected,
+                Class::Expected
+            ]
+        );
     }
 
     #[test]

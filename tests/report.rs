@@ -45,7 +45,9 @@ fn entry(strategy: &str, kind: &str, anomalies: Anomalies, answers_per_s: f64) -
         } else {
             Verdict::Anomalies
         },
-        anomalies_expected: false,
+        // As the simulator records it: a racy strategy is expected to show
+        // its race; the report classifies by this flag, not by the kind.
+        anomalies_expected: kind == "racy",
         elapsed_s: answers as f64 / answers_per_s,
         answers_per_s,
         latency_ns: pct(120),
@@ -617,6 +619,8 @@ fn reads_v1_files_and_shows_v2_spread() {
             "round_outcomes",
             "runtime",
             "failed_trials",
+            // Optional in v1: the report classified v1 results by kind.
+            "anomalies_expected",
         ] {
             r.remove(k);
         }
@@ -628,6 +632,13 @@ fn reads_v1_files_and_shows_v2_spread() {
     assert_eq!(racy.trials, 1);
     assert_eq!(racy.anomaly_trials.lost_updates, 1);
     assert_eq!(racy.answers_per_s_spread.min, racy.answers_per_s);
+    // Without the flag, a v1 racy result is still expected to show its race.
+    assert!(racy.anomalies_expected);
+    assert!(files[0]
+        .results
+        .iter()
+        .filter(|r| r.kind == "correct")
+        .all(|r| !r.anomalies_expected));
 
     let mut new = basic("new");
     new.results[0].trials = 20;
@@ -640,4 +651,56 @@ fn reads_v1_files_and_shows_v2_spread() {
     let html = read(&generate(&[old, new_path], None, &tmp.path().join("out")).unwrap());
     assert!(html.contains("cv 12.5%"), "spread in the results table");
     assert!(html.contains("<th scope=\"col\">old</th>"));
+    // The v1 file's racy anomalies are expected, as they always were.
+    assert!(html.contains("class=\"banner ok\""));
+}
+
+/// `local-map` is racy across processes only. On threads the run records
+/// `anomalies_expected: false`, and the page follows that flag, as
+/// `--check` does: exact is exact (not "race not reproduced"), and an
+/// anomaly there would be a bug. Across processes it is a racy result.
+#[test]
+fn local_map_is_classified_by_the_recorded_flag_not_its_kind() {
+    let tmp = TempDir::new("local-map");
+    let kind = "racy-across-processes";
+    let threads = file(
+        "threads",
+        vec![entry("local-map", kind, Anomalies::default(), 1.0e7)],
+    );
+    let mut procs = file(
+        "procs",
+        vec![entry("local-map", kind, Anomalies::default(), 1.0e7)],
+    );
+    procs.scenario.processes = 2;
+    procs.results[0].anomalies_expected = true;
+    let a = write_json(tmp.path(), "threads", &threads);
+    let b = write_json(tmp.path(), "procs", &procs);
+    let html = read(&generate(&[a, b], None, &tmp.path().join("out")).unwrap());
+    assert!(html.contains("class=\"banner ok\""));
+    // Matrix: exact on threads; not reproduced across processes.
+    assert!(html.contains(
+        "<td class=\"exact\">exact</td><td class=\"exact\">exact <span class=\"kind\">not \
+         reproduced (0/1)</span></td>"
+    ));
+    // The banner lists only the multi-process run as not reproduced.
+    assert!(html.contains("<code>local-map</code> in <code>procs</code>."));
+    assert!(!html.contains("<code>local-map</code> in <code>threads</code>"));
+    // Results tables: the same verdicts.
+    assert_eq!(
+        html.matches("<td class=\"exact\">exact</td><td class=\"num\">")
+            .count(),
+        1
+    );
+    assert_eq!(html.matches(">not reproduced (0/1)</td>").count(), 1);
+
+    // Lost updates on threads break local-map's guarantee: unexpected, as
+    // `--check` has it.
+    let mut broken = threads.clone();
+    broken.results[0] = entry("local-map", kind, lost(16), 1.0e7);
+    assert!(broken.results[0].fails_check());
+    let c = write_json(tmp.path(), "broken", &broken);
+    let html = read(&generate(&[c], None, &tmp.path().join("out")).unwrap());
+    assert!(html.contains("class=\"banner fail\""));
+    assert!(html.contains("<li><code>local-map</code> in scenario <code>threads</code>: lost_updates 16, missed_end 2</li>"));
+    assert!(html.contains("<td class=\"unexpected\"><span class=\"tag\">unexpected</span>"));
 }

@@ -1,45 +1,23 @@
-//! The page template and HTML escaping.
+//! The page template, written with maud.
 //!
-//! Every string that comes from a results file, a criterion file or a path
-//! (scenario names and descriptions, strategy names, environment strings,
-//! fault settings) goes through [`Esc`] before it reaches the page. Chart
-//! text is escaped by plotters' SVG backend (see `plot`).
+//! maud escapes every value spliced into the template, `(expr)`, in text
+//! and in attributes alike: scenario names and descriptions, strategy names,
+//! environment strings, fault settings, paths and criterion ids all come
+//! from files and are never trusted. Only two things reach the page
+//! unescaped, each through `PreEscaped` at one place: the style sheet
+//! below (a constant of this file) and the charts' SVG from `plot`, whose
+//! text plotters' SVG backend escapes itself.
+//!
+//! One function per section of the page, in page order, below [`render`].
 
-use std::fmt::{self, Write as _};
+use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 use super::criterion::Benches;
-use super::plot::{self, fmt_ns, fmt_rate, CostPoint};
-use super::summary::{self, Class, Summary};
+use super::plot::{self, CostPoint};
+use super::summary::{self, Cell, Summary};
 use super::{ReportError, Run};
-use crate::result::{Anomalies, StrategyResult};
-
-/// Writes into a `String`; `fmt::Write` for `String` never fails.
-macro_rules! put {
-    ($out:expr, $($arg:tt)*) => {{
-        let _ = write!($out, $($arg)*);
-    }};
-}
-
-/// Displays a string HTML-escaped, safe in text and in quoted attributes.
-pub(crate) struct Esc<'a>(pub(crate) &'a str);
-
-impl fmt::Display for Esc<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut rest = self.0;
-        while let Some(i) = rest.find(['&', '<', '>', '"', '\'']) {
-            f.write_str(&rest[..i])?;
-            f.write_str(match rest.as_bytes()[i] {
-                b'&' => "&amp;",
-                b'<' => "&lt;",
-                b'>' => "&gt;",
-                b'"' => "&quot;",
-                _ => "&#39;",
-            })?;
-            rest = &rest[i + 1..];
-        }
-        f.write_str(rest)
-    }
-}
+use crate::format::{duration_ns, rate, thousands};
+use crate::result::{Anomalies, Class, Environment, StrategyResult};
 
 /// The page's only style sheet. System fonts only: nothing is fetched.
 const CSS: &str = r#"
@@ -99,45 +77,43 @@ pub(crate) fn render(
     summary: &Summary,
     benches: Option<&Benches>,
 ) -> Result<String, ReportError> {
-    let mut out = String::with_capacity(256 * 1024);
-    out.push_str(
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>quizrace report</title>\n<style>",
-    );
-    out.push_str(CSS);
-    out.push_str("</style>\n</head>\n<body>\n<main>\n");
-    put!(
-        out,
-        "<header><h1>quizrace report</h1><p class=\"sub\">{} scenario{} · {} strategy result{} · \
-         lost updates on a quiz game's answer counter, and every standard way out of them.</p></header>\n",
-        runs.len(),
-        plural(runs.len()),
-        summary.total_results,
-        plural(summary.total_results)
-    );
-    verdict(&mut out, summary);
-    out.push_str(
-        "<nav aria-label=\"contents\"><ul><li><a href=\"#matrix\">Correctness matrix</a></li>\
-         <li><a href=\"#scenarios\">Scenarios and charts</a></li>",
-    );
-    if benches.is_some() {
-        out.push_str("<li><a href=\"#criterion\">Criterion benchmarks</a></li>");
-    }
-    out.push_str("<li><a href=\"#environment\">Environment</a></li></ul></nav>\n");
-    matrix(&mut out, runs, summary);
-    out.push_str("<section id=\"scenarios\">\n<h2>Scenarios and charts</h2>\n");
-    for (i, run) in runs.iter().enumerate() {
-        scenario(&mut out, i, run)?;
-    }
-    out.push_str("</section>\n");
-    if let Some(b) = benches {
-        criterion_table(&mut out, b);
-    }
-    environment(&mut out, runs);
-    footer(&mut out, runs, benches);
-    out.push_str("</main>\n</body>\n</html>\n");
-    Ok(out)
+    // Charts are drawn first: drawing can fail, the template cannot.
+    let scenarios = runs
+        .iter()
+        .enumerate()
+        .map(|(i, run)| scenario(i, run))
+        .collect::<Result<Vec<Markup>, ReportError>>()?;
+    let page = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { "quizrace report" }
+                // The constant above, not input: raw, since a `<style>`
+                // element does not decode entities.
+                style { (PreEscaped(CSS)) }
+            }
+            body {
+                main {
+                    (header(runs, summary))
+                    (verdict(summary))
+                    (nav(benches.is_some()))
+                    (matrix(runs, summary))
+                    section #scenarios {
+                        h2 { "Scenarios and charts" }
+                        @for s in &scenarios { (s) }
+                    }
+                    @if let Some(b) = benches { (criterion_table(b)) }
+                    (environment(runs))
+                    (footer(runs, benches))
+                }
+            }
+        }
+    };
+    let mut page = page.into_string();
+    page.push('\n');
+    Ok(page)
 }
 
 fn plural(n: usize) -> &'static str {
@@ -145,6 +121,20 @@ fn plural(n: usize) -> &'static str {
         ""
     } else {
         "s"
+    }
+}
+
+fn header(runs: &[Run], s: &Summary) -> Markup {
+    html! {
+        header {
+            h1 { "quizrace report" }
+            p.sub {
+                (runs.len()) " scenario" (plural(runs.len())) " · "
+                (s.total_results) " strategy result" (plural(s.total_results))
+                " · lost updates on a quiz game's answer counter, and every standard way out \
+                 of them."
+            }
+        }
     }
 }
 
@@ -162,6 +152,7 @@ fn anomaly_parts(a: &Anomalies) -> Vec<(&'static str, &'static str, u64)> {
     .collect()
 }
 
+/// The anomaly counts in words: `lost_updates 812, missed_end 101`.
 fn anomaly_text(a: &Anomalies) -> String {
     let parts = anomaly_parts(a);
     if parts.is_empty() {
@@ -175,198 +166,199 @@ fn anomaly_text(a: &Anomalies) -> String {
         .join(", ")
 }
 
-fn verdict(out: &mut String, s: &Summary) {
+/// The banner: how many results were exact, and every correct strategy
+/// that broke an invariant.
+fn verdict(s: &Summary) -> Markup {
     let ok = s.failures.is_empty();
-    put!(
-        out,
-        "<section id=\"verdict\" class=\"banner {}\">\n<h2>Verdict</h2>\n",
-        if ok { "ok" } else { "fail" }
-    );
-    put!(
-        out,
-        "<p class=\"headline\">{} of {} strategy results were exact.</p>\n",
-        s.exact_results,
-        s.total_results
-    );
-    if ok {
-        out.push_str(
-            "<p>No correct strategy showed an anomaly: every broken invariant in this report \
-             belongs to a racy strategy (or a result flagged as outside its strategy's guarantee), \
-             which is the race being reproduced.</p>\n",
-        );
-    } else {
-        out.push_str(
-            "<p><strong>Correct strategies that showed anomalies (a bug, or a guarantee that does \
-             not hold here):</strong></p>\n<ul>\n",
-        );
-        for f in &s.failures {
-            put!(
-                out,
-                "<li><code>{}</code> in scenario <code>{}</code>: {}</li>\n",
-                Esc(&f.strategy),
-                Esc(&f.scenario),
-                Esc(&anomaly_text(&f.anomalies))
-            );
-        }
-        out.push_str("</ul>\n");
-    }
-    if !s.not_reproduced.is_empty() {
-        out.push_str(
-            "<p class=\"muted\">Racy strategies that stayed exact (the race did not show in that \
-             run; more rooms, workers or a wider window make it likelier): ",
-        );
-        let items: Vec<String> = s
-            .not_reproduced
-            .iter()
-            .map(|(st, sc)| format!("<code>{}</code> in <code>{}</code>", Esc(st), Esc(sc)))
-            .collect();
-        out.push_str(&items.join(", "));
-        out.push_str(".</p>\n");
-    }
-    out.push_str("</section>\n");
-}
-
-fn matrix(out: &mut String, runs: &[Run], s: &Summary) {
-    out.push_str(
-        "<section id=\"matrix\">\n<h2>Correctness matrix</h2>\n\
-         <p>One row per strategy, one column per scenario. A cell is <strong>exact</strong> when \
-         every invariant held in every run of that strategy there (all sweep points), otherwise \
-         it lists the summed anomaly counts. Cells of racy strategies, and of results flagged as \
-         outside their strategy's guarantee, are marked <em>expected</em>; anomalies of a correct \
-         strategy are marked <em>unexpected</em>.</p>\n\
-         <div class=\"table-wrap\"><table class=\"matrix\">\n<thead><tr><th scope=\"col\">strategy</th>",
-    );
-    for run in runs {
-        put!(out, "<th scope=\"col\">{}</th>", Esc(&run.label));
-    }
-    out.push_str("</tr></thead>\n<tbody>\n");
-    for row in &s.rows {
-        put!(
-            out,
-            "<tr><th scope=\"row\"><code>{}</code> <span class=\"kind\">{}</span></th>",
-            Esc(&row.name),
-            Esc(&row.kind)
-        );
-        for cell in &row.cells {
-            let Some(cell) = cell else {
-                out.push_str("<td class=\"missing\" title=\"not run in this scenario\">—</td>");
-                continue;
-            };
-            let points = if cell.results > 1 {
-                format!(" <span class=\"kind\">({} points)</span>", cell.results)
-            } else {
-                String::new()
-            };
-            match cell.class {
-                Class::Inconclusive => {
-                    put!(out, "<td class=\"inconclusive\">inconclusive{points}</td>");
+    html! {
+        section id="verdict" class={ "banner " (if ok { "ok" } else { "fail" }) } {
+            h2 { "Verdict" }
+            p.headline { (s.exact_results) " of " (s.total_results) " strategy results were exact." }
+            @if ok {
+                p {
+                    "No correct strategy showed an anomaly: every broken invariant in this report \
+                     belongs to a racy strategy (or a result flagged as outside its strategy's \
+                     guarantee), which is the race being reproduced."
                 }
-                Class::Exact => {
-                    let note = if summary::is_racy_kind(&row.kind) {
-                        format!(
-                            " <span class=\"kind\">not reproduced (0/{})</span>",
-                            cell.trials
-                        )
-                    } else {
-                        String::new()
-                    };
-                    put!(out, "<td class=\"exact\">exact{note}{points}</td>");
+            } @else {
+                p {
+                    strong {
+                        "Correct strategies that showed anomalies (a bug, or a guarantee that does \
+                         not hold here):"
+                    }
                 }
-                Class::Expected | Class::Unexpected => {
-                    let tag = if cell.class == Class::Expected {
-                        "expected"
-                    } else {
-                        "unexpected"
-                    };
-                    put!(
-                        out,
-                        "<td class=\"{}\"><span class=\"tag\">{tag}</span>{points}",
-                        cell.class.as_str()
-                    );
-                    let parts = anomaly_parts(&cell.anomalies);
-                    if parts.is_empty() {
-                        out.push_str("<span class=\"counts\">no counts recorded</span>");
+                ul {
+                    @for f in &s.failures {
+                        li {
+                            code { (f.strategy) } " in scenario " code { (f.scenario) } ": "
+                            (anomaly_text(&f.anomalies))
+                        }
                     }
-                    // As jcstress reports outcomes: in how many trials each
-                    // anomaly appeared; the total count is in the tooltip.
-                    let trials = anomaly_parts(&cell.anomaly_trials);
-                    for (short, field, n) in parts {
-                        let seen = trials.iter().find(|t| t.1 == field).map_or(0, |t| t.2);
-                        put!(
-                            out,
-                            "<span class=\"counts\" title=\"{field}: {} in total\">{short} in \
-                             {seen}/{}</span>",
-                            group_digits(n),
-                            cell.trials
-                        );
+                }
+            }
+            @if !s.not_reproduced.is_empty() {
+                p.muted {
+                    "Racy strategies that stayed exact (the race did not show in that run; more \
+                     rooms, workers or a wider window make it likelier): "
+                    @for (i, (strategy, scenario)) in s.not_reproduced.iter().enumerate() {
+                        @if i > 0 { ", " }
+                        code { (strategy) } " in " code { (scenario) }
                     }
-                    out.push_str("</td>");
+                    "."
                 }
             }
         }
-        out.push_str("</tr>\n");
     }
-    out.push_str(
-        "</tbody></table></div>\n<p class=\"muted\">lost = lost_updates (answers missing from \
-         the count), over = over_counts, missed end = rounds whose <code>endQuizTime</code> never \
-         fired (the room hangs), dup end = fired more than once, early end = fired before every \
-         answer was in. <em>lost in 18/20</em>: the anomaly appeared in 18 of 20 trials (hover \
-         for the total count, summed over room-rounds and trials).</p>\n</section>\n",
-    );
 }
 
-/// `1234567` → `1,234,567`.
-fn group_digits(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
+fn nav(criterion: bool) -> Markup {
+    html! {
+        nav aria-label="contents" {
+            ul {
+                li { a href="#matrix" { "Correctness matrix" } }
+                li { a href="#scenarios" { "Scenarios and charts" } }
+                @if criterion { li { a href="#criterion" { "Criterion benchmarks" } } }
+                li { a href="#environment" { "Environment" } }
+            }
         }
-        out.push(c);
     }
-    out
+}
+
+/// Strategies × scenarios: one cell per strategy and scenario.
+fn matrix(runs: &[Run], s: &Summary) -> Markup {
+    html! {
+        section #matrix {
+            h2 { "Correctness matrix" }
+            p {
+                "One row per strategy, one column per scenario. A cell is " strong { "exact" }
+                " when every invariant held in every run of that strategy there (all sweep \
+                 points), otherwise it lists the summed anomaly counts. Cells of racy \
+                 strategies, and of results flagged as outside their strategy's guarantee, are \
+                 marked " em { "expected" } "; anomalies of a correct strategy are marked "
+                em { "unexpected" } "."
+            }
+            div.table-wrap {
+                table.matrix {
+                    thead {
+                        tr {
+                            th scope="col" { "strategy" }
+                            @for run in runs { th scope="col" { (run.label) } }
+                        }
+                    }
+                    tbody {
+                        @for row in &s.rows {
+                            tr {
+                                th scope="row" { code { (row.name) } " " span.kind { (row.kind) } }
+                                @for cell in &row.cells { (matrix_cell(cell.as_ref())) }
+                            }
+                        }
+                    }
+                }
+            }
+            p.muted {
+                "lost = lost_updates (answers missing from the count), over = over_counts, \
+                 missed end = rounds whose " code { "endQuizTime" } " never fired (the room \
+                 hangs), dup end = fired more than once, early end = fired before every answer \
+                 was in. " em { "lost in 18/20" } ": the anomaly appeared in 18 of 20 trials \
+                 (hover for the total count, summed over room-rounds and trials)."
+            }
+        }
+    }
+}
+
+/// One matrix cell: the class, and for anomalies, as jcstress reports
+/// outcomes, in how many trials each appeared (the total count is in the
+/// tooltip).
+fn matrix_cell(cell: Option<&Cell>) -> Markup {
+    let Some(cell) = cell else {
+        return html! { td.missing title="not run in this scenario" { "—" } };
+    };
+    let points = html! {
+        @if cell.results > 1 { " " span.kind { "(" (cell.results) " points)" } }
+    };
+    match cell.class {
+        Class::Inconclusive => html! { td.inconclusive { "inconclusive" (points) } },
+        Class::Exact => html! {
+            td.exact {
+                "exact"
+                @if cell.not_reproduced() {
+                    " " span.kind { "not reproduced (0/" (cell.not_reproduced_trials) ")" }
+                }
+                (points)
+            }
+        },
+        Class::Expected | Class::Unexpected => {
+            let parts = anomaly_parts(&cell.anomalies);
+            let trials = anomaly_parts(&cell.anomaly_trials);
+            let seen = |field: &str| trials.iter().find(|t| t.1 == field).map_or(0, |t| t.2);
+            html! {
+                td class=(cell.class.as_str()) {
+                    span.tag { (cell.class.as_str()) }
+                    (points)
+                    @if parts.is_empty() { span.counts { "no counts recorded" } }
+                    @for (short, field, n) in &parts {
+                        span.counts title={ (field) ": " (thousands(*n)) " in total" } {
+                            (short) " in " (seen(field)) "/" (cell.trials)
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Inserts a chart's SVG, labelled for assistive technology, with a caption.
-fn figure(out: &mut String, title: &str, svg: &str, caption: &str) {
-    out.push_str("<figure>\n");
+fn figure(title: &str, svg: &str, caption: Markup) -> Markup {
     // plotters' output starts with `<svg width=..`: add a class and a label.
-    let labelled = svg.replacen(
+    // The title is escaped like any other value; the rest of the SVG is
+    // plotters' own output, which escapes its text and attribute values
+    // (see `plot`), so it goes in as it is.
+    let label = html! { (title) }.into_string();
+    let svg = svg.replacen(
         "<svg ",
-        &format!(
-            "<svg class=\"chart\" role=\"img\" aria-label=\"{}\" ",
-            Esc(title)
-        ),
+        &format!("<svg class=\"chart\" role=\"img\" aria-label=\"{label}\" "),
         1,
     );
-    out.push_str(&labelled);
-    put!(out, "<figcaption>{caption}</figcaption>\n</figure>\n");
-}
-
-fn note(out: &mut String, text: &str) {
-    put!(out, "<p class=\"note\">{text}</p>\n");
-}
-
-fn scenario(out: &mut String, index: usize, run: &Run) -> Result<(), ReportError> {
-    let sc = &run.file.scenario;
-    let name = run.label.as_str();
-    put!(
-        out,
-        "<article class=\"scenario\" id=\"scenario-{index}\">\n<h3>Scenario <code>{}</code></h3>\n",
-        Esc(name)
-    );
-    if !sc.description.is_empty() {
-        put!(out, "<p>{}</p>\n", Esc(&sc.description));
+    html! {
+        figure {
+            (PreEscaped(svg))
+            figcaption { (caption) }
+        }
     }
-    out.push_str("<dl class=\"params\">");
-    let mut param = |k: &str, v: String| {
-        put!(out, "<div><dt>{}</dt><dd>{}</dd></div>", Esc(k), Esc(&v));
-    };
-    param("runtime", sc.runtime.clone());
-    param("rooms", sc.rooms.to_string());
-    param("players", sc.players.to_string());
-    param("rounds", sc.rounds.to_string());
+}
+
+fn note(text: Markup) -> Markup {
+    html! { p.note { (text) } }
+}
+
+fn note_warn(text: Markup) -> Markup {
+    html! { p.note.warn { (text) } }
+}
+
+/// One scenario: its parameters, its results table and its charts.
+fn scenario(index: usize, run: &Run) -> Result<Markup, ReportError> {
+    let sc = &run.file.scenario;
+    let reps = summary::representatives(run);
+    let charts = charts(run, &reps)?;
+    Ok(html! {
+        article.scenario id={ "scenario-" (index) } {
+            h3 { "Scenario " code { (run.label) } }
+            @if !sc.description.is_empty() { p { (sc.description) } }
+            dl.params {
+                @for (key, value) in params(run) {
+                    div { dt { (key) } dd { (value) } }
+                }
+            }
+            (results_table(run, &reps))
+            div.charts { @for chart in &charts { (chart) } }
+        }
+    })
+}
+
+/// The scenario's parameters as `(name, value)`, swept ones with all their
+/// values.
+fn params(run: &Run) -> Vec<(&'static str, String)> {
+    let sc = &run.file.scenario;
     let swept = |key: &str, own: String| match sc.sweep.get(key) {
         Some(values) => values
             .iter()
@@ -375,56 +367,64 @@ fn scenario(out: &mut String, index: usize, run: &Run) -> Result<(), ReportError
             .join(" / "),
         None => own,
     };
-    param("workers", swept("workers", sc.workers.to_string()));
+    let mut p = vec![
+        ("runtime", sc.runtime.clone()),
+        ("rooms", sc.rooms.to_string()),
+        ("players", sc.players.to_string()),
+        ("rounds", sc.rounds.to_string()),
+        ("workers", swept("workers", sc.workers.to_string())),
+    ];
     if sc.trial_policy.min_trials > 0 {
-        param(
+        p.push((
             "trials",
             format!(
                 "≥ {} and ≥ {} ms measured per strategy",
                 sc.trial_policy.min_trials, sc.trial_policy.min_time_ms
             ),
-        );
+        ));
     }
-    param("processes", sc.processes.to_string());
-    param("seed", sc.seed.to_string());
+    p.push(("processes", sc.processes.to_string()));
+    p.push(("seed", sc.seed.to_string()));
     if !sc.scoring_work.is_empty() {
-        param("scoring work", sc.scoring_work.clone());
+        p.push(("scoring work", sc.scoring_work.clone()));
     }
-    param(
+    p.push((
         "answer window",
         if sc.window_us == 0 {
             "burst".to_string()
         } else {
             format!("{} µs", sc.window_us)
         },
-    );
+    ));
     if let Some(f) = &sc.faults {
-        param("faults", f.to_string());
+        p.push(("faults", f.to_string()));
     }
-    param("file", run.path.display().to_string());
-    out.push_str("</dl>\n");
+    p.push(("file", run.path.display().to_string()));
+    p
+}
 
-    let reps = summary::representatives(run);
-    results_table(out, run, &reps);
+/// The scenario's four charts, or a note where one has nothing to draw.
+fn charts(run: &Run, reps: &[&StrategyResult]) -> Result<Vec<Markup>, ReportError> {
+    let name = run.label.as_str();
+    let mut out = Vec::with_capacity(4);
 
-    out.push_str("<div class=\"charts\">\n");
     let series = summary::sweep_series(run);
     if series.is_empty() {
-        note(
-            out,
-            "No sweep data in this scenario: throughput against workers needs results at several \
-             worker counts (a scenario that sweeps <code>workers</code>).",
-        );
+        out.push(note(html! {
+            "No sweep data in this scenario: throughput against workers needs results at \
+             several worker counts (a scenario that sweeps " code { "workers" } ")."
+        }));
     } else {
         let title = format!("Throughput vs workers — {name}");
         let svg = plot::sweep_chart(&title, &series)?;
-        figure(
-            out,
+        out.push(figure(
             &title,
             &svg,
-            "Answers recorded per second at each worker count, one line per strategy (log scale). \
-             A line that falls as workers grow is paying for contention.",
-        );
+            html! {
+                "Answers recorded per second at each worker count, one line per strategy (log \
+                 scale). A line that falls as workers grow is paying for contention."
+            },
+        ));
     }
 
     let rows: Vec<(String, _)> = reps
@@ -432,39 +432,44 @@ fn scenario(out: &mut String, index: usize, run: &Run) -> Result<(), ReportError
         .map(|r| (r.strategy.clone(), r.latency_ns))
         .collect();
     let title = format!("Record-call latency — {name}");
-    match plot::percentile_chart(&title, "latency of one record call (log scale)", &rows)? {
-        Some(svg) => figure(
-            out,
-            &title,
-            &svg,
-            "Percentiles of one record call per strategy. The grey bar spans p50 to p99.9: a long \
-             bar is a long tail (lock convoys, retries, round trips).",
-        ),
-        None => note(out, "No record-call latency was recorded in this scenario."),
-    }
+    out.push(
+        match plot::percentile_chart(&title, "latency of one record call (log scale)", &rows)? {
+            Some(svg) => figure(
+                &title,
+                &svg,
+                html! {
+                    "Percentiles of one record call per strategy. The grey bar spans p50 to \
+                     p99.9: a long bar is a long tail (lock convoys, retries, round trips)."
+                },
+            ),
+            None => note(html! { "No record-call latency was recorded in this scenario." }),
+        },
+    );
 
     let rows: Vec<(String, _)> = reps
         .iter()
         .map(|r| (r.strategy.clone(), r.end_latency_ns))
         .collect();
     let title = format!("endQuizTime latency — {name}");
-    match plot::percentile_chart(
-        &title,
-        "last answer submitted → endQuizTime (log scale)",
-        &rows,
-    )? {
-        Some(svg) => figure(
-            out,
+    out.push(
+        match plot::percentile_chart(
             &title,
-            &svg,
-            "The delay a player feels: from a round's last answer to its <code>endQuizTime</code>. \
-             Strategies whose rounds never ended have no point.",
-        ),
-        None => note(
-            out,
-            "No <code>endQuizTime</code> latency was recorded in this scenario.",
-        ),
-    }
+            "last answer submitted → endQuizTime (log scale)",
+            &rows,
+        )? {
+            Some(svg) => figure(
+                &title,
+                &svg,
+                html! {
+                    "The delay a player feels: from a round's last answer to its "
+                    code { "endQuizTime" } ". Strategies whose rounds never ended have no point."
+                },
+            ),
+            None => note(html! {
+                "No " code { "endQuizTime" } " latency was recorded in this scenario."
+            }),
+        },
+    );
 
     let points: Vec<CostPoint> = reps
         .iter()
@@ -480,143 +485,156 @@ fn scenario(out: &mut String, index: usize, run: &Run) -> Result<(), ReportError
                 r.latency_ns.p99
             } as f64,
             answers_per_s: r.answers_per_s,
-            class: summary::classify(r),
+            class: r.class(),
         })
         .collect();
     let title = format!("Cost vs correctness — {name}");
-    match plot::cost_chart(&title, &points)? {
+    out.push(match plot::cost_chart(&title, &points)? {
         Some(svg) => figure(
-            out,
             &title,
             &svg,
-            "Each strategy's median throughput against its p99 response time (from the planned \
-             arrival; in a burst, the record call), coloured by verdict. The best place is top \
-             left; a racy strategy there is fast because it is wrong. With an answer window, \
-             throughput is bounded by the arrival rate: compare response times.",
+            html! {
+                "Each strategy's median throughput against its p99 response time (from the \
+                 planned arrival; in a burst, the record call), coloured by verdict. The best \
+                 place is top left; a racy strategy there is fast because it is wrong. With an \
+                 answer window, throughput is bounded by the arrival rate: compare response \
+                 times."
+            },
         ),
-        None => note(
-            out,
-            "No strategy has both a throughput and a p99 latency to plot.",
-        ),
-    }
-    out.push_str("</div>\n</article>\n");
-    Ok(())
+        None => note(html! { "No strategy has both a throughput and a p99 latency to plot." }),
+    });
+    Ok(out)
 }
 
-fn results_table(out: &mut String, run: &Run, reps: &[&StrategyResult]) {
+/// One row per strategy (its representative result), every figure.
+fn results_table(run: &Run, reps: &[&StrategyResult]) -> Markup {
     let swept = run.file.results.iter().any(|r| !r.point.is_empty());
-    out.push_str(
-        "<div class=\"table-wrap\"><table>\n<thead><tr><th>strategy</th><th>kind</th>\
-         <th>verdict</th><th>trials</th><th>answers</th><th>answers/s (median)</th>\
-         <th>spread (min–max, cv)</th><th>p50</th><th>p99</th><th>p99.9</th>\
-         <th>response p99</th><th>end p99</th></tr></thead>\n<tbody>\n",
-    );
-    for r in reps {
-        let class = summary::classify(r);
-        let of = format!("in {}/{} trials", r.anomalous_trials, r.trials);
-        let verdict = match class {
-            Class::Exact if r.not_reproduced() => format!("not reproduced (0/{})", r.trials),
-            Class::Exact => "exact".to_string(),
-            Class::Expected => format!("expected {of}: {}", anomaly_text(&r.anomalies)),
-            Class::Unexpected => format!("UNEXPECTED {of}: {}", anomaly_text(&r.anomalies)),
-            Class::Inconclusive => format!(
-                "INCONCLUSIVE: {} of {} room-rounds could not be judged (time limit, deadline, \
-                 or failed or unknown answers)",
-                group_digits(r.unjudged.max(r.timed_out)),
-                group_digits(r.room_rounds)
-            ),
-        };
-        let s = &r.answers_per_s_spread;
-        let point = if r.point.is_empty() {
-            String::new()
-        } else {
-            let p: Vec<String> = r.point.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            format!(" <span class=\"kind\">({})</span>", Esc(&p.join(", ")))
-        };
-        put!(
-            out,
-            "<tr><td><code>{}</code>{point}</td><td>{}</td><td class=\"{}\">{}</td>\
-             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
-             <td class=\"num\">{}–{}, cv {:.1}%</td><td class=\"num\">{}</td>\
-             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
-             <td class=\"num\">{}</td></tr>\n",
-            Esc(&r.strategy),
-            Esc(&r.kind),
-            class.as_str(),
-            Esc(&verdict),
-            r.trials,
-            group_digits(r.answers),
-            fmt_rate(r.answers_per_s),
-            fmt_rate(s.min),
-            fmt_rate(s.max),
-            s.cv * 100.0,
-            fmt_ns(r.latency_ns.p50 as f64),
-            fmt_ns(r.latency_ns.p99 as f64),
-            fmt_ns(r.latency_ns.p999 as f64),
-            fmt_ns(r.response_latency_ns.p99 as f64),
-            fmt_ns(r.end_latency_ns.p99 as f64),
-        );
-    }
-    out.push_str("</tbody></table></div>\n");
-    if swept {
-        out.push_str(
-            "<p class=\"muted\">This scenario sweeps parameters: the table and the latency charts \
-             show each strategy's point with the most workers; the matrix sums all points.</p>\n",
-        );
+    html! {
+        div.table-wrap {
+            table {
+                thead {
+                    tr {
+                        th { "strategy" } th { "kind" } th { "verdict" } th { "trials" }
+                        th { "answers" } th { "answers/s (median)" }
+                        th { "spread (min–max, cv)" } th { "p50" } th { "p99" } th { "p99.9" }
+                        th { "response p99" } th { "end p99" }
+                    }
+                }
+                tbody { @for r in reps { (result_row(r)) } }
+            }
+        }
+        @if swept {
+            p.muted {
+                "This scenario sweeps parameters: the table and the latency charts show each \
+                 strategy's point with the most workers; the matrix sums all points."
+            }
+        }
     }
 }
 
-fn criterion_table(out: &mut String, b: &Benches) {
-    put!(
-        out,
-        "<section id=\"criterion\">\n<h2>Criterion benchmarks</h2>\n<p>Latest run of each \
-         benchmark, read from criterion 0.8's files in <code>{}</code> \
-         (<code>*/new/estimates.json</code> and <code>benchmark.json</code>). Times are per \
-         iteration.</p>\n",
-        Esc(&b.dir.display().to_string())
-    );
-    if b.benches.is_empty() {
-        note(
-            out,
-            "No criterion results were found there: run <code>cargo bench</code> first.",
-        );
-        out.push_str("</section>\n");
-        return;
+fn result_row(r: &StrategyResult) -> Markup {
+    let class = r.class();
+    let s = &r.answers_per_s_spread;
+    let point: Vec<String> = r.point.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    html! {
+        tr {
+            td {
+                code { (r.strategy) }
+                @if !point.is_empty() { " " span.kind { "(" (point.join(", ")) ")" } }
+            }
+            td { (r.kind) }
+            td class=(class.as_str()) { (verdict_text(r, class)) }
+            td.num { (r.trials) }
+            td.num { (thousands(r.answers)) }
+            td.num { (rate(r.answers_per_s)) }
+            td.num { (rate(s.min)) "–" (rate(s.max)) ", cv " (format!("{:.1}", s.cv * 100.0)) "%" }
+            td.num { (duration_ns(r.latency_ns.p50 as f64)) }
+            td.num { (duration_ns(r.latency_ns.p99 as f64)) }
+            td.num { (duration_ns(r.latency_ns.p999 as f64)) }
+            td.num { (duration_ns(r.response_latency_ns.p99 as f64)) }
+            td.num { (duration_ns(r.end_latency_ns.p99 as f64)) }
+        }
     }
-    out.push_str(
-        "<div class=\"table-wrap\"><table>\n<thead><tr><th>group</th><th>function</th>\
-         <th>parameter</th><th>mean</th><th>mean 95% CI</th><th>median</th><th>throughput</th>\
-         </tr></thead>\n<tbody>\n",
-    );
-    for x in &b.benches {
-        let throughput = x.throughput.map_or_else(String::new, |t| {
-            let (rate, unit) = t.per_second(x.mean_ns);
-            format!("{} {unit}", fmt_rate(rate))
-        });
-        put!(
-            out,
-            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td>\
-             <td class=\"num\" title=\"{:.1} ns\">{}</td><td class=\"num\">{} – {}</td>\
-             <td class=\"num\" title=\"{:.1} ns\">{}</td><td class=\"num\">{}</td></tr>\n",
-            Esc(&x.group),
-            Esc(x.function.as_deref().unwrap_or("")),
-            Esc(x.parameter.as_deref().unwrap_or("")),
-            x.mean_ns,
-            fmt_ns(x.mean_ns),
-            fmt_ns(x.mean_ci_ns.0),
-            fmt_ns(x.mean_ci_ns.1),
-            x.median_ns,
-            fmt_ns(x.median_ns),
-            Esc(&throughput),
-        );
-    }
-    out.push_str("</tbody></table></div>\n</section>\n");
 }
 
-/// Distinct values of one environment field, each with the scenarios that
-/// share it, in first-seen order.
-fn distinct<'a>(runs: &'a [Run], field: impl Fn(&'a Run) -> String) -> Vec<(String, Vec<&'a str>)> {
-    let mut out: Vec<(String, Vec<&str>)> = Vec::new();
+/// The verdict column of the results table.
+fn verdict_text(r: &StrategyResult, class: Class) -> String {
+    let of = format!("in {}/{} trials", r.anomalous_trials, r.trials);
+    match class {
+        Class::Exact if r.not_reproduced() => format!("not reproduced (0/{})", r.trials),
+        Class::Exact => "exact".to_string(),
+        Class::Expected => format!("expected {of}: {}", anomaly_text(&r.anomalies)),
+        Class::Unexpected => format!("UNEXPECTED {of}: {}", anomaly_text(&r.anomalies)),
+        Class::Inconclusive => format!(
+            "INCONCLUSIVE: {} of {} room-rounds could not be judged (time limit, deadline, or \
+             failed or unknown answers)",
+            thousands(r.unjudged.max(r.timed_out)),
+            thousands(r.room_rounds)
+        ),
+    }
+}
+
+fn criterion_table(b: &Benches) -> Markup {
+    html! {
+        section #criterion {
+            h2 { "Criterion benchmarks" }
+            p {
+                "Latest run of each benchmark, read from criterion 0.8's files in "
+                code { (b.dir.display()) } " (" code { "*/new/estimates.json" } " and "
+                code { "benchmark.json" } "). Times are per iteration."
+            }
+            @if b.benches.is_empty() {
+                (note(html! {
+                    "No criterion results were found there: run " code { "cargo bench" } " first."
+                }))
+            } @else {
+                div.table-wrap {
+                    table {
+                        thead {
+                            tr {
+                                th { "group" } th { "function" } th { "parameter" } th { "mean" }
+                                th { "mean 95% CI" } th { "median" } th { "throughput" }
+                            }
+                        }
+                        tbody {
+                            @for x in &b.benches {
+                                tr {
+                                    td { code { (x.group) } }
+                                    td { (x.function.as_deref().unwrap_or("")) }
+                                    td { (x.parameter.as_deref().unwrap_or("")) }
+                                    td.num title=(format!("{:.1} ns", x.mean_ns)) {
+                                        (duration_ns(x.mean_ns))
+                                    }
+                                    td.num {
+                                        (duration_ns(x.mean_ci_ns.0)) " – "
+                                        (duration_ns(x.mean_ci_ns.1))
+                                    }
+                                    td.num title=(format!("{:.1} ns", x.median_ns)) {
+                                        (duration_ns(x.median_ns))
+                                    }
+                                    td.num {
+                                        @if let Some(t) = x.throughput {
+                                            @let (per_s, unit) = t.per_second(x.mean_ns);
+                                            (rate(per_s)) " " (unit)
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Distinct values of one environment field, each with the labels of the
+/// scenarios that share it.
+type Distinct<'a> = Vec<(String, Vec<&'a str>)>;
+
+/// The distinct values of one environment field, in first-seen order.
+fn distinct<'a>(runs: &'a [Run], field: impl Fn(&'a Run) -> String) -> Distinct<'a> {
+    let mut out: Distinct<'a> = Vec::new();
     for run in runs {
         let v = field(run);
         match out.iter_mut().find(|(x, _)| *x == v) {
@@ -627,34 +645,11 @@ fn distinct<'a>(runs: &'a [Run], field: impl Fn(&'a Run) -> String) -> Vec<(Stri
     out
 }
 
-fn environment(out: &mut String, runs: &[Run]) {
-    out.push_str(
-        "<section id=\"environment\">\n<h2>Environment</h2>\n<p>Where the figures come from. \
-         Timings are only comparable between runs with the same build and machine.</p>\n\
-         <div class=\"table-wrap\"><table>\n<tbody>\n",
-    );
-    let mut differs = false;
-    let mut debug = false;
-    let mut row = |key: &str, values: Vec<(String, Vec<&str>)>| {
-        put!(out, "<tr><th scope=\"row\">{}</th><td>", Esc(key));
-        if values.len() == 1 {
-            put!(out, "{}", Esc(&values[0].0));
-        } else {
-            differs = true;
-            let items: Vec<String> = values
-                .iter()
-                .map(|(v, names)| {
-                    format!(
-                        "{} <span class=\"kind\">({})</span>",
-                        Esc(v),
-                        Esc(&names.join(", "))
-                    )
-                })
-                .collect();
-            out.push_str(&items.join("<br>"));
-        }
-        out.push_str("</td></tr>\n");
-    };
+/// The environment rows as `(name, distinct values)`.
+fn environment_rows(runs: &[Run]) -> Vec<(&'static str, Distinct<'_>)> {
+    fn env(r: &Run) -> &Environment {
+        &r.file.environment
+    }
     let or_unknown = |s: &str| {
         if s.is_empty() {
             "unknown".to_string()
@@ -662,85 +657,101 @@ fn environment(out: &mut String, runs: &[Run]) {
             s.to_string()
         }
     };
-    row(
-        "quizrace",
-        distinct(runs, |r| or_unknown(&r.file.environment.quizrace)),
-    );
-    row(
-        "git commit",
-        distinct(runs, |r| or_unknown(&r.file.environment.git)),
-    );
-    row(
-        "rustc",
-        distinct(runs, |r| or_unknown(&r.file.environment.rustc)),
-    );
-    row("OS", distinct(runs, |r| or_unknown(&r.file.environment.os)));
-    row(
-        "CPUs",
-        distinct(runs, |r| r.file.environment.cpus.to_string()),
-    );
-    row(
-        "build profile",
-        distinct(runs, |r| or_unknown(&r.file.environment.profile)),
-    );
-    row(
-        "servers",
-        distinct(runs, |r| servers(&r.file.environment)),
-    );
-    for r in runs {
-        if r.file.environment.profile == "debug" {
-            debug = true;
+    // `redis 7.0.15`, `valkey 9.0.1, postgresql 15.19`, or none.
+    let servers = |r: &Run| {
+        let s = &env(r).servers;
+        if s.is_empty() {
+            "none (in-process)".to_string()
+        } else {
+            s.iter()
+                .map(|s| format!("{} {}", s.name, s.version))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    vec![
+        ("quizrace", distinct(runs, |r| or_unknown(&env(r).quizrace))),
+        ("git commit", distinct(runs, |r| or_unknown(&env(r).git))),
+        ("rustc", distinct(runs, |r| or_unknown(&env(r).rustc))),
+        ("OS", distinct(runs, |r| or_unknown(&env(r).os))),
+        ("CPUs", distinct(runs, |r| env(r).cpus.to_string())),
+        (
+            "build profile",
+            distinct(runs, |r| or_unknown(&env(r).profile)),
+        ),
+        ("servers", distinct(runs, servers)),
+    ]
+}
+
+/// Where the figures come from, and the seeds to reproduce them.
+fn environment(runs: &[Run]) -> Markup {
+    let rows = environment_rows(runs);
+    let differs = rows.iter().any(|(_, values)| values.len() > 1);
+    let debug = runs.iter().any(|r| r.file.environment.profile == "debug");
+    html! {
+        section #environment {
+            h2 { "Environment" }
+            p {
+                "Where the figures come from. Timings are only comparable between runs with the \
+                 same build and machine."
+            }
+            div.table-wrap {
+                table {
+                    tbody {
+                        @for (key, values) in &rows {
+                            tr {
+                                th scope="row" { (key) }
+                                td {
+                                    @if let [(value, _)] = values.as_slice() {
+                                        (value)
+                                    } @else {
+                                        @for (i, (value, names)) in values.iter().enumerate() {
+                                            @if i > 0 { br; }
+                                            (value) " " span.kind { "(" (names.join(", ")) ")" }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            @if differs {
+                (note_warn(html! {
+                    "These results come from different builds or machines: compare their \
+                     timings with care."
+                }))
+            }
+            @if debug {
+                (note_warn(html! {
+                    "Some results come from a debug build: their timings are not \
+                     representative; build with " code { "--release" } "."
+                }))
+            }
+            h3 { "Seeds" }
+            p { "The same scenario file and seed give the same answer streams." }
+            div.table-wrap {
+                table {
+                    thead {
+                        tr { th { "scenario" } th { "seed" } th { "runtime" } th { "results file" } }
+                    }
+                    tbody {
+                        @for r in runs {
+                            tr {
+                                td { code { (r.label) } }
+                                td.num { (r.file.scenario.seed) }
+                                td { (r.file.scenario.runtime) }
+                                td { code { (r.path.display()) } }
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
-    out.push_str("</tbody></table></div>\n");
-    if differs {
-        note_warn(
-            out,
-            "These results come from different builds or machines: compare their timings with care.",
-        );
-    }
-    if debug {
-        note_warn(
-            out,
-            "Some results come from a debug build: their timings are not representative; build with \
-             <code>--release</code>.",
-        );
-    }
-    out.push_str(
-        "<h3>Seeds</h3>\n<p>The same scenario file and seed give the same answer streams.</p>\n\
-         <div class=\"table-wrap\"><table>\n<thead><tr><th>scenario</th><th>seed</th>\
-         <th>runtime</th><th>results file</th></tr></thead>\n<tbody>\n",
-    );
-    for r in runs {
-        put!(
-            out,
-            "<tr><td><code>{}</code></td><td class=\"num\">{}</td><td>{}</td><td><code>{}</code></td></tr>\n",
-            Esc(&r.label),
-            r.file.scenario.seed,
-            Esc(&r.file.scenario.runtime),
-            Esc(&r.path.display().to_string())
-        );
-    }
-    out.push_str("</tbody></table></div>\n</section>\n");
 }
 
-/// The servers of a run, `redis 7.0.15`, or `none (in-process)`.
-fn servers(e: &crate::result::Environment) -> String {
-    if e.servers.is_empty() {
-        return "none (in-process)".to_string();
-    }
-    e.servers
-        .iter()
-        .map(|s| format!("{} {}", s.name, s.version))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn note_warn(out: &mut String, text: &str) {
-    put!(out, "<p class=\"note warn\">{text}</p>\n");
-}
-
-fn footer(out: &mut String, runs: &[Run], benches: Option<&Benches>) {
+fn footer(runs: &[Run], benches: Option<&Benches>) -> Markup {
     let mut cmd = String::from("quizrace report");
     for r in runs {
         cmd.push(' ');
@@ -751,12 +762,34 @@ fn footer(out: &mut String, runs: &[Run], benches: Option<&Benches>) {
         cmd.push_str(&b.dir.display().to_string());
     }
     cmd.push_str(" --out DIR");
-    put!(
-        out,
-        "<footer>Generated by quizrace {} from stored results only (no workload was run to draw \
-         this page). Regenerate with <code>{}</code>, or run <code>scripts/ci-report.sh</code> \
-         for the whole suite.</footer>\n",
-        Esc(env!("CARGO_PKG_VERSION")),
-        Esc(&cmd)
-    );
+    html! {
+        footer {
+            "Generated by quizrace " (env!("CARGO_PKG_VERSION")) " from stored results only (no \
+             workload was run to draw this page). Regenerate with " code { (cmd) } ", or run "
+            code { "scripts/ci-report.sh" } " for the whole suite."
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_style_sheet_cannot_close_its_style_element() {
+        // It goes in unescaped: a `</` would end the `<style>` early.
+        assert!(!CSS.contains("</"));
+    }
+
+    #[test]
+    fn figures_escape_the_title_and_keep_plotters_svg() {
+        let svg = "<svg width=\"9\" height=\"9\"><text>a &lt; b</text></svg>";
+        let page = figure("x <y> \"z\" & w", svg, html! { "c " code { "d" } }).into_string();
+        assert_eq!(
+            page,
+            "<figure><svg class=\"chart\" role=\"img\" aria-label=\"x &lt;y&gt; &quot;z&quot; \
+             &amp; w\" width=\"9\" height=\"9\"><text>a &lt; b</text></svg>\
+             <figcaption>c <code>d</code></figcaption></figure>"
+        );
+    }
 }

@@ -9,27 +9,31 @@
 //! 1. **load** (here): read and validate every results file
 //!    ([`ResultsFile::from_json`], schema [`crate::result::SCHEMA`]), and the
 //!    criterion output when asked to;
-//! 2. **analyse** (`summary`): classify every result as exact, expected
-//!    anomalies (racy strategies, or a correct one outside its guarantee) or
-//!    *unexpected* anomalies (a correct strategy broke an invariant: a bug),
-//!    and build the strategies × scenarios matrix;
+//! 2. **analyse** (`summary`): every result is classified by
+//!    [`StrategyResult::class`](crate::result::StrategyResult::class), the
+//!    classification `--check` uses, from the flags the run recorded:
+//!    exact, expected anomalies (`anomalies_expected`: a racy strategy, or a
+//!    correct one outside its guarantee), *unexpected* anomalies (a strategy
+//!    broke an invariant it promised: a bug) or inconclusive; `summary`
+//!    builds the strategies × scenarios matrix from those classes;
 //! 3. **plot** (`plot`): SVG charts drawn with plotters' SVG backend;
-//! 4. **render** (`html`): the page template, with every user-controlled
-//!    string HTML-escaped.
+//! 4. **render** (`html`): the page template, written with maud, which
+//!    HTML-escapes every value it splices in.
 //!
 //! # What the page shows
 //!
 //! * a verdict banner: how many strategy results were exact, and which
 //!   correct strategy (if any) showed anomalies it should not have;
 //! * the correctness matrix, strategies × scenarios: `exact`, or the anomaly
-//!   counts, with cells of racy strategies (and results flagged
-//!   `anomalies_expected`) marked as expected;
+//!   counts, with cells of results flagged `anomalies_expected` (racy
+//!   strategies, and correct ones outside their guarantee) marked as
+//!   expected;
 //! * per scenario: throughput against workers for each strategy (from sweep
 //!   points that vary `workers`), record-call latency percentiles
 //!   p50/p90/p99/p99.9 on a log scale, `endQuizTime` latency, and
 //!   cost against correctness (throughput against p99, coloured by verdict);
 //! * the environment (quizrace version, commit, rustc, OS, CPUs, build
-//!   profile, Redis version, seeds), so no figure is without context;
+//!   profile, the servers used and their versions, seeds), so no figure is without context;
 //! * criterion results when a criterion output directory is given.
 //!
 //! # Self-contained and offline

@@ -17,9 +17,10 @@ use std::ops::Range;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::summary::{Class, SweepSeries};
+use super::summary::SweepSeries;
 use super::ReportError;
-use crate::result::Percentiles;
+use crate::format::{duration_ns, rate};
+use crate::result::{Class, Percentiles};
 
 /// Chart width in SVG pixels; the page scales charts down to fit (`max-width: 100%`).
 const WIDTH: u32 = 900;
@@ -226,49 +227,6 @@ fn log_label(v: f64, fmt: fn(f64) -> String) -> String {
     }
 }
 
-/// Nanoseconds as a short human duration (`850 ns`, `12 µs`, `4.5 ms`).
-pub(crate) fn fmt_ns(ns: f64) -> String {
-    let (v, unit) = if ns >= 1e9 {
-        (ns / 1e9, "s")
-    } else if ns >= 1e6 {
-        (ns / 1e6, "ms")
-    } else if ns >= 1e3 {
-        (ns / 1e3, "µs")
-    } else {
-        (ns, "ns")
-    };
-    format!("{} {unit}", short(v))
-}
-
-/// A rate as a short number with an SI prefix (`1.2M`, `450k`).
-pub(crate) fn fmt_rate(per_s: f64) -> String {
-    if per_s >= 1e9 {
-        format!("{}G", short(per_s / 1e9))
-    } else if per_s >= 1e6 {
-        format!("{}M", short(per_s / 1e6))
-    } else if per_s >= 1e3 {
-        format!("{}k", short(per_s / 1e3))
-    } else {
-        short(per_s)
-    }
-}
-
-/// Three significant digits at most, without trailing zeros.
-fn short(v: f64) -> String {
-    let s = if v >= 100.0 {
-        format!("{v:.0}")
-    } else if v >= 10.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.2}")
-    };
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
-    }
-}
-
 /// Throughput against workers, one line per series. `series` must not be
 /// empty (the page says "no sweep data" instead of drawing an empty chart).
 pub(crate) fn sweep_chart(title: &str, series: &[SweepSeries]) -> Result<String, ReportError> {
@@ -307,7 +265,7 @@ pub(crate) fn sweep_chart(title: &str, series: &[SweepSeries]) -> Result<String,
                     String::new()
                 }
             })
-            .y_label_formatter(&|v| log_label(*v, fmt_rate))
+            .y_label_formatter(&|v| log_label(*v, rate))
             .label_style(("sans-serif", LABEL_FONT))
             .axis_desc_style(("sans-serif", LABEL_FONT))
             .light_line_style(WHITE)
@@ -411,7 +369,7 @@ pub(crate) fn percentile_chart(
             .x_desc(x_desc)
             .x_labels(30)
             .y_labels(rows.len() + 1)
-            .x_label_formatter(&|v| log_label(*v, fmt_ns))
+            .x_label_formatter(&|v| log_label(*v, duration_ns))
             .y_label_formatter(&label)
             .label_style(("sans-serif", LABEL_FONT))
             .axis_desc_style(("sans-serif", LABEL_FONT))
@@ -535,8 +493,8 @@ pub(crate) fn cost_chart(title: &str, points: &[CostPoint]) -> Result<Option<Str
             .y_desc("throughput (answers/s, log scale)")
             .x_labels(30)
             .y_labels(30)
-            .x_label_formatter(&|v| log_label(*v, fmt_ns))
-            .y_label_formatter(&|v| log_label(*v, fmt_rate))
+            .x_label_formatter(&|v| log_label(*v, duration_ns))
+            .y_label_formatter(&|v| log_label(*v, rate))
             .label_style(("sans-serif", LABEL_FONT))
             .axis_desc_style(("sans-serif", LABEL_FONT))
             .light_line_style(WHITE)

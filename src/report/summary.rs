@@ -1,74 +1,14 @@
-//! Analysis: classify results and arrange them for the page.
+//! Analysis: arrange the classified results for the page.
 //!
-//! Nothing here formats output; `html` and `plot` render what this module
-//! derives from the loaded runs.
+//! Each result is classified by [`StrategyResult::class`], the same
+//! classification `quizrace run --check` uses; this module merges those
+//! classes into the matrix and the verdict banner. Nothing here formats
+//! output; `html` and `plot` render what this module derives from the
+//! loaded runs.
 
-use crate::result::{Anomalies, StrategyResult, Verdict};
-use crate::strategy::Kind;
+use crate::result::{Anomalies, Class, StrategyResult};
 
 use super::Run;
-
-/// How one result compares with what its strategy promises.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Class {
-    /// Every invariant held.
-    Exact,
-    /// Anomalies, and they were expected: a racy strategy, or a result
-    /// flagged `anomalies_expected` (a correct strategy outside its
-    /// guarantee, e.g. `redis-incrby` under retries).
-    Expected,
-    /// Anomalies from a strategy that promises none: a bug.
-    Unexpected,
-    /// No anomaly, but too few room-rounds were judged to say so.
-    Inconclusive,
-}
-
-impl Class {
-    /// Short, stable name used in CSS classes and legends.
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Class::Exact => "exact",
-            Class::Expected => "expected",
-            Class::Unexpected => "unexpected",
-            Class::Inconclusive => "inconclusive",
-        }
-    }
-}
-
-/// Whether a result's kind is one that exists to show a race. Kinds are
-/// compared with [`Kind::as_str`] so the names live in one place; an unknown
-/// kind counts as "must be correct", so that a new kind's anomalies are
-/// flagged rather than hidden.
-pub(crate) fn is_racy_kind(kind: &str) -> bool {
-    kind == Kind::Racy.as_str() || kind == Kind::RacyAcrossProcesses.as_str()
-}
-
-/// Whether anomalies are acceptable for this result.
-/// A server that restarted mid-run (its run id changed) lost data itself:
-/// those anomalies are not the strategy's.
-pub(crate) fn anomalies_expected(r: &StrategyResult) -> bool {
-    r.anomalies_expected || r.server_restarted || is_racy_kind(&r.kind)
-}
-
-/// Whether any invariant broke. Both the counts and the recorded verdict are
-/// consulted, so a file whose verdict disagrees with its counts is never
-/// reported as exact.
-pub(crate) fn has_anomalies(r: &StrategyResult) -> bool {
-    !r.anomalies.is_exact() || r.verdict == Verdict::Anomalies
-}
-
-/// Classifies one result.
-pub(crate) fn classify(r: &StrategyResult) -> Class {
-    if r.verdict == Verdict::Inconclusive && r.anomalies.is_exact() {
-        Class::Inconclusive
-    } else if !has_anomalies(r) {
-        Class::Exact
-    } else if anomalies_expected(r) {
-        Class::Expected
-    } else {
-        Class::Unexpected
-    }
-}
 
 /// One matrix cell: every result of one strategy in one scenario (several
 /// when the scenario sweeps), merged.
@@ -82,8 +22,19 @@ pub(crate) struct Cell {
     pub(crate) anomaly_trials: Anomalies,
     /// Trials over the merged results.
     pub(crate) trials: u64,
+    /// Trials of the merged results that expected anomalies and showed
+    /// none ([`StrategyResult::not_reproduced`]).
+    pub(crate) not_reproduced_trials: u64,
     /// How many results were merged (sweep points).
     pub(crate) results: usize,
+}
+
+impl Cell {
+    /// Every merged result was exact, and some of them expected anomalies:
+    /// the race was not reproduced there.
+    pub(crate) fn not_reproduced(&self) -> bool {
+        self.class == Class::Exact && self.not_reproduced_trials > 0
+    }
 }
 
 /// One strategy, in order of first appearance across the files.
@@ -119,7 +70,8 @@ pub(crate) struct Summary {
     pub(crate) rows: Vec<StrategyRow>,
     /// Correct strategies that showed anomalies, per scenario.
     pub(crate) failures: Vec<Failure>,
-    /// Racy strategies whose race did not show in a scenario: (strategy, scenario).
+    /// Strategies whose expected anomalies did not show in a scenario (a
+    /// race not reproduced): (strategy, scenario).
     pub(crate) not_reproduced: Vec<(String, String)>,
 }
 
@@ -132,7 +84,7 @@ impl Summary {
         for (col, run) in runs.iter().enumerate() {
             for r in &run.file.results {
                 total_results += 1;
-                let class = classify(r);
+                let class = r.class();
                 if class == Class::Exact {
                     exact_results += 1;
                 }
@@ -152,12 +104,16 @@ impl Summary {
                     anomalies: Anomalies::default(),
                     anomaly_trials: Anomalies::default(),
                     trials: 0,
+                    not_reproduced_trials: 0,
                     results: 0,
                 });
                 cell.class = worst(cell.class, class);
                 cell.anomalies.add(&r.anomalies);
                 cell.anomaly_trials.add(&r.anomaly_trials);
                 cell.trials += r.trials as u64;
+                if r.not_reproduced() {
+                    cell.not_reproduced_trials += r.trials as u64;
+                }
                 cell.results += 1;
             }
         }
@@ -172,7 +128,7 @@ impl Summary {
                         scenario: run.label.clone(),
                         anomalies: cell.anomalies,
                     });
-                } else if cell.class == Class::Exact && is_racy_kind(&row.kind) {
+                } else if cell.not_reproduced() {
                     not_reproduced.push((row.name.clone(), run.label.clone()));
                 }
             }
