@@ -106,8 +106,10 @@ pub(crate) fn time_async<S: AsyncStrategy>(
     workers: u32,
     rooms: u32,
 ) -> Duration {
-    quizrace::sim::in_namespace(id, env, |env| Ok(run_async::<S>(rt, env, iters, workers, rooms)))
-        .expect("a namespace on the back end")
+    quizrace::sim::in_namespace(id, env, |env| {
+        Ok(run_async::<S>(rt, env, iters, workers, rooms))
+    })
+    .expect("a namespace on the back end")
 }
 
 fn run_async<S: AsyncStrategy>(

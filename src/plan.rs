@@ -14,9 +14,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{self, BackendError, Env, Family};
-use crate::result::{
-    Anomalies, Environment, ResultsFile, ScenarioInfo, StrategyResult, SCHEMA,
-};
+use crate::result::{Anomalies, Environment, ResultsFile, ScenarioInfo, StrategyResult, SCHEMA};
 use crate::scenario::{ScenarioError, ScenarioFile, ANOMALY_NAMES};
 use crate::sim::{self, SimError, Workload};
 use crate::strategy::{Runtime, StrategyId, UnknownStrategy};
@@ -208,8 +206,11 @@ pub fn plan(req: &Request) -> Result<Vec<ScenarioPlan>, PlanError> {
         .map(|f| ScenarioPlan::new(f, &req.overrides, &sweeps, &given, req.quick))
         .collect::<Result<Vec<_>, _>>()?;
     for plan in &mut plans {
-        let needed: Vec<&'static Family> =
-            plan.entries.iter().filter_map(|e| e.id.info().backend).collect();
+        let needed: Vec<&'static Family> = plan
+            .entries
+            .iter()
+            .filter_map(|e| e.id.info().backend)
+            .collect();
         for family in needed {
             if plan.env.backend(family).is_some() {
                 continue;
@@ -217,8 +218,8 @@ pub fn plan(req: &Request) -> Result<Vec<ScenarioPlan>, PlanError> {
             if let Some(pos) = bad.iter().position(|(f, _)| *f == family) {
                 return Err(bad.swap_remove(pos).1.into());
             }
-            plan.env = std::mem::take(&mut plan.env)
-                .with_backend((family.configure)(family.default_url)?);
+            plan.env =
+                std::mem::take(&mut plan.env).with_backend((family.configure)(family.default_url)?);
         }
     }
     Ok(plans)
@@ -462,7 +463,12 @@ impl ScenarioPlan {
                 sweep: self
                     .sweeps
                     .iter()
-                    .map(|(k, v)| (k.as_str().to_string(), v.iter().map(|&x| x as u64).collect()))
+                    .map(|(k, v)| {
+                        (
+                            k.as_str().to_string(),
+                            v.iter().map(|&x| x as u64).collect(),
+                        )
+                    })
                     .collect(),
                 trial_policy: policy.info(),
             },
@@ -693,13 +699,19 @@ mod tests {
         assert_eq!(fmt_point(&points[1]), "rooms=10 workers=2");
         assert!(matches!(
             parse_sweeps(&["threads=1".into()]),
-            Err(PlanError::SweepFlag { problem: Problem::NotSweepable(_), .. })
+            Err(PlanError::SweepFlag {
+                problem: Problem::NotSweepable(_),
+                ..
+            })
         ));
         assert!(parse_sweeps(&["workers=0".into()]).is_err());
         assert!(parse_sweeps(&["workers".into()]).is_err());
-        let big: Sweeps = [(SweepKey::Rooms, vec![1; 40]), (SweepKey::Workers, vec![1; 40])]
-            .into_iter()
-            .collect();
+        let big: Sweeps = [
+            (SweepKey::Rooms, vec![1; 40]),
+            (SweepKey::Workers, vec![1; 40]),
+        ]
+        .into_iter()
+        .collect();
         assert!(matches!(expand(&big), Err(Problem::TooManyPoints(1600))));
     }
 
@@ -788,5 +800,4 @@ mod tests {
             .unwrap();
         assert_eq!(async_rmw.runtime, Runtime::Tokio);
     }
-
 }

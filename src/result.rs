@@ -868,7 +868,9 @@ mod tests {
 
     #[test]
     fn other_schemas_are_refused() {
-        let e = ResultsFile::from_json(r#"{"schema":"quizrace.result.v9"}"#).unwrap_err().to_string();
+        let e = ResultsFile::from_json(r#"{"schema":"quizrace.result.v9"}"#)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("not supported"), "{e}");
         assert!(ResultsFile::from_json("{}")
             .unwrap_err()

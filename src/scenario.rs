@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::sim::{Balance, Workload};
 use crate::backend::{Faults, FaultsError, Pause, PauseMode};
+use crate::sim::{Balance, Workload};
 use crate::strategy::{nearest, Runtime, ScoringWork, StrategyId};
 
 /// Defaults used when neither the scenario nor the command line says.
@@ -78,6 +78,9 @@ pub enum ScenarioError {
         /// What is wrong with it.
         source: ValueError,
     },
+    /// A value whose message names its field already.
+    #[error(transparent)]
+    Value(#[from] ValueError),
     /// The `[faults]` table.
     #[error("faults: {0}")]
     Faults(#[from] FaultsError),
@@ -350,7 +353,7 @@ impl ScenarioFile {
     pub fn workload(&self) -> Result<Workload, ScenarioError> {
         let runtime = match &self.runtime {
             None => self.default_runtime(),
-            Some(r) => parse_runtime(r).map_err(field("runtime"))?,
+            Some(r) => parse_runtime(r)?,
         };
         Ok(Workload {
             rooms: self.rooms.unwrap_or(defaults::ROOMS),
@@ -370,7 +373,7 @@ impl ScenarioFile {
             },
             work: match &self.scoring_work {
                 None => ScoringWork::None,
-                Some(w) => w.parse().map_err(field("scoring_work"))?,
+                Some(w) => w.parse()?,
             },
             time_limit: parse_duration(self.time_limit.as_deref().unwrap_or(defaults::TIME_LIMIT))
                 .map_err(field("time_limit"))?,
@@ -378,12 +381,10 @@ impl ScenarioFile {
                 None | Some("round-robin") => Balance::RoundRobin,
                 Some("hash") => Balance::Hash,
                 Some(other) => {
-                    return Err(ScenarioError::Field {
-                        field: "balance",
-                        source: ValueError(format!(
-                            "`{other}` is not known; use `round-robin` or `hash`"
-                        )),
-                    })
+                    return Err(ValueError(format!(
+                        "balance `{other}` is not known; use `round-robin` or `hash`"
+                    ))
+                    .into())
                 }
             },
         })
@@ -466,7 +467,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, ValueError> {
     }
     let split = s
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(|| ValueError(format!("`{s}` needs a unit: ns, us, ms, s or m (e.g. 50us)")))?;
+        .ok_or_else(|| {
+            ValueError(format!(
+                "`{s}` needs a unit: ns, us, ms, s or m (e.g. 50us)"
+            ))
+        })?;
     let (num, unit) = s.split_at(split);
     let n: f64 = num
         .parse()
@@ -498,16 +503,19 @@ impl FromStr for ScoringWork {
             None if s == "none" => Ok(ScoringWork::None),
             None if s == "yield" => Ok(ScoringWork::Yield),
             Some(("spin", n)) => {
-                let n: u32 = n
-                    .parse()
-                    .map_err(|_| ValueError(format!("`{s}`: `{n}` is not a count; {usage}")))?;
+                let n: u32 = n.parse().map_err(|_| {
+                    ValueError(format!("scoring work `{s}`: `{n}` is not a count; {usage}"))
+                })?;
                 if n > 100_000_000 {
-                    return Err(ValueError(format!("`{s}`: at most 100000000 spins")));
+                    return Err(ValueError(format!(
+                        "scoring work `{s}`: at most 100000000 spins"
+                    )));
                 }
                 Ok(ScoringWork::Spin(n))
             }
             Some(("sleep", d)) => {
-                let d = parse_duration(d).map_err(|e| ValueError(format!("`{s}`: {e}")))?;
+                let d = parse_duration(d)
+                    .map_err(|e| ValueError(format!("scoring work `{s}`: {e}")))?;
                 if d > Duration::from_secs(1) {
                     return Err(ValueError(format!(
                         "`{s}`: sleeps over 1s per answer would never finish"
@@ -515,7 +523,9 @@ impl FromStr for ScoringWork {
                 }
                 Ok(ScoringWork::Sleep(d))
             }
-            _ => Err(ValueError(format!("`{s}` is not known; {usage}"))),
+            _ => Err(ValueError(format!(
+                "scoring work `{s}` is not known; {usage}"
+            ))),
         }
     }
 }
@@ -548,7 +558,9 @@ mod tests {
 
     #[test]
     fn unknown_keys_and_bad_toml_name_the_place() {
-        let e = ScenarioFile::parse("rooms = 3\nplayrs = 4\n").unwrap_err().to_string();
+        let e = ScenarioFile::parse("rooms = 3\nplayrs = 4\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("line 2"), "{e}");
         assert!(e.contains("playrs"), "{e}");
         let e = ScenarioFile::parse("rooms = = 3").unwrap_err().to_string();
@@ -565,7 +577,9 @@ mod tests {
         assert_eq!(f.response_timeout, Duration::from_millis(40));
         assert_eq!(f.retries, 2);
         assert_eq!(f.pause.unwrap().mode, PauseMode::Write);
-        let e = ScenarioFile::parse("[faults]\nretris = 2\n").unwrap_err().to_string();
+        let e = ScenarioFile::parse("[faults]\nretris = 2\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("retris"), "{e}");
         let half = ScenarioFile::parse("[faults]\npause_at = \"1s\"\n").unwrap();
         assert!(half.faults().unwrap_err().to_string().contains("pause_for"));

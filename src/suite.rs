@@ -29,16 +29,21 @@ use std::time::{Duration, Instant};
 use crate::backend::{self, Env};
 use crate::metrics::Recorder as Latency;
 use crate::plan::{point_json, Point, ScenarioPlan};
-use crate::result::{median, Anomalies, ResultsFile, Spread, StrategyResult, TrialPolicyInfo, Verdict};
+use crate::result::{
+    median, Anomalies, ResultsFile, Spread, StrategyResult, TrialPolicyInfo, Verdict,
+};
 use crate::sim::{self, Progress, RunOptions, SimError, Workload};
 use crate::strategy::StrategyId;
 
 /// A trial policy out of range.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PolicyError {
-    /// `--trials` of 0 or too many.
-    #[error("--trials must be between 1 and {max}: frequencies are clear long before (got {0})", max = TrialPolicy::MAX_TRIALS)]
-    Trials(u32),
+    /// `--trials 0`.
+    #[error("--trials must be at least 1")]
+    ZeroTrials,
+    /// Too many trials.
+    #[error("--trials {0} is over the limit of {max}: frequencies are clear long before", max = TrialPolicy::MAX_TRIALS)]
+    TooManyTrials(u32),
     /// `--min-time` too long.
     #[error("--min-time {0:?} is over the limit of {max:?}", max = TrialPolicy::MAX_MIN_TIME)]
     MinTime(Duration),
@@ -115,10 +120,17 @@ impl TrialPolicy {
     }
 
     /// Overrides from `--trials` and `--min-time`, checked.
-    pub fn with(mut self, trials: Option<u32>, min_time: Option<Duration>) -> Result<Self, PolicyError> {
+    pub fn with(
+        mut self,
+        trials: Option<u32>,
+        min_time: Option<Duration>,
+    ) -> Result<Self, PolicyError> {
         if let Some(n) = trials {
-            if n == 0 || n > Self::MAX_TRIALS {
-                return Err(PolicyError::Trials(n));
+            if n == 0 {
+                return Err(PolicyError::ZeroTrials);
+            }
+            if n > Self::MAX_TRIALS {
+                return Err(PolicyError::TooManyTrials(n));
             }
             self.min_trials = n;
             self.max_trials = self.max_trials.max(n);
@@ -323,13 +335,25 @@ pub trait Observer {
     fn scenario_started(&mut self, _plan: &ScenarioPlan) {}
     /// A point's trials are about to run; `progress` counts its answers
     /// (each trial plays `answers_per_trial`).
-    fn point_started(&mut self, _plan: &ScenarioPlan, _point: &Point, _progress: &Progress, _answers_per_trial: u64) {}
+    fn point_started(
+        &mut self,
+        _plan: &ScenarioPlan,
+        _point: &Point,
+        _progress: &Progress,
+        _answers_per_trial: u64,
+    ) {
+    }
     /// A point's trials are done.
     fn point_finished(&mut self) {}
     /// One strategy's result at one point.
     fn result(&mut self, _plan: &ScenarioPlan, _label: &str, _result: &StrategyResult) {}
     /// A scenario is done; its results file is assembled.
-    fn scenario_finished(&mut self, _plan: &ScenarioPlan, _labelled: &[(String, StrategyResult)], _file: &ResultsFile) -> Result<(), SuiteError> {
+    fn scenario_finished(
+        &mut self,
+        _plan: &ScenarioPlan,
+        _labelled: &[(String, StrategyResult)],
+        _file: &ResultsFile,
+    ) -> Result<(), SuiteError> {
         Ok(())
     }
 }
@@ -423,7 +447,11 @@ pub fn run_suite(
         }
         // Servers are described only when a strategy used one.
         let networked = plan.entries.iter().any(|e| e.id.networked());
-        let env = if networked { plan.env.clone() } else { Env::default() };
+        let env = if networked {
+            plan.env.clone()
+        } else {
+            Env::default()
+        };
         let file = plan.results_file(
             results.iter().map(|(_, r)| r.clone()).collect(),
             policy,
@@ -517,7 +545,7 @@ mod tests {
         assert!(!p.wants_more(5, ms(200), ms(300)));
         assert!(!p.wants_more(5, ms(100), Duration::from_secs(6)));
         assert!(!p.wants_more(1_000, ms(1), ms(1)));
-        assert_eq!(p.with(Some(0), None), Err(PolicyError::Trials(0)));
+        assert_eq!(p.with(Some(0), None), Err(PolicyError::ZeroTrials));
         assert!(p.with(Some(TrialPolicy::MAX_TRIALS + 1), None).is_err());
         assert!(p.with(None, Some(Duration::from_secs(601))).is_err());
         assert_eq!(p.with(Some(20), None).unwrap().min_trials, 20);

@@ -10,10 +10,10 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use quizrace::plan::ScenarioPlan;
 use quizrace::result::ResultsFile;
 use quizrace::scenario::ScenarioFile;
 use quizrace::strategy::Env;
-use quizrace::suite::ScenarioPlan;
 
 /// xorshift64*: tiny, seeded, good enough to pick mutations.
 struct Rng(u64);
@@ -139,7 +139,6 @@ fn scenario_parser_and_planner_never_panic() {
                 &ScenarioFile::default(),
                 &BTreeMap::new(),
                 &env,
-                false,
                 false,
             );
         }

@@ -120,11 +120,16 @@ fn six_strategies_on_tokio_racy_caught_correct_exact() {
     args.extend_from_slice(&ALL_SIX);
     let f = run_ok(&server, "tokio", &args);
     check_six(&f);
-    assert!(f
-        .environment
-        .redis
-        .as_deref()
-        .is_some_and(|v| v.starts_with(|c: char| c.is_ascii_digit())));
+    let servers = &f.environment.servers;
+    assert_eq!(servers.len(), 1, "{servers:?}");
+    assert_eq!(
+        (servers[0].backend.as_str(), servers[0].name.as_str()),
+        ("redis", "redis")
+    );
+    assert!(
+        servers[0].version.starts_with(|c: char| c.is_ascii_digit()),
+        "{servers:?}"
+    );
 }
 
 #[test]

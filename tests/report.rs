@@ -97,8 +97,8 @@ fn file(name: &str, results: Vec<StrategyResult>) -> ResultsFile {
             os: "linux x86_64".to_string(),
             cpus: 2,
             git: "abc1234".to_string(),
-            redis: None,
             profile: "release".to_string(),
+            ..Environment::default()
         },
         results,
         promises: Vec::new(),
@@ -304,7 +304,7 @@ fn user_strings_are_escaped_in_html_and_svg() {
     let mut f = sweep("<script>alert(1)</script>");
     f.scenario.description = "<img src=x onerror=alert(2)> & more".to_string();
     f.environment.os = "\"><script>alert(3)</script>".to_string();
-    f.environment.redis = Some("7.2 <i>x</i>".to_string());
+    f.environment.servers = vec![server("7.2 <i>x</i>")];
     for r in &mut f.results {
         if r.strategy == "atomic" {
             r.strategy = "<b>bold</b>'\"".to_string();
@@ -534,7 +534,7 @@ fn page_renders_in_a_real_browser() {
     let mut evil = basic("<script>alert(1)</script>");
     evil.results
         .push(entry("redis-lua", "correct", Anomalies::default(), 4.0e4));
-    evil.environment.redis = Some("7.0.15".to_string());
+    evil.environment.servers = vec![server("7.0.15")];
     let a = write_json(tmp.path(), "contention", &evil);
     let b = write_json(tmp.path(), "scaling", &sweep("scaling"));
     let index = generate(&[a, b], None, &tmp.path().join("out")).unwrap();
@@ -703,4 +703,13 @@ fn local_map_is_classified_by_the_recorded_flag_not_its_kind() {
     assert!(html.contains("class=\"banner fail\""));
     assert!(html.contains("<li><code>local-map</code> in scenario <code>threads</code>: lost_updates 16, missed_end 2</li>"));
     assert!(html.contains("<td class=\"unexpected\"><span class=\"tag\">unexpected</span>"));
+}
+
+/// A Redis server of `version` in the environment table.
+fn server(version: &str) -> quizrace::backend::ServerFact {
+    quizrace::backend::ServerFact {
+        backend: "redis".into(),
+        name: "redis".into(),
+        version: version.into(),
+    }
 }

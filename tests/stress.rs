@@ -32,7 +32,7 @@ fn correct_in_process() -> Vec<StrategyId> {
     StrategyId::ALL
         .iter()
         .copied()
-        .filter(|s| s.info().kind == Kind::Correct && !s.info().needs_redis)
+        .filter(|s| s.info().kind == Kind::Correct && !s.networked())
         .collect()
 }
 

@@ -91,7 +91,9 @@ pub enum FaultsError {
         value: Duration,
     },
     /// Too many retries.
-    #[error("retries = {0} is over the limit of {MAX_RETRIES}: each retry waits up to response_timeout")]
+    #[error(
+        "retries = {0} is over the limit of {MAX_RETRIES}: each retry waits up to response_timeout"
+    )]
     Retries(u32),
     /// A pause starting more than an hour in.
     #[error("pause_at must be at most 1h (got {0:?})")]
@@ -160,7 +162,11 @@ mod tests {
         assert_eq!(f.validate(), Err(FaultsError::Retries(1000)));
         f.retries = 2;
         f.response_timeout = Duration::ZERO;
-        assert!(f.validate().unwrap_err().to_string().contains("response_timeout"));
+        assert!(f
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("response_timeout"));
         f.response_timeout = Duration::from_secs(1);
         f.pause = Some(Pause {
             at: Duration::ZERO,

@@ -87,4 +87,3 @@ pub(crate) fn explain(name: &str, backends: &BackendArgs) -> Result<Exit> {
     }
     Ok(Exit::Done)
 }
-

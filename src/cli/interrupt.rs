@@ -65,4 +65,3 @@ pub(crate) fn install() -> Result<()> {
         .context("starting the Ctrl-C handler thread")?;
     Ok(())
 }
-

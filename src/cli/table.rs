@@ -2,11 +2,11 @@
 
 use std::io::IsTerminal;
 
+pub(crate) use quizrace::format::{ns, si, thousands};
 use quizrace::plan::{ScenarioPlan, SweepKey};
 use quizrace::result::{Promise, StrategyResult, Verdict};
 use quizrace::strategy::{Kind, Runtime, StrategyId};
 use quizrace::suite::TrialPolicy;
-
 
 pub(crate) struct Style {
     color: bool,
@@ -128,8 +128,8 @@ impl Table {
             outln!("left out: {} ({})", l.strategies.join(", "), l.why);
         }
         let f = &plan.env.faults;
-        if !f.is_default() {
-            if plan.entries.iter().any(|e| e.id.networked()) {
+        if !f.is_default() && plan.entries.iter().any(|e| e.id.networked()) {
+            {
                 let pause = f.pause.map_or(String::new(), |p| {
                     format!(
                         "; server paused ({} commands held) for {:?} at {:?}",
@@ -409,39 +409,3 @@ pub(crate) fn safe(s: &str) -> String {
         })
         .collect()
 }
-
-/// 1.53M, 812.4k, 950: throughput at a glance.
-pub(crate) fn si(v: f64) -> String {
-    if !v.is_finite() || v <= 0.0 {
-        "0".into()
-    } else if v >= 1e6 {
-        format!("{:.2}M", v / 1e6)
-    } else if v >= 1e3 {
-        format!("{:.1}k", v / 1e3)
-    } else {
-        format!("{v:.0}")
-    }
-}
-
-/// Formats an integer with thousands separators.
-pub(crate) fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-pub(crate) fn ns(v: u64) -> String {
-    match v {
-        0 => "-".into(),
-        v if v < 10_000 => format!("{v}ns"),
-        v if v < 10_000_000 => format!("{:.1}us", v as f64 / 1e3),
-        v => format!("{:.1}ms", v as f64 / 1e6),
-    }
-}
-

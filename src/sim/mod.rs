@@ -36,12 +36,11 @@ use std::time::Duration;
 use crate::backend::{self, ActiveRun, Env};
 use crate::result::StrategyResult;
 use crate::strategy::{
-    AsyncStrategy, Kind, Mode, Runtime, SetupError, StrategyId, SyncStrategy, UnderRetries,
-    Visitor,
+    AsyncStrategy, Kind, Mode, Runtime, SetupError, StrategyId, SyncStrategy, UnderRetries, Visitor,
 };
 pub use clock::{precise_timers, Clock};
-pub(crate) use raw::{Fate, WorkerOut};
 pub use raw::RawRun;
+pub(crate) use raw::{Fate, WorkerOut};
 pub use workload::{limits, Balance, Workload};
 
 /// Options that are not part of the workload.
@@ -141,8 +140,7 @@ impl StrategyId {
             // is only correct without client retries: a retried call may
             // have been applied already.
             Kind::Correct => {
-                info.under_retries == UnderRetries::MayDoubleCount
-                    && env.retries_may_double_count()
+                info.under_retries == UnderRetries::MayDoubleCount && env.retries_may_double_count()
             }
         }
     }

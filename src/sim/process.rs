@@ -307,8 +307,7 @@ pub fn child_main() -> Result<String, SimError> {
         .map_err(|e| SimError::BadSpec(format!("reading the worker spec from stdin: {e}")))?;
     let spec: ChildSpec =
         serde_json::from_str(&input).map_err(|e| SimError::BadSpec(format!("bad spec: {e}")))?;
-    let id =
-        StrategyId::from_name(&spec.strategy).map_err(|e| SimError::BadSpec(e.to_string()))?;
+    let id = StrategyId::from_name(&spec.strategy).map_err(|e| SimError::BadSpec(e.to_string()))?;
     // A hand-fed spec is input like any other: the same limits as `run`.
     spec.workload.validate()?;
     id.check_runtime(spec.workload.runtime)?;

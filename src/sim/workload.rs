@@ -201,7 +201,6 @@ pub mod limits {
     pub const MAX_PROCESSES: u32 = 64;
 }
 
-
 impl Workload {
     /// A generous estimate of the memory one trial needs: per answer (plan
     /// and per-worker results) and per room-round (counters, observations,
@@ -310,7 +309,6 @@ fn available_memory() -> Option<u64> {
 fn gib(bytes: u64) -> String {
     format!("{:.1} GiB", bytes as f64 / (1u64 << 30) as f64)
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -129,7 +129,10 @@ pub(crate) fn explain(site: &Site, what: &str, e: &RedisError) -> SetupError {
     } else {
         format!("Redis at {at} returned an error")
     };
-    SetupError::Backend(site.cfg.scrub(&format!("Redis: {what} failed: {hint} ({e})")))
+    SetupError::Backend(
+        site.cfg
+            .scrub(&format!("Redis: {what} failed: {hint} ({e})")),
+    )
 }
 
 #[cfg(test)]

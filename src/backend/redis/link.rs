@@ -161,8 +161,7 @@ impl Conn {
             }
         };
         r.map_err(|e| {
-            if self.reset_on_any_error || e.is_unrecoverable_error() || e.is_connection_dropped()
-            {
+            if self.reset_on_any_error || e.is_unrecoverable_error() || e.is_connection_dropped() {
                 self.broken = true;
             }
             Failure::of(&e)

@@ -78,7 +78,9 @@ pub const FAMILY: Family = Family {
 };
 
 fn configure(url: &str) -> Result<Arc<dyn Backend>, BackendError> {
-    Ok(Arc::new(RedisConfig::new(url).map_err(BackendError::Config)?))
+    Ok(Arc::new(
+        RedisConfig::new(url).map_err(BackendError::Config)?,
+    ))
 }
 
 fn decode(v: serde_json::Value) -> Result<Arc<dyn Backend>, BackendError> {

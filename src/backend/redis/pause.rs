@@ -53,8 +53,8 @@ pub(crate) async fn unpause_now() {
         if let Ok(mut c) = admin::admin(&site).await {
             let mut unpause = redis::cmd("CLIENT");
             unpause.arg("UNPAUSE");
-            let _ =
-                tokio::time::timeout(site.faults.response_timeout, unpause.exec_async(&mut c)).await;
+            let _ = tokio::time::timeout(site.faults.response_timeout, unpause.exec_async(&mut c))
+                .await;
         }
     }
 }

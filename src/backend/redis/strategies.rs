@@ -444,7 +444,11 @@ impl Shared {
             .collect();
         let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
         let args = [answer.player, self.base.players];
-        match self.conn.call::<u32>(Op::Script(script, &keys, &args)).await {
+        match self
+            .conn
+            .call::<u32>(Op::Script(script, &keys, &args))
+            .await
+        {
             Ok(fired) => Outcome::Ok { ended: fired == 1 },
             Err(f) => lost(f),
         }
@@ -544,10 +548,7 @@ impl AsyncStrategy for Watch {
 
 /// One optimistic attempt: `Some(v + 1)` if `EXEC` committed, `None` if it
 /// aborted because another client changed the key after our `WATCH`.
-async fn watch_attempt(
-    conn: &mut Conn,
-    key: &str,
-) -> Result<Option<u32>, super::errors::Failure> {
+async fn watch_attempt(conn: &mut Conn, key: &str) -> Result<Option<u32>, super::errors::Failure> {
     // WATCH and GET in one round trip; the transaction in another.
     let mut watch = redis::pipe();
     watch.cmd("WATCH").arg(key).ignore().cmd("GET").arg(key);
