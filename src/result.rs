@@ -247,7 +247,8 @@ pub struct Percentiles {
     pub max: u64,
 }
 
-/// Per-answer outcomes of fallible (Redis) strategies, and the counter-bounds check.
+/// Per-answer outcomes of strategies on a server (all `ok` in process),
+/// and the counter-bounds check.
 #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Outcomes {
     /// Answers acknowledged as counted.
@@ -258,7 +259,7 @@ pub struct Outcomes {
     pub unknown: u64,
     /// Retries performed by the client (timeouts, WATCH conflicts).
     pub retries: u64,
-    /// Room-rounds whose final count lies outside `[ok, attempted]`
+    /// Room-rounds whose final count lies outside `[ok, ok + unknown]`
     /// (Jepsen's counter check).
     pub bounds_violations: u64,
 }

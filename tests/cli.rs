@@ -957,3 +957,50 @@ fn a_bad_redis_url_does_not_break_an_in_process_run() {
     assert_eq!(out.code, Some(2));
     assert!(out.stderr.contains("Redis URL is not valid"));
 }
+
+/// The hidden `__worker` subcommand validates a hand-fed spec like any input:
+/// a workload whose room-round slots overflow 32 bits, or a process index
+/// outside the workload, is refused with exit 2 and no panic.
+#[test]
+fn a_hand_fed_worker_spec_is_validated() {
+    use std::io::Write as _;
+    let spec = |rooms: u64, rounds: u64, process: u32| {
+        serde_json::json!({
+            "strategy": "local-map",
+            "workload": {
+                "rooms": rooms, "rounds": rounds, "players": 1, "workers": 1,
+                "processes": 2, "runtime": "processes", "seed": 1,
+                "window": {"secs": 0, "nanos": 0}, "work": "none",
+                "time_limit": {"secs": 1, "nanos": 0}, "balance": "round-robin"
+            },
+            "process": process,
+            "clock": {"epoch_unix_ns": 0},
+            "start_at_ns": 0,
+            "env": {"faults": quizrace::backend::Faults::default(), "namespace": "t", "backends": []}
+        })
+        .to_string()
+    };
+    for (input, want) in [
+        (spec(4_000_000_000, 10_000, 0), "rooms"),
+        (spec(1, 1, 7), "process 7 of 2"),
+        ("{not json".to_string(), "bad spec"),
+    ] {
+        let mut child = quizrace_cmd(&["__worker"], &[])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(want), "{want}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}

@@ -10,6 +10,8 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::strategy::SetupError;
+
 /// Set once the user pressed Ctrl-C (or sent SIGTERM).
 static STOPPED: AtomicBool = AtomicBool::new(false);
 
@@ -38,7 +40,7 @@ pub trait Cleanup: Send + Sync {
     fn describe(&self) -> String;
     /// Ends its fault and removes what it created, bounded by its timeouts;
     /// returns how many objects it removed.
-    fn clean_now(&self) -> Result<u64, String>;
+    fn clean_now(&self) -> Result<u64, SetupError>;
     /// The exact command that removes what is left, when `clean_now` failed.
     fn manual_cleanup(&self) -> String;
 }
@@ -49,7 +51,7 @@ pub struct Cleaned {
     /// Where the run's things lived.
     pub what: String,
     /// Objects removed, or why that failed (password-free).
-    pub result: Result<u64, String>,
+    pub result: Result<u64, SetupError>,
     /// The command that removes what is left, if anything may be.
     pub manual: String,
 }

@@ -301,23 +301,6 @@ mod tests {
     }
 
     #[test]
-    fn env_round_trips_through_a_worker_spec() {
-        let env = configure(&[(&redis::FAMILY, "redis://127.0.0.1:7001".into())], &[]).unwrap();
-        let env = Env {
-            namespace: "abc".into(),
-            ..env
-        };
-        let spec = serde_json::to_string(&env.to_spec()).unwrap();
-        let back = Env::from_spec(serde_json::from_str(&spec).unwrap()).unwrap();
-        assert_eq!(back.namespace, "abc");
-        assert_eq!(
-            back.backend(&redis::FAMILY).unwrap().redacted_url(),
-            "redis://127.0.0.1:7001/0"
-        );
-        assert!(back.config::<redis::RedisConfig>().is_some());
-    }
-
-    #[test]
     fn an_unknown_family_in_a_spec_is_an_error() {
         let spec: EnvSpec = serde_json::from_value(serde_json::json!({
             "faults": Faults::default(), "namespace": "x", "backends": [["nosuch", null]]

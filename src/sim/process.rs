@@ -105,9 +105,10 @@ fn die_with_parent(cmd: &mut Command) {
     #[cfg(target_os = "linux")]
     {
         use std::os::unix::process::CommandExt as _;
+        // SAFETY: getpid(2) has no preconditions and cannot fail.
+        let parent = unsafe { libc::getpid() };
         // SAFETY: the closure runs in the forked child before exec and only
         // makes async-signal-safe calls (prctl, getppid, _exit).
-        let parent = unsafe { libc::getpid() };
         unsafe {
             cmd.pre_exec(move || {
                 if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {

@@ -183,7 +183,7 @@ impl RawRun {
     /// Folds another process's observations in. Counts add up: for
     /// per-process state (`local-map`) each process counted its own answers
     /// exactly, and the lesson is the missed ends, not lost answers; shared
-    /// (Redis) state is re-read by the parent instead.
+    /// state on a back end is read once by `sim::run_trial` instead.
     pub(crate) fn merge(&mut self, o: RawRun) {
         if self.submitted.is_empty() {
             *self = o;

@@ -19,8 +19,8 @@ single-threaded server owning all keys). Cost: two channel hops per answer
 (send, reply) and a thread wake-up when the owner was idle, 20-30 ns on a
 busy mailbox and microseconds when every send wakes a sleeping owner. The
 owner is a single core: throughput cannot scale past it, but it never
-contends on a lock. Modelled by loom indirectly (crossbeam's channels are not
-instrumented); covered by the stress tests.";
+contends on a lock. Not modelled by loom (it cannot instrument crossbeam's
+channels); covered by the stress tests.";
 
 enum Msg {
     /// A new worker's private reply channel, sent once at set-up.

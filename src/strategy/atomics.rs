@@ -52,21 +52,14 @@ fn read(counts: &[CachePadded<AtomicU32>]) -> Vec<u32> {
 /// * **Scaling:** one hot room costs a cache-line transfer per answer; many
 ///   rooms scale with cores (padded slots, no false sharing).
 /// * **Checked by:** loom (`atomic_is_correct`) and the stress tests.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Atomic {
     counts: Arc<Vec<CachePadded<AtomicU32>>>,
     players: u32,
 }
 
-/// Worker handle of [`Atomic`].
-#[derive(Debug)]
-pub struct AtomicHandle {
-    counts: Arc<Vec<CachePadded<AtomicU32>>>,
-    players: u32,
-}
-
 impl SyncStrategy for Atomic {
-    type Handle = AtomicHandle;
+    type Handle = Self; // a handle is a clone: the state is behind an `Arc`
     const SCORES_FIRST: bool = true;
     fn new(layout: Layout) -> Result<Self, SetupError> {
         Ok(Atomic {
@@ -74,18 +67,15 @@ impl SyncStrategy for Atomic {
             players: layout.players,
         })
     }
-    fn handle(&self) -> AtomicHandle {
-        AtomicHandle {
-            counts: self.counts.clone(),
-            players: self.players,
-        }
+    fn handle(&self) -> Self {
+        self.clone()
     }
     fn counts(&self) -> Vec<u32> {
         read(&self.counts)
     }
 }
 
-impl Recorder for AtomicHandle {
+impl Recorder for Atomic {
     #[inline]
     fn record(&mut self, answer: Answer, work: &ScoringWork) -> bool {
         work.run();
@@ -105,21 +95,14 @@ impl Recorder for AtomicHandle {
 ///   attempts retry.
 /// * **Scaling:** retries grow with workers per room; rooms dilute them.
 /// * **Checked by:** loom (`cas_is_correct`) and the stress tests.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Cas {
     counts: Arc<Vec<CachePadded<AtomicU32>>>,
     players: u32,
 }
 
-/// Worker handle of [`Cas`].
-#[derive(Debug)]
-pub struct CasHandle {
-    counts: Arc<Vec<CachePadded<AtomicU32>>>,
-    players: u32,
-}
-
 impl SyncStrategy for Cas {
-    type Handle = CasHandle;
+    type Handle = Self; // a handle is a clone: the state is behind an `Arc`
     const SCORES_FIRST: bool = true;
     fn new(layout: Layout) -> Result<Self, SetupError> {
         Ok(Cas {
@@ -127,18 +110,15 @@ impl SyncStrategy for Cas {
             players: layout.players,
         })
     }
-    fn handle(&self) -> CasHandle {
-        CasHandle {
-            counts: self.counts.clone(),
-            players: self.players,
-        }
+    fn handle(&self) -> Self {
+        self.clone()
     }
     fn counts(&self) -> Vec<u32> {
         read(&self.counts)
     }
 }
 
-impl Recorder for CasHandle {
+impl Recorder for Cas {
     #[inline]
     fn record(&mut self, answer: Answer, work: &ScoringWork) -> bool {
         work.run();

@@ -75,39 +75,29 @@ fn dense(layout: Layout) -> Vec<u32> {
 /// * **Costs:** a lock/unlock per answer; contended locks park in the kernel.
 /// * **Scaling:** flat or worse with workers; rooms do not help (one lock).
 /// * **Checked by:** loom (`std_mutex_is_correct`) and the stress tests.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct StdMutex {
     map: Arc<Mutex<Vec<u32>>>,
     players: u32,
 }
 
-/// Worker handle of [`StdMutex`].
-#[derive(Debug)]
-pub struct StdMutexHandle {
-    map: Arc<Mutex<Vec<u32>>>,
-    players: u32,
-}
-
 impl SyncStrategy for StdMutex {
-    type Handle = StdMutexHandle;
+    type Handle = Self; // a handle is a clone: the state is behind an `Arc`
     fn new(layout: Layout) -> Result<Self, SetupError> {
         Ok(StdMutex {
             map: Arc::new(Mutex::new(dense(layout))),
             players: layout.players,
         })
     }
-    fn handle(&self) -> StdMutexHandle {
-        StdMutexHandle {
-            map: self.map.clone(),
-            players: self.players,
-        }
+    fn handle(&self) -> Self {
+        self.clone()
     }
     fn counts(&self) -> Vec<u32> {
         lock(&self.map).clone()
     }
 }
 
-impl Recorder for StdMutexHandle {
+impl Recorder for StdMutex {
     #[inline]
     fn record(&mut self, answer: Answer, work: &ScoringWork) -> bool {
         let mut map = lock(&self.map);
@@ -124,39 +114,29 @@ impl Recorder for StdMutexHandle {
 /// * **Costs:** a byte-sized lock with adaptive spinning before parking.
 /// * **Scaling:** as [`StdMutex`]; usually better under short contention.
 /// * **Checked by:** the stress tests (parking_lot is invisible to loom).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct ParkingLotMutex {
     map: std::sync::Arc<parking_lot::Mutex<Vec<u32>>>,
     players: u32,
 }
 
-/// Worker handle of [`ParkingLotMutex`].
-#[derive(Debug)]
-pub struct ParkingLotHandle {
-    map: std::sync::Arc<parking_lot::Mutex<Vec<u32>>>,
-    players: u32,
-}
-
 impl SyncStrategy for ParkingLotMutex {
-    type Handle = ParkingLotHandle;
+    type Handle = Self; // a handle is a clone: the state is behind an `Arc`
     fn new(layout: Layout) -> Result<Self, SetupError> {
         Ok(ParkingLotMutex {
             map: std::sync::Arc::new(parking_lot::Mutex::new(dense(layout))),
             players: layout.players,
         })
     }
-    fn handle(&self) -> ParkingLotHandle {
-        ParkingLotHandle {
-            map: self.map.clone(),
-            players: self.players,
-        }
+    fn handle(&self) -> Self {
+        self.clone()
     }
     fn counts(&self) -> Vec<u32> {
         self.map.lock().clone()
     }
 }
 
-impl Recorder for ParkingLotHandle {
+impl Recorder for ParkingLotMutex {
     #[inline]
     fn record(&mut self, answer: Answer, work: &ScoringWork) -> bool {
         let mut map = self.map.lock();
@@ -176,22 +156,15 @@ impl Recorder for ParkingLotHandle {
 /// * **Scaling:** like [`StdMutex`] inside a process.
 /// * **Checked by:** loom (`local_map_is_correct_in_one_process`), the stress
 ///   tests, and the two-process scenario that shows it missing every end.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct LocalMap {
     map: Arc<Mutex<HashMap<u32, u32>>>,
     slots: usize,
     players: u32,
 }
 
-/// Worker handle of [`LocalMap`].
-#[derive(Debug)]
-pub struct LocalMapHandle {
-    map: Arc<Mutex<HashMap<u32, u32>>>,
-    players: u32,
-}
-
 impl SyncStrategy for LocalMap {
-    type Handle = LocalMapHandle;
+    type Handle = Self; // a handle is a clone: the state is behind an `Arc`
     fn new(layout: Layout) -> Result<Self, SetupError> {
         Ok(LocalMap {
             map: Arc::new(Mutex::new(HashMap::new())),
@@ -199,11 +172,8 @@ impl SyncStrategy for LocalMap {
             players: layout.players,
         })
     }
-    fn handle(&self) -> LocalMapHandle {
-        LocalMapHandle {
-            map: self.map.clone(),
-            players: self.players,
-        }
+    fn handle(&self) -> Self {
+        self.clone()
     }
     fn counts(&self) -> Vec<u32> {
         let map = lock(&self.map);
@@ -213,7 +183,7 @@ impl SyncStrategy for LocalMap {
     }
 }
 
-impl Recorder for LocalMapHandle {
+impl Recorder for LocalMap {
     #[inline]
     fn record(&mut self, answer: Answer, work: &ScoringWork) -> bool {
         let mut map = lock(&self.map);
@@ -232,22 +202,15 @@ impl Recorder for LocalMapHandle {
 /// * **Scaling:** with many rooms, contention spreads over the shards; one hot
 ///   room behaves like one mutex.
 /// * **Checked by:** the stress tests (dashmap is invisible to loom).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Sharded {
     map: std::sync::Arc<dashmap::DashMap<u32, u32>>,
     slots: usize,
     players: u32,
 }
 
-/// Worker handle of [`Sharded`].
-#[derive(Debug)]
-pub struct ShardedHandle {
-    map: std::sync::Arc<dashmap::DashMap<u32, u32>>,
-    players: u32,
-}
-
 impl SyncStrategy for Sharded {
-    type Handle = ShardedHandle;
+    type Handle = Self; // a handle is a clone: the state is behind an `Arc`
     fn new(layout: Layout) -> Result<Self, SetupError> {
         Ok(Sharded {
             map: std::sync::Arc::new(dashmap::DashMap::with_capacity(layout.slots())),
@@ -255,11 +218,8 @@ impl SyncStrategy for Sharded {
             players: layout.players,
         })
     }
-    fn handle(&self) -> ShardedHandle {
-        ShardedHandle {
-            map: self.map.clone(),
-            players: self.players,
-        }
+    fn handle(&self) -> Self {
+        self.clone()
     }
     fn counts(&self) -> Vec<u32> {
         (0..self.slots as u32)
@@ -268,7 +228,7 @@ impl SyncStrategy for Sharded {
     }
 }
 
-impl Recorder for ShardedHandle {
+impl Recorder for Sharded {
     #[inline]
     fn record(&mut self, answer: Answer, work: &ScoringWork) -> bool {
         let mut entry = self.map.entry(answer.slot).or_insert(0);

@@ -6,7 +6,7 @@
 //! `Collection`/`CollectionHandle`:
 //!
 //! * set-up ([`SyncStrategy::new`], [`AsyncStrategy::setup`]) allocates the
-//!   map (or connects to Redis) **outside** the timed region, and hands every
+//!   map (or connects to its server) **outside** the timed region, and hands every
 //!   worker its own handle ([`SyncStrategy::handle`]);
 //! * the handle's `record` call is the only thing the hot loop touches: it
 //!   counts one answer and returns whether *this call* completed the round,
@@ -255,7 +255,7 @@ pub trait AsyncRecorder: Send + 'static {
     }
 }
 
-/// A strategy whose record call awaits (scoring I/O, an async lock, Redis).
+/// A strategy whose record call awaits (scoring I/O, an async lock, a server).
 pub trait AsyncStrategy: Send + Sync + Sized + 'static {
     /// Per-worker handle used in the hot loop.
     type Handle: AsyncRecorder;

@@ -88,21 +88,14 @@ struct Round {
 /// * **Costs:** a `fetch_add` and a load per answer, plus one CAS on the last.
 /// * **Scaling:** like [`crate::strategy::atomics::Atomic`]; padded per room-round.
 /// * **Checked by:** loom (`semaphore_is_correct`) and the stress tests.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Semaphore {
     rounds: Arc<Vec<CachePadded<Round>>>,
     players: u32,
 }
 
-/// Worker handle of [`Semaphore`].
-#[derive(Debug)]
-pub struct SemaphoreHandle {
-    rounds: Arc<Vec<CachePadded<Round>>>,
-    players: u32,
-}
-
 impl SyncStrategy for Semaphore {
-    type Handle = SemaphoreHandle;
+    type Handle = Self; // a handle is a clone: the state is behind an `Arc`
     const SCORES_FIRST: bool = true;
     fn new(layout: Layout) -> Result<Self, SetupError> {
         Ok(Semaphore {
@@ -119,11 +112,8 @@ impl SyncStrategy for Semaphore {
             players: layout.players,
         })
     }
-    fn handle(&self) -> SemaphoreHandle {
-        SemaphoreHandle {
-            rounds: self.rounds.clone(),
-            players: self.players,
-        }
+    fn handle(&self) -> Self {
+        self.clone()
     }
     fn counts(&self) -> Vec<u32> {
         self.rounds
@@ -133,7 +123,7 @@ impl SyncStrategy for Semaphore {
     }
 }
 
-impl Recorder for SemaphoreHandle {
+impl Recorder for Semaphore {
     #[inline]
     fn record(&mut self, answer: Answer, work: &ScoringWork) -> bool {
         work.run();

@@ -33,22 +33,15 @@ type Board = imbl::HashMap<u32, u32>;
 ///   retries when the pointer swap loses.
 /// * **Scaling:** all rooms share one pointer, so writers contend globally.
 /// * **Checked by:** the stress tests.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Snapshot {
     board: Arc<ArcSwap<Board>>,
     slots: usize,
     players: u32,
 }
 
-/// Worker handle of [`Snapshot`].
-#[derive(Debug)]
-pub struct SnapshotHandle {
-    board: Arc<ArcSwap<Board>>,
-    players: u32,
-}
-
 impl SyncStrategy for Snapshot {
-    type Handle = SnapshotHandle;
+    type Handle = Self; // a handle is a clone: the state is behind an `Arc`
     const SCORES_FIRST: bool = true;
     fn new(layout: Layout) -> Result<Self, SetupError> {
         Ok(Snapshot {
@@ -57,11 +50,8 @@ impl SyncStrategy for Snapshot {
             players: layout.players,
         })
     }
-    fn handle(&self) -> SnapshotHandle {
-        SnapshotHandle {
-            board: self.board.clone(),
-            players: self.players,
-        }
+    fn handle(&self) -> Self {
+        self.clone()
     }
     fn counts(&self) -> Vec<u32> {
         let board = self.board.load();
@@ -71,7 +61,7 @@ impl SyncStrategy for Snapshot {
     }
 }
 
-impl Recorder for SnapshotHandle {
+impl Recorder for Snapshot {
     #[inline]
     fn record(&mut self, answer: Answer, work: &ScoringWork) -> bool {
         work.run();

@@ -10,6 +10,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::backend::BackendError;
+
 /// The URL used when neither `--redis-url` nor `QUIZRACE_REDIS_URL` is given.
 pub const DEFAULT_URL: &str = "redis://127.0.0.1:6379";
 
@@ -33,7 +35,7 @@ impl fmt::Debug for RedisConfig {
 
 impl RedisConfig {
     /// Settings for `url`, checked (no I/O yet).
-    pub fn new(url: &str) -> Result<RedisConfig, String> {
+    pub fn new(url: &str) -> Result<RedisConfig, BackendError> {
         let cfg = RedisConfig {
             url: url.to_string(),
         };
@@ -81,20 +83,22 @@ impl RedisConfig {
         out
     }
 
-    /// A `redis::Client` (no I/O yet).
-    pub(crate) fn client(&self) -> Result<redis::Client, String> {
+    /// A `redis::Client` (no I/O yet); the error says what a valid URL is.
+    pub(crate) fn client(&self) -> Result<redis::Client, BackendError> {
         if self.url.starts_with("rediss://") {
-            return Err(
+            return Err(BackendError::Config(
                 "TLS Redis URLs (rediss://) are not supported by this build; use redis:// on a \
                  trusted network or a local TLS tunnel"
                     .into(),
-            );
+            ));
         }
         redis::Client::open(self.url.as_str()).map_err(|_| {
             // The URL itself is not echoed: it may hold a password.
-            "the Redis URL is not valid; expected redis://[[user]:password@]host[:port][/db] \
-             (the URL is not shown because it may contain a password)"
-                .to_string()
+            BackendError::Config(
+                "the Redis URL is not valid; expected redis://[[user]:password@]host[:port][/db] \
+                 (the URL is not shown because it may contain a password)"
+                    .to_string(),
+            )
         })
     }
 }
@@ -123,7 +127,9 @@ mod tests {
 
     #[test]
     fn bad_urls_are_not_echoed() {
-        let e = RedisConfig::new("http://user:hunter2-secret@x").unwrap_err();
+        let e = RedisConfig::new("http://user:hunter2-secret@x")
+            .unwrap_err()
+            .to_string();
         assert!(!e.contains("hunter2"), "{e}");
         assert!(RedisConfig::new("rediss://h").is_err());
     }

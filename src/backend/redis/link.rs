@@ -23,10 +23,9 @@ pub(crate) async fn open_with(
     site: &Site,
     response: Duration,
 ) -> Result<MultiplexedConnection, RedisError> {
-    let client = site
-        .cfg
-        .client()
-        .map_err(|m| RedisError::from((ErrorKind::InvalidClientConfig, "bad URL", m)))?;
+    let client = site.cfg.client().map_err(|m| {
+        RedisError::from((ErrorKind::InvalidClientConfig, "bad URL", m.to_string()))
+    })?;
     client
         .get_multiplexed_async_connection_with_config(&connection_config(site, response))
         .await

@@ -78,9 +78,7 @@ pub const FAMILY: Family = Family {
 };
 
 fn configure(url: &str) -> Result<Arc<dyn Backend>, BackendError> {
-    Ok(Arc::new(
-        RedisConfig::new(url).map_err(BackendError::Config)?,
-    ))
+    Ok(Arc::new(RedisConfig::new(url)?))
 }
 
 fn decode(v: serde_json::Value) -> Result<Arc<dyn Backend>, BackendError> {
@@ -161,5 +159,28 @@ impl Site {
             faults: env.faults.clone(),
             prefix: prefix(&env.namespace),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_round_trips_through_a_worker_spec() {
+        let env =
+            crate::backend::configure(&[(&FAMILY, "redis://127.0.0.1:7001".into())], &[]).unwrap();
+        let env = Env {
+            namespace: "abc".into(),
+            ..env
+        };
+        let spec = serde_json::to_string(&env.to_spec()).unwrap();
+        let back = Env::from_spec(serde_json::from_str(&spec).unwrap()).unwrap();
+        assert_eq!(back.namespace, "abc");
+        assert_eq!(
+            back.backend(&FAMILY).unwrap().redacted_url(),
+            "redis://127.0.0.1:7001/0"
+        );
+        assert!(back.config::<RedisConfig>().is_some());
     }
 }

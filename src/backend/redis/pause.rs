@@ -8,12 +8,13 @@ use std::time::{Duration, Instant};
 
 use super::{admin, Site};
 use crate::backend::Pause;
+use crate::strategy::SetupError;
 
 /// A pause scheduled on a control connection of its own.
 #[derive(Debug)]
 pub(crate) struct PauseInjector {
     cancel: mpsc::Sender<()>,
-    thread: JoinHandle<Result<bool, String>>,
+    thread: JoinHandle<Result<bool, SetupError>>,
 }
 
 impl PauseInjector {
@@ -29,11 +30,13 @@ impl PauseInjector {
 
     /// Cancels a pause not yet sent, lifts one still in effect, and reports
     /// whether the pause happened (an error if it could not be sent).
-    pub(crate) fn finish(self) -> Result<bool, String> {
+    pub(crate) fn finish(self) -> Result<bool, SetupError> {
         let _ = self.cancel.send(());
-        self.thread
-            .join()
-            .unwrap_or_else(|_| Err("the fault-injection thread panicked".into()))
+        self.thread.join().unwrap_or_else(|_| {
+            Err(SetupError::Resource(
+                "the fault-injection thread panicked".into(),
+            ))
+        })
     }
 }
 
@@ -64,16 +67,16 @@ fn inject(
     pause: Pause,
     delay: Duration,
     cancel: mpsc::Receiver<()>,
-) -> Result<bool, String> {
+) -> Result<bool, SetupError> {
     let fire_at = Instant::now() + delay + pause.at;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("starting the fault-injection runtime: {e}"))?;
+        .map_err(|e| SetupError::Resource(format!("starting the fault-injection runtime: {e}")))?;
     // Connect before the pause is due, so the control connection is ready.
     let mut control = rt
         .block_on(admin::admin(&site))
-        .map_err(|e| format!("fault injection: {e}"))?;
+        .map_err(|e| SetupError::Backend(format!("fault injection: {e}")))?;
     let wait = fire_at.saturating_duration_since(Instant::now());
     match cancel.recv_timeout(wait) {
         Err(mpsc::RecvTimeoutError::Timeout) => {}
@@ -89,11 +92,11 @@ fn inject(
             .exec_async(&mut control),
     )
     .map_err(|e| {
-        site.cfg.scrub(&format!(
+        SetupError::Backend(site.cfg.scrub(&format!(
             "fault injection: CLIENT PAUSE {ms} {} failed ({e}); it needs Redis 6.2 or later and \
              a user allowed to run CLIENT (ACL +client)",
             pause.mode.as_str().to_uppercase()
-        ))
+        )))
     })?;
     let paused_until = Instant::now() + pause.duration;
     *active_pause() = Some(site.clone());

@@ -55,7 +55,7 @@ impl ActiveRun for RedisRun {
             // Counts must be read, and keys deleted, only after the pause:
             // a paused server holds writes that land when it lifts, which
             // would change the counts after they were read.
-            if injector.finish().map_err(SetupError::Backend)? {
+            if injector.finish()? {
                 std::thread::sleep(DRAIN);
             }
         }
@@ -94,8 +94,8 @@ impl Cleanup for OnInterrupt {
         format!("the Redis keys under {}*", self.site.prefix)
     }
 
-    fn clean_now(&self) -> Result<u64, String> {
-        let rt = runtime().map_err(|e| e.to_string())?;
+    fn clean_now(&self) -> Result<u64, SetupError> {
+        let rt = runtime()?;
         rt.block_on(async {
             // A paused server would hold our deletes behind the pause: lift it.
             pause::unpause_now().await;
@@ -108,7 +108,6 @@ impl Cleanup for OnInterrupt {
             n += admin::delete_prefix(&mut conn, &self.site).await?;
             Ok::<u64, SetupError>(n)
         })
-        .map_err(|e| e.to_string())
     }
 
     fn manual_cleanup(&self) -> String {
