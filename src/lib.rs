@@ -33,26 +33,36 @@
 //! ## How the crate is organised
 //!
 //! * [`strategy`]: the scoring counters, one file per family, behind a small
-//!   trait pair (set-up outside the hot loop, a per-worker handle inside).
-//!   Every strategy's docs say what it guarantees, what it costs, and how it
-//!   is checked.
+//!   trait pair (set-up outside the hot loop, a per-worker handle inside),
+//!   listed once in [`strategy::catalogue`]. Every strategy's docs say what
+//!   it guarantees, what it costs, and how it is checked.
+//! * [`backend`]: the boundary to the servers strategies keep state on
+//!   (Redis today): configuration, a namespace per run that is always
+//!   removed, fault injection, Ctrl-C clean-up.
 //! * [`sim`]: seeded workloads, the runtimes (threads, tokio, processes), and
 //!   the checks against ground truth.
 //! * [`metrics`]: per-worker HDR histograms, merged after the run.
 //! * [`result`]: the results JSON (`quizrace.result.v2`).
 //! * [`report`]: renders results into one HTML page.
 //! * [`explain`]: traced short runs that find a real counterexample.
-//! * [`format`]: number formatting (thousands, rates, durations) for the
+//! * [`mod@format`]: number formatting (thousands, rates, durations) for the
 //!   terminal and the page.
-//! * [`suite`]: the runner: scenarios planned from files and flags, every
-//!   strategy run as repeated trials, statistics over the trials.
-//! * [`scenario`], [`cli`]: scenario files and the command line.
+//! * [`plan`]: scenario files, command-line overrides and sweeps resolved
+//!   into validated plans before anything runs.
+//! * [`suite`]: the runner: every strategy run as repeated trials,
+//!   statistics over the trials, whole plans into results files.
+//! * [`scenario`]: scenario files; [`output`]: results files written
+//!   atomically; [`environment`]: where a run happened.
+//!
+//! The `quizrace` binary (`src/main.rs`, `src/cli/`) is the terminal around
+//! this library: clap, tables, progress bars, Ctrl-C.
 //!
 //! ## How correctness is established
 //!
 //! 1. **Model checking**: loom explores every interleaving (up to a
 //!    preemption bound) of the strategies built on `std` primitives, through
-//!    a `cfg(quizrace_loom)` switch (`src/sync.rs` says why); shuttle explores schedules of the async ones.
+//!    a `cfg(quizrace_loom)` switch (`src/sync.rs` says why); shuttle explores
+//!    schedules of the async ones.
 //!    Racy strategies must be *caught*; a model that passes a racy strategy
 //!    fails the suite.
 //! 2. **Every run is checked**: the simulator keeps its own count of what

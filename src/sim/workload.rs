@@ -185,7 +185,7 @@ pub mod limits {
     /// Rounds: questions per game.
     pub const MAX_ROUNDS: u32 = 10_000;
     /// Total answers of one run (a hard cap; memory is checked separately by
-    /// [`Workload::estimated_bytes`]).
+    /// [`super::Workload::estimated_bytes`]).
     pub const MAX_ANSWERS: u64 = 200_000_000;
     /// Bytes per planned answer: its plan entry (24), submission time and
     /// outcome (9), and slack for vectors that grow by doubling.
