@@ -106,7 +106,7 @@ pub(crate) fn time_async<S: AsyncStrategy>(
     workers: u32,
     rooms: u32,
 ) -> Duration {
-    quizrace::sim::in_namespace(id, env, |env| {
+    quizrace::sim::in_namespace(id, env, layout(rooms), |env| {
         Ok(run_async::<S>(rt, env, iters, workers, rooms))
     })
     .expect("a namespace on the back end")

@@ -144,7 +144,7 @@ impl Visitor for Traced<'_> {
             // Each attempt in a namespace of its own, removed afterwards. A
             // server that is down or stopped is an error to report (exit
             // 2), never "the race did not show".
-            sim::in_namespace(id, self.env, |env| {
+            sim::in_namespace(id, self.env, LAYOUT, |env| {
                 rt.block_on(traced_round::<S>(id, env, tracer.clone()))
             })?;
             if let Some(e) = diagnose(id, &tracer.events(), attempt, &setup) {

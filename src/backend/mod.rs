@@ -28,7 +28,9 @@
 
 mod faults;
 pub mod interrupt;
+pub mod postgres;
 pub mod redis;
+pub mod retry;
 
 use std::any::Any;
 use std::fmt;
@@ -40,11 +42,11 @@ use serde::{Deserialize, Serialize};
 pub use faults::{Faults, FaultsError, Pause, PauseMode};
 pub use interrupt::{stopped, Cleaned};
 
-use crate::strategy::SetupError;
+use crate::strategy::{Layout, SetupError};
 
 /// Every back-end family, one row each: the CLI's URL flags, worker
 /// processes and `quizrace list` read them from here.
-pub static FAMILIES: &[&Family] = &[&redis::FAMILY];
+pub static FAMILIES: &[&Family] = &[&redis::FAMILY, &postgres::FAMILY];
 
 /// Static facts about a back-end family and how to configure one.
 pub struct Family {
@@ -113,11 +115,17 @@ pub trait Backend: Any + Send + Sync + fmt::Debug {
     /// Its family.
     fn family(&self) -> &'static Family;
 
-    /// Begins one strategy run in `env.namespace`: checks the server is
-    /// reachable, remembers its identity (to detect a restart), registers
-    /// the namespace for interrupt clean-up, and schedules `env.faults`'
-    /// injected fault `start_delay` plus its own offset from now.
-    fn begin(&self, env: &Env, start_delay: Duration) -> Result<Box<dyn ActiveRun>, SetupError>;
+    /// Begins one strategy run in `env.namespace`: creates what the run's
+    /// strategies need for `layout` (tables, say), remembers the server's
+    /// identity (to detect a restart), registers the namespace for interrupt
+    /// clean-up, and schedules `env.faults`' injected fault `start_delay`
+    /// plus its own offset from now.
+    fn begin(
+        &self,
+        env: &Env,
+        layout: Layout,
+        start_delay: Duration,
+    ) -> Result<Box<dyn ActiveRun>, SetupError>;
 
     /// The server's name and version, when it answers within a second.
     fn server(&self) -> Option<ServerFact>;

@@ -114,8 +114,13 @@ fn list(json: bool) -> Result<Exit> {
         return Ok(Exit::Done);
     }
     let style = Style::detect();
+    let nw = StrategyId::ALL
+        .iter()
+        .map(|s| s.name().len())
+        .max()
+        .unwrap_or(0);
     outln!(
-        "{:<18} {:<22} {:<36} description",
+        "{:<nw$} {:<22} {:<36} description",
         "name",
         "kind",
         "runtimes"
@@ -124,7 +129,7 @@ fn list(json: bool) -> Result<Exit> {
         let i = s.info();
         let rts: Vec<_> = i.runtimes.iter().map(|r| r.as_str()).collect();
         outln!(
-            "{:<18} {} {:<36} {}",
+            "{:<nw$} {} {:<36} {}",
             i.name,
             style.kind(i.kind, 22),
             rts.join(","),

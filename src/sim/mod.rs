@@ -36,7 +36,8 @@ use std::time::Duration;
 use crate::backend::{self, ActiveRun, Env};
 use crate::result::StrategyResult;
 use crate::strategy::{
-    AsyncStrategy, Kind, Mode, Runtime, SetupError, StrategyId, SyncStrategy, UnderRetries, Visitor,
+    AsyncStrategy, Kind, Layout, Mode, Runtime, SetupError, StrategyId, SyncStrategy, UnderRetries,
+    Visitor,
 };
 pub use clock::{precise_timers, Clock};
 pub use raw::RawRun;
@@ -231,7 +232,7 @@ pub fn run_trial(
     } else {
         Duration::ZERO
     };
-    let mut active = backend.begin(&opts.env, delay)?;
+    let mut active = backend.begin(&opts.env, w.layout(), delay)?;
     let played = play(id, w, &opts);
     let lifted = active.before_counts();
     let counts = match (&played, &lifted) {
@@ -270,6 +271,7 @@ pub fn run_trial(
 pub fn in_namespace<T>(
     id: StrategyId,
     env: &Env,
+    layout: Layout,
     f: impl FnOnce(&Env) -> Result<T, SimError>,
 ) -> Result<T, SimError> {
     let Some(family) = id.info().backend else {
@@ -281,7 +283,7 @@ pub fn in_namespace<T>(
     })?;
     let mut env = env.clone();
     env.namespace = backend::new_namespace();
-    let active: Box<dyn ActiveRun> = backend.begin(&env, Duration::ZERO)?;
+    let active: Box<dyn ActiveRun> = backend.begin(&env, layout, Duration::ZERO)?;
     let out = f(&env);
     let ended = active.end();
     match (out, ended) {

@@ -18,7 +18,7 @@
 
 use super::{actor, atomics, locks, racy, semaphore, snapshot};
 use super::{Demo, Info, Kind, Mode, Proof, Runtime, UnderRetries, Visitor};
-use crate::backend::redis;
+use crate::backend::{postgres, redis};
 
 const IN_PROCESS: &[Runtime] = &[Runtime::Threads, Runtime::Tokio, Runtime::TokioCurrent];
 const ASYNC_ONLY: &[Runtime] = &[Runtime::Tokio, Runtime::TokioCurrent];
@@ -212,6 +212,55 @@ catalogue! {
         proven_by: &[Proof::Integration], demo: Demo::Confirm, widen: "",
         description: "SADD the player id, count with SCARD in one script: retries cannot double count",
         explanation: redis::SADD_EXPLAIN,
+    }
+    PgReadWrite => async postgres::ReadWrite {
+        name: "pg-read-write", kind: Kind::Racy, runtimes: DISTRIBUTED,
+        backend: Some(&postgres::FAMILY), under_retries: UnderRetries::NotApplicable,
+        proven_by: &[Proof::Integration], demo: Demo::Trace, widen: WIDEN,
+        description: "READ COMMITTED: SELECT n, score, UPDATE n = v+1: the lost update in SQL",
+        explanation: postgres::READ_WRITE_EXPLAIN,
+    }
+    PgUpdateReturning => async postgres::UpdateReturning {
+        name: "pg-update-returning", kind: Kind::Correct, runtimes: DISTRIBUTED,
+        backend: Some(&postgres::FAMILY), under_retries: UnderRetries::MayDoubleCount,
+        proven_by: &[Proof::Integration], demo: Demo::Confirm, widen: "",
+        description: "UPDATE n = n + 1 RETURNING n, decide from it: INCRBY's twin (not safe under retries)",
+        explanation: postgres::UPDATE_RETURNING_EXPLAIN,
+    }
+    PgSelectForUpdate => async postgres::SelectForUpdate {
+        name: "pg-select-for-update", kind: Kind::Correct, runtimes: DISTRIBUTED,
+        backend: Some(&postgres::FAMILY), under_retries: UnderRetries::MayDoubleCount,
+        proven_by: &[Proof::Integration], demo: Demo::Confirm, widen: "",
+        description: "SELECT ... FOR UPDATE: the row lock held across read-score-write",
+        explanation: postgres::SELECT_FOR_UPDATE_EXPLAIN,
+    }
+    PgRepeatableRead => async postgres::RepeatableRead {
+        name: "pg-repeatable-read", kind: Kind::Correct, runtimes: DISTRIBUTED,
+        backend: Some(&postgres::FAMILY), under_retries: UnderRetries::MayDoubleCount,
+        proven_by: &[Proof::Integration], demo: Demo::Confirm, widen: "",
+        description: "read-then-write under REPEATABLE READ: the second writer aborts (40001), retried",
+        explanation: postgres::REPEATABLE_READ_EXPLAIN,
+    }
+    PgSerializable => async postgres::Serializable {
+        name: "pg-serializable", kind: Kind::Correct, runtimes: DISTRIBUTED,
+        backend: Some(&postgres::FAMILY), under_retries: UnderRetries::MayDoubleCount,
+        proven_by: &[Proof::Integration], demo: Demo::Confirm, widen: "",
+        description: "read-then-write under SERIALIZABLE, retried on 40001",
+        explanation: postgres::SERIALIZABLE_EXPLAIN,
+    }
+    PgAdvisoryLock => async postgres::AdvisoryLock {
+        name: "pg-advisory-lock", kind: Kind::Correct, runtimes: DISTRIBUTED,
+        backend: Some(&postgres::FAMILY), under_retries: UnderRetries::MayDoubleCount,
+        proven_by: &[Proof::Integration], demo: Demo::Confirm, widen: "",
+        description: "pg_advisory_xact_lock per room-round around read-score-write",
+        explanation: postgres::ADVISORY_LOCK_EXPLAIN,
+    }
+    PgInsertIdempotent => async postgres::InsertIdempotent {
+        name: "pg-insert-idempotent", kind: Kind::Correct, runtimes: DISTRIBUTED,
+        backend: Some(&postgres::FAMILY), under_retries: UnderRetries::Exact,
+        proven_by: &[Proof::Integration], demo: Demo::Confirm, widen: "",
+        description: "one row per (room-round, player), ON CONFLICT DO NOTHING: retries cannot double count",
+        explanation: postgres::INSERT_IDEMPOTENT_EXPLAIN,
     }
 }
 

@@ -1,56 +1,26 @@
 //! What a Redis error means: a message that says how to fix it, and the
-//! command's fate as far as the count is concerned.
-//!
-//! Only certainty counts as [`Fate::NotApplied`]: calling an applied command
-//! "failed" would put the count above the checker's upper bound
-//! `ok + unknown` and report a violation that did not happen.
+//! command's fate as far as the count is concerned (`backend::retry`).
 
 use std::sync::Mutex;
 
 use redis::{ErrorKind, RedisError};
 
 use super::Site;
+use crate::backend::retry::{Failure, Fate};
 use crate::strategy::SetupError;
 
-/// Whether a failed command may still have been applied by the server.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Fate {
-    /// Definitely not applied: the connection was refused before sending, or
-    /// the server answered with an error (a rejected command changes nothing).
-    NotApplied,
-    /// Maybe applied: sent, then the reply timed out or the connection died.
-    MaybeApplied,
-}
-
-/// Why one attempt failed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Failure {
-    /// Whether the command may have been applied anyway.
-    pub(crate) fate: Fate,
-    /// Whether trying again may help.
-    pub(crate) transient: bool,
-}
-
-impl Failure {
-    /// A command that was never sent (e.g. a reconnect failed): retrying may help.
-    pub(crate) const NOT_SENT: Failure = Failure {
-        fate: Fate::NotApplied,
-        transient: true,
-    };
-
-    /// Classifies `e`; a server's own refusal is kept for the report.
-    pub(crate) fn of(e: &RedisError) -> Failure {
-        let f = classify(e);
-        if matches!(e.kind(), ErrorKind::Server(_) | ErrorKind::Extension) {
-            // The server's own words (e.g. OOM under maxmemory), kept so the
-            // user sees why answers failed instead of a strategy verdict.
-            note_server_error(e);
-        }
-        f
+/// Classifies `e`; a server's own refusal is kept for the report.
+pub(crate) fn failure(e: &RedisError) -> Failure {
+    let f = classify(e);
+    if matches!(e.kind(), ErrorKind::Server(_) | ErrorKind::Extension) {
+        // The server's own words (e.g. OOM under maxmemory), kept so the
+        // user sees why answers failed instead of a strategy verdict.
+        note_server_error(e);
     }
+    f
 }
 
-/// The pure classification behind [`Failure::of`].
+/// The pure classification behind [`failure`].
 fn classify(e: &RedisError) -> Failure {
     let fate = if e.is_connection_refusal() {
         Fate::NotApplied

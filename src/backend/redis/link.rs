@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, ErrorKind, RedisError};
 
-use super::errors::{explain, Failure, Fate};
-use super::retry::{Next, Retry};
+use super::errors::{explain, failure};
 use super::Site;
+use crate::backend::retry::{Failure, Fate, Next, Retry};
 use crate::strategy::SetupError;
 
 fn connection_config(site: &Site, response: Duration) -> AsyncConnectionConfig {
@@ -163,7 +163,7 @@ impl Conn {
             if self.reset_on_any_error || e.is_unrecoverable_error() || e.is_connection_dropped() {
                 self.broken = true;
             }
-            Failure::of(&e)
+            failure(&e)
         })
     }
 

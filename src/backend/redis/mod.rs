@@ -15,7 +15,6 @@
 //! * `config`: the URL and its secret ([`RedisConfig`]);
 //! * `link`: connections, reconnects, and a handle's calls;
 //! * `errors`: what an error means (a message, and the command's fate);
-//! * `retry`: the one retry policy every strategy uses;
 //! * `admin`: `PING`, scripts, final counts, `INFO`, key deletion;
 //! * `pause`: the injected `CLIENT PAUSE`;
 //! * `run`: a run's hooks (namespace, restart detection, clean-up, Ctrl-C);
@@ -44,7 +43,6 @@ mod config;
 mod errors;
 mod link;
 mod pause;
-mod retry;
 mod run;
 mod strategies;
 
@@ -62,7 +60,7 @@ pub(crate) use strategies::{
 };
 
 use super::{ActiveRun, Backend, BackendError, Env, Family, Faults, ServerFact};
-use crate::strategy::SetupError;
+use crate::strategy::{Layout, SetupError};
 
 /// The Redis family's row.
 pub const FAMILY: Family = Family {
@@ -92,7 +90,12 @@ impl Backend for RedisConfig {
         &FAMILY
     }
 
-    fn begin(&self, env: &Env, start_delay: Duration) -> Result<Box<dyn ActiveRun>, SetupError> {
+    fn begin(
+        &self,
+        env: &Env,
+        _layout: Layout,
+        start_delay: Duration,
+    ) -> Result<Box<dyn ActiveRun>, SetupError> {
         let site = Site {
             cfg: self.clone(),
             faults: env.faults.clone(),

@@ -14,10 +14,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use super::admin;
-use super::errors::{explain, Fate};
+use super::errors::explain;
 use super::link::{Conn, Link, Op};
-use super::retry::{Next, Retry};
 use super::Site;
+use crate::backend::retry::{Failure, Fate, Next, Retry};
 use crate::backend::stopped;
 use crate::strategy::trace::{decided, step};
 use crate::strategy::{
@@ -141,10 +141,7 @@ fn key<'a>(buf: &'a mut String, base: &Base, slot: u32, suffix: &str) -> &'a str
 }
 
 fn lost(f: Fate) -> Outcome {
-    match f {
-        Fate::NotApplied => Outcome::Failed,
-        Fate::MaybeApplied => Outcome::Unknown,
-    }
+    f.outcome()
 }
 
 /// How a strategy on the shared connection reads its final counts.
@@ -548,7 +545,7 @@ impl AsyncStrategy for Watch {
 
 /// One optimistic attempt: `Some(v + 1)` if `EXEC` committed, `None` if it
 /// aborted because another client changed the key after our `WATCH`.
-async fn watch_attempt(conn: &mut Conn, key: &str) -> Result<Option<u32>, super::errors::Failure> {
+async fn watch_attempt(conn: &mut Conn, key: &str) -> Result<Option<u32>, Failure> {
     // WATCH and GET in one round trip; the transaction in another.
     let mut watch = redis::pipe();
     watch.cmd("WATCH").arg(key).ignore().cmd("GET").arg(key);

@@ -1,18 +1,60 @@
-//! Client retries: one policy for every Redis strategy.
+//! Client retries and what a failed attempt means: one policy for every
+//! strategy on every back end.
 //!
 //! A retry after a *timeout* may repeat a command the server already ran;
 //! that is the story's `INCRBY` over-count, and exactly what the
 //! `redis-faults-retry` scenario shows. The policy keeps track of whether
 //! any attempt may have landed, so that an answer whose every attempt
 //! failed is reported `unknown` (not `failed`) when one of them might count.
+//!
+//! Only certainty counts as [`Fate::NotApplied`]: calling an applied
+//! command "failed" would put the count above the checker's upper bound
+//! `ok + unknown` and report a violation that did not happen.
 
 use std::time::Duration;
 
-use super::errors::{Failure, Fate};
+use crate::strategy::Outcome;
+
+/// Whether a failed command may still have been applied by the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fate {
+    /// Definitely not applied: refused before sending, rolled back, or
+    /// answered with an error (a rejected command changes nothing).
+    NotApplied,
+    /// Maybe applied: sent, then the reply timed out or the connection died.
+    MaybeApplied,
+}
+
+impl Fate {
+    /// The answer's outcome when it is given up with this fate.
+    pub fn outcome(self) -> Outcome {
+        match self {
+            Fate::NotApplied => Outcome::Failed,
+            Fate::MaybeApplied => Outcome::Unknown,
+        }
+    }
+}
+
+/// Why one attempt failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// Whether the command may have been applied anyway.
+    pub fate: Fate,
+    /// Whether trying again may help.
+    pub transient: bool,
+}
+
+impl Failure {
+    /// A command that was never sent (e.g. a reconnect failed): retrying may help.
+    pub const NOT_SENT: Failure = Failure {
+        fate: Fate::NotApplied,
+        transient: true,
+    };
+}
 
 /// What to do after a failed attempt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Next {
+pub enum Next {
     /// Try again after this pause (zero: at once).
     Retry(Duration),
     /// Give up; the answer's fate over all attempts.
@@ -21,7 +63,7 @@ pub(crate) enum Next {
 
 /// The state of one answer's attempts.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Retry {
+pub struct Retry {
     retries: u32,
     done: u32,
     maybe_applied: bool,
@@ -29,7 +71,7 @@ pub(crate) struct Retry {
 
 impl Retry {
     /// Up to `retries` retries after the first attempt.
-    pub(crate) fn new(retries: u32) -> Retry {
+    pub fn new(retries: u32) -> Retry {
         Retry {
             retries,
             done: 0,
@@ -43,7 +85,7 @@ impl Retry {
     /// with exponential back-off, 10 ms doubling to 640 ms, so the retries
     /// span a restart instead of all failing within microseconds. A timeout
     /// has already waited, so it is retried at once.
-    pub(crate) fn next(&mut self, failure: Failure) -> Next {
+    pub fn next(&mut self, failure: Failure) -> Next {
         self.maybe_applied |= failure.fate == Fate::MaybeApplied;
         if self.done < self.retries && failure.transient {
             self.done += 1;
@@ -58,7 +100,7 @@ impl Retry {
     }
 
     /// The answer's fate if it is given up now.
-    pub(crate) fn fate(&self) -> Fate {
+    pub fn fate(&self) -> Fate {
         if self.maybe_applied {
             Fate::MaybeApplied
         } else {

@@ -1,0 +1,168 @@
+//! One strategy run on PostgreSQL: its tables (created at the start, one
+//! row per room-round; dropped at the end, also after errors and on
+//! Ctrl-C), and the server's start time before and after (a restart).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_postgres::NoTls;
+
+use super::client::{take_server_error, timed, Timed};
+use super::{client, Site};
+use crate::backend::interrupt::{self, Cleanup, Registration};
+use crate::backend::{ActiveRun, RunEnd};
+use crate::strategy::{Layout, SetupError};
+
+/// The hooks of one run.
+pub(crate) struct PgRun {
+    site: Site,
+    /// `pg_postmaster_start_time()` before the run: it changes on a restart.
+    started: Option<String>,
+    _registration: Registration,
+}
+
+const STARTED: &str = "SELECT pg_postmaster_start_time()::text";
+
+impl PgRun {
+    pub(crate) fn begin(site: Site, layout: Layout) -> Result<PgRun, SetupError> {
+        if site.faults.pause.is_some() {
+            return Err(SetupError::Backend(
+                "the pause fault (pause_at / pause_for) is Redis's CLIENT PAUSE; PostgreSQL has \
+                 no equivalent here: drop it for SQL strategies, or use --response-timeout and \
+                 --retries"
+                    .into(),
+            ));
+        }
+        let _ = take_server_error();
+        let started = client::one_value(&site.cfg, STARTED).ok();
+        let t = &site.tables;
+        let slots = layout.slots();
+        let sql = format!(
+            "CREATE TABLE {c} (slot integer PRIMARY KEY, n integer NOT NULL DEFAULT 0);
+             INSERT INTO {c} (slot) SELECT generate_series(0, {last});
+             CREATE TABLE {a} (slot integer NOT NULL, player integer NOT NULL, \
+                 PRIMARY KEY (slot, player));
+             CREATE TABLE {e} (slot integer PRIMARY KEY, player integer NOT NULL);",
+            c = t.counts,
+            a = t.answers,
+            e = t.ends,
+            last = slots as i64 - 1,
+        );
+        // Registered before the tables exist, so that a Ctrl-C during the
+        // creation still drops whatever was made.
+        let registration = interrupt::register(Arc::new(OnInterrupt { site: site.clone() }));
+        let created = run_sql(
+            &site,
+            "creating the run's tables",
+            &sql,
+            Duration::from_secs(60),
+        );
+        if let Err(e) = created {
+            let _ = drop_tables(&site);
+            return Err(e);
+        }
+        Ok(PgRun {
+            site,
+            started,
+            _registration: registration,
+        })
+    }
+}
+
+impl ActiveRun for PgRun {
+    fn before_counts(&mut self) -> Result<(), SetupError> {
+        Ok(()) // no fault of its own to end
+    }
+
+    fn end(self: Box<Self>) -> Result<RunEnd, SetupError> {
+        let dropped = drop_tables(&self.site);
+        let after = self
+            .started
+            .as_ref()
+            .and_then(|_| client::one_value(&self.site.cfg, STARTED).ok());
+        dropped.map_err(|e| left_behind(&self.site, e))?;
+        Ok(RunEnd {
+            restarted: matches!((&self.started, &after), (Some(a), Some(b)) if a != b),
+            server_error: take_server_error(),
+        })
+    }
+}
+
+/// Drops the run's tables (`IF EXISTS`: a half-made run drops what it made).
+fn drop_tables(site: &Site) -> Result<u64, SetupError> {
+    let sql = format!("DROP TABLE IF EXISTS {}", site.tables.all().join(", "));
+    run_sql(
+        site,
+        "dropping the run's tables",
+        &sql,
+        Duration::from_secs(30),
+    )?;
+    Ok(site.tables.all().len() as u64)
+}
+
+/// The exact command that drops what a failed clean-up left.
+fn manual_cleanup(site: &Site) -> String {
+    format!(
+        "psql '{}' -c 'DROP TABLE IF EXISTS {}' (add the password if the server needs one)",
+        site.cfg.redacted_url(),
+        site.tables.all().join(", ")
+    )
+}
+
+fn left_behind(site: &Site, e: SetupError) -> SetupError {
+    SetupError::Backend(format!(
+        "{e}. This run's tables may be left on the server: drop them with {}",
+        manual_cleanup(site)
+    ))
+}
+
+/// Runs a batch of statements on a connection of its own.
+fn run_sql(site: &Site, what: &str, sql: &str, limit: Duration) -> Result<(), SetupError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| SetupError::Resource(format!("a runtime for PostgreSQL: {e}")))?;
+    rt.block_on(async {
+        let mut c = site
+            .cfg
+            .parsed()
+            .map_err(|e| SetupError::Backend(e.to_string()))?;
+        c.connect_timeout(site.faults.connect_timeout);
+        c.application_name("quizrace");
+        let (client, conn) = tokio::time::timeout(site.faults.connect_timeout, c.connect(NoTls))
+            .await
+            .map_err(|_| client::explain(site, what, &Timed::TimedOut))?
+            .map_err(|e| client::explain(site, what, &Timed::Error(e)))?;
+        let task = tokio::spawn(conn);
+        let mut longer = site.clone();
+        longer.faults.response_timeout = limit;
+        let done = timed(&longer, client.batch_execute(sql))
+            .await
+            .map_err(|e| client::explain(site, what, &e));
+        drop(client);
+        let _ = task.await;
+        done
+    })
+}
+
+/// What Ctrl-C does for a run still in progress.
+struct OnInterrupt {
+    site: Site,
+}
+
+impl Cleanup for OnInterrupt {
+    fn describe(&self) -> String {
+        format!(
+            "the PostgreSQL tables {}",
+            self.site.tables.all().join(", ")
+        )
+    }
+
+    fn clean_now(&self) -> Result<u64, SetupError> {
+        drop_tables(&self.site)
+    }
+
+    fn manual_cleanup(&self) -> String {
+        manual_cleanup(&self.site)
+    }
+}
