@@ -28,6 +28,7 @@
 
 mod faults;
 pub mod interrupt;
+pub mod mysql;
 pub mod postgres;
 pub mod redis;
 pub mod retry;
@@ -46,7 +47,7 @@ use crate::strategy::{Layout, SetupError};
 
 /// Every back-end family, one row each: the CLI's URL flags, worker
 /// processes and `quizrace list` read them from here.
-pub static FAMILIES: &[&Family] = &[&redis::FAMILY, &postgres::FAMILY];
+pub static FAMILIES: &[&Family] = &[&redis::FAMILY, &postgres::FAMILY, &mysql::FAMILY];
 
 /// Static facts about a back-end family and how to configure one.
 pub struct Family {

@@ -18,7 +18,7 @@
 
 use super::{actor, atomics, locks, racy, semaphore, snapshot};
 use super::{Demo, Info, Kind, Mode, Proof, Runtime, UnderRetries, Visitor};
-use crate::backend::{postgres, redis};
+use crate::backend::{mysql, postgres, redis};
 
 const IN_PROCESS: &[Runtime] = &[Runtime::Threads, Runtime::Tokio, Runtime::TokioCurrent];
 const ASYNC_ONLY: &[Runtime] = &[Runtime::Tokio, Runtime::TokioCurrent];
@@ -261,6 +261,27 @@ catalogue! {
         proven_by: &[Proof::Integration], demo: Demo::Confirm, widen: "",
         description: "one row per (room-round, player), ON CONFLICT DO NOTHING: retries cannot double count",
         explanation: postgres::INSERT_IDEMPOTENT_EXPLAIN,
+    }
+    MysqlReadWrite => async mysql::ReadWrite {
+        name: "mysql-read-write", kind: Kind::Racy, runtimes: DISTRIBUTED,
+        backend: Some(&mysql::FAMILY), under_retries: UnderRetries::NotApplicable,
+        proven_by: &[Proof::Integration], demo: Demo::Trace, widen: WIDEN,
+        description: "InnoDB REPEATABLE READ: SELECT n, score, UPDATE n = v+1: loses updates silently",
+        explanation: mysql::READ_WRITE_EXPLAIN,
+    }
+    MysqlUpdate => async mysql::Update {
+        name: "mysql-update", kind: Kind::Correct, runtimes: DISTRIBUTED,
+        backend: Some(&mysql::FAMILY), under_retries: UnderRetries::MayDoubleCount,
+        proven_by: &[Proof::Integration], demo: Demo::Confirm, widen: "",
+        description: "UPDATE n = LAST_INSERT_ID(n + 1), decide from it: INCRBY's twin (not safe under retries)",
+        explanation: mysql::UPDATE_EXPLAIN,
+    }
+    MysqlSelectForUpdate => async mysql::SelectForUpdate {
+        name: "mysql-select-for-update", kind: Kind::Correct, runtimes: DISTRIBUTED,
+        backend: Some(&mysql::FAMILY), under_retries: UnderRetries::MayDoubleCount,
+        proven_by: &[Proof::Integration], demo: Demo::Confirm, widen: "",
+        description: "SELECT ... FOR UPDATE in InnoDB: the row lock held across read-score-write",
+        explanation: mysql::SELECT_FOR_UPDATE_EXPLAIN,
     }
 }
 
