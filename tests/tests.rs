@@ -6,6 +6,7 @@
 //! * `redis`: the six Redis strategies, faults, key hygiene, secrets and bad
 //!   input, against a `redis-server` each test starts itself.
 //! * `report`: HTML report generation, escaping and the real-browser check.
+//! * `sql`: the PostgreSQL and MariaDB strategies against the machine's servers.
 //! * `fuzz`: bounded, seeded mutation of scenario and results inputs: no panics.
 //! * `msrv`: Cargo.toml's `rust-version` is at least every resolved dependency's.
 //! * `support`: shared helpers: running the binary, temp dirs, free ports, a
@@ -23,5 +24,6 @@ mod msrv;
 mod redis;
 mod report;
 mod shuttle;
+mod sql;
 mod stress;
 mod support;

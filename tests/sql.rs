@@ -1,0 +1,279 @@
+//! The SQL strategies against the machine's PostgreSQL (127.0.0.1:5432,
+//! user `postgres`, database `test`) and MariaDB (127.0.0.1:3306, `root`,
+//! database `test`), the servers this project's machines run and `.ci/run`
+//! starts when they are not running.
+//!
+//! Each run creates its own tables (named after its namespace) and drops
+//! them; the tests check that none is left. Without a server the tests fail
+//! (they are `#[ignore]`d so that plain `cargo test` needs no server; CI runs
+//! them with `--include-ignored`). `QUIZRACE_PG_URL` and
+//! `QUIZRACE_MYSQL_URL` point them elsewhere.
+
+use std::process::Command;
+
+use quizrace::result::{ResultsFile, StrategyResult, Verdict};
+
+use crate::support::{quizrace_env, read_results, serial, TempDir};
+
+fn pg_url() -> String {
+    std::env::var("QUIZRACE_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+fn mysql_url() -> String {
+    std::env::var("QUIZRACE_MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into())
+}
+
+/// The names of quizrace's tables on the PostgreSQL server right now.
+fn pg_tables() -> Vec<String> {
+    let out = Command::new("psql")
+        .args([
+            &pg_url(),
+            "-tAc",
+            "SELECT tablename FROM pg_tables WHERE tablename LIKE 'quizrace\\_%'",
+        ])
+        .output()
+        .expect("psql runs (install postgresql-client)");
+    assert!(
+        out.status.success(),
+        "PostgreSQL is not reachable at {}: {} (start it: pg_ctlcluster 15 main start)",
+        pg_url(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+/// The names of quizrace's tables on the MariaDB server right now.
+fn mysql_tables() -> Vec<String> {
+    let out = Command::new("mysql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-uroot",
+            "-N",
+            "-e",
+            "SELECT table_name FROM information_schema.tables WHERE table_name LIKE 'quizrace\\_%'",
+        ])
+        .output()
+        .expect("the mysql client runs (install mariadb-client)");
+    assert!(
+        out.status.success(),
+        "MariaDB is not reachable at 127.0.0.1:3306: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+/// Runs `strategies` on `runtime` against both servers and returns the results.
+fn run(runtime: &str, strategies: &[&str], extra: &[&str]) -> ResultsFile {
+    let dir = TempDir::new("sql");
+    let json = dir.join("r.json");
+    let mut args = vec![
+        "run",
+        "--runtime",
+        runtime,
+        "--rooms",
+        "20",
+        "--rounds",
+        "5",
+        "--players",
+        "8",
+        "--workers",
+        "4",
+        "--scoring-work",
+        "yield",
+        "--trials",
+        "2",
+        "--min-time",
+        "0s",
+        "--json",
+        json.to_str().unwrap(),
+    ];
+    for s in strategies {
+        args.extend(["-s", s]);
+    }
+    args.extend_from_slice(extra);
+    let (pg, my) = (pg_url(), mysql_url());
+    let out = quizrace_env(
+        &args,
+        &[
+            ("QUIZRACE_PG_URL", pg.as_str()),
+            ("QUIZRACE_MYSQL_URL", my.as_str()),
+        ],
+    );
+    out.assert_no_panic();
+    assert!(out.success(), "{}", out.all());
+    read_results(&json)
+}
+
+fn by_name<'a>(f: &'a ResultsFile, name: &str) -> &'a StrategyResult {
+    f.results
+        .iter()
+        .find(|r| r.strategy == name)
+        .unwrap_or_else(|| panic!("{name} did not run"))
+}
+
+const PG_CORRECT: [&str; 6] = [
+    "pg-update-returning",
+    "pg-select-for-update",
+    "pg-repeatable-read",
+    "pg-serializable",
+    "pg-advisory-lock",
+    "pg-insert-idempotent",
+];
+const MYSQL_CORRECT: [&str; 2] = ["mysql-update", "mysql-select-for-update"];
+
+fn check(f: &ResultsFile, racy: &[&str], correct: &[&str]) {
+    for name in racy {
+        let r = by_name(f, name);
+        assert!(r.anomalies.lost_updates > 0, "{name} lost nothing: {r:?}");
+        assert!(r.anomalies_expected);
+    }
+    for name in correct {
+        let r = by_name(f, name);
+        assert_eq!(r.verdict, Verdict::Exact, "{name}: {:?}", r.anomalies);
+        assert_eq!(r.outcomes.failed + r.outcomes.unknown, 0, "{name}");
+    }
+}
+
+#[test]
+#[ignore = "needs PostgreSQL and MariaDB on 127.0.0.1 (CI runs it with --include-ignored)"]
+fn sql_racy_strategies_lose_updates_and_correct_ones_are_exact_on_tokio() {
+    let _one = serial();
+    let mut all = vec!["pg-read-write", "mysql-read-write"];
+    all.extend(PG_CORRECT);
+    all.extend(MYSQL_CORRECT);
+    let f = run("tokio", &all, &[]);
+    check(
+        &f,
+        &["pg-read-write", "mysql-read-write"],
+        &[&PG_CORRECT[..], &MYSQL_CORRECT[..]].concat(),
+    );
+    // Conflicts under REPEATABLE READ are rolled back and retried, not lost.
+    assert!(by_name(&f, "pg-repeatable-read").outcomes.retries > 0);
+    let servers: Vec<_> = f
+        .environment
+        .servers
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect();
+    assert!(
+        servers.contains(&"postgresql") && servers.contains(&"mariadb"),
+        "{servers:?}"
+    );
+    assert!(pg_tables().is_empty(), "{:?}", pg_tables());
+    assert!(mysql_tables().is_empty(), "{:?}", mysql_tables());
+}
+
+#[test]
+#[ignore = "needs PostgreSQL and MariaDB on 127.0.0.1 (CI runs it with --include-ignored)"]
+fn two_processes_sharing_the_database_are_the_story_fixed_without_redis() {
+    let _one = serial();
+    let f = run(
+        "processes",
+        &[
+            "pg-read-write",
+            "pg-update-returning",
+            "pg-insert-idempotent",
+            "mysql-read-write",
+            "mysql-update",
+        ],
+        &["--processes", "2"],
+    );
+    check(
+        &f,
+        &["pg-read-write", "mysql-read-write"],
+        &[
+            "pg-update-returning",
+            "pg-insert-idempotent",
+            "mysql-update",
+        ],
+    );
+    assert!(pg_tables().is_empty(), "{:?}", pg_tables());
+    assert!(mysql_tables().is_empty(), "{:?}", mysql_tables());
+}
+
+#[test]
+#[ignore = "needs PostgreSQL and MariaDB on 127.0.0.1 (CI runs it with --include-ignored)"]
+fn bad_sql_input_exits_2_without_the_password_or_a_table() {
+    let _one = serial();
+    for (flag, url, want) in [
+        (
+            "--pg-url",
+            "postgres://nobody:hunter2-secret@127.0.0.1:5432/test",
+            "authentication failed",
+        ),
+        (
+            "--pg-url",
+            "postgres://postgres@127.0.0.1:5432/no_such_db",
+            "does not exist",
+        ),
+        (
+            "--pg-url",
+            "postgres://postgres@127.0.0.1:1/test",
+            "is a PostgreSQL server listening",
+        ),
+        (
+            "--pg-url",
+            "redis://127.0.0.1:5432",
+            "starts with postgres://",
+        ),
+        (
+            "--mysql-url",
+            "mysql://nobody:hunter2-secret@127.0.0.1:3306/test",
+            "authentication failed",
+        ),
+        (
+            "--mysql-url",
+            "mysql://root@127.0.0.1:1/test",
+            "is a MariaDB/MySQL server listening",
+        ),
+    ] {
+        let strategy = if flag == "--pg-url" {
+            "pg-update-returning"
+        } else {
+            "mysql-update"
+        };
+        let out = quizrace_env(
+            &[
+                "run", "-s", strategy, flag, url, "--rooms", "2", "--rounds", "1",
+            ],
+            &[],
+        );
+        out.assert_no_panic();
+        assert_eq!(out.code, Some(2), "{url}: {}", out.all());
+        assert!(
+            out.stderr.contains(want),
+            "{url}: want `{want}` in {}",
+            out.stderr
+        );
+        assert!(!out.all().contains("hunter2"), "{}", out.all());
+    }
+    assert!(pg_tables().is_empty(), "{:?}", pg_tables());
+    assert!(mysql_tables().is_empty(), "{:?}", mysql_tables());
+}
+
+#[test]
+#[ignore = "needs PostgreSQL on 127.0.0.1 (CI runs it with --include-ignored)"]
+fn explain_pg_read_write_shows_the_two_transactions_interleaving() {
+    let _one = serial();
+    let pg = pg_url();
+    let out = quizrace_env(
+        &["explain", "pg-read-write"],
+        &[("QUIZRACE_PG_URL", pg.as_str())],
+    );
+    assert!(out.success(), "{}", out.all());
+    assert!(
+        out.stdout.contains("both read 0 and both wrote 1"),
+        "{}",
+        out.stdout
+    );
+    assert!(pg_tables().is_empty(), "{:?}", pg_tables());
+}
