@@ -277,3 +277,62 @@ fn explain_pg_read_write_shows_the_two_transactions_interleaving() {
     );
     assert!(pg_tables().is_empty(), "{:?}", pg_tables());
 }
+
+/// Client timeouts with retries: `pg-update-returning` (not idempotent) counts
+/// retried answers twice, `pg-insert-idempotent` never does. A 1 ms response
+/// timeout makes the client give up on statements the server still commits.
+#[test]
+#[ignore = "needs PostgreSQL on 127.0.0.1 (CI runs it with --include-ignored)"]
+fn retries_double_count_update_returning_but_not_insert_idempotent() {
+    let _one = serial();
+    let dir = TempDir::new("sql-retries");
+    let json = dir.join("r.json");
+    let pg = pg_url();
+    let out = quizrace_env(
+        &[
+            "run",
+            "-s",
+            "pg-update-returning",
+            "-s",
+            "pg-insert-idempotent",
+            "--runtime",
+            "tokio",
+            "--rooms",
+            "50",
+            "--rounds",
+            "10",
+            "--workers",
+            "8",
+            "--response-timeout",
+            "1ms",
+            "--retries",
+            "5",
+            "--trials",
+            "2",
+            "--min-time",
+            "0s",
+            "--json",
+            json.to_str().unwrap(),
+        ],
+        &[("QUIZRACE_PG_URL", pg.as_str())],
+    );
+    out.assert_no_panic();
+    let f = read_results(&json);
+    let incr = by_name(&f, "pg-update-returning");
+    assert!(
+        incr.anomalies_expected,
+        "retries put it outside its guarantee"
+    );
+    assert!(
+        incr.anomalies.over_counts > 0,
+        "{:?} {:?}",
+        incr.anomalies,
+        incr.outcomes
+    );
+    assert!(incr.outcomes.retries > 0);
+    let idem = by_name(&f, "pg-insert-idempotent");
+    assert!(idem.outcomes.retries > 0, "the fault must have hit it too");
+    assert_eq!(idem.anomalies.over_counts, 0, "{:?}", idem.anomalies);
+    assert_eq!(idem.outcomes.bounds_violations, 0, "{:?}", idem.outcomes);
+    assert!(pg_tables().is_empty(), "{:?}", pg_tables());
+}

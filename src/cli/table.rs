@@ -331,6 +331,15 @@ pub(crate) fn print_summary(results: &[(String, StrategyResult)], style: &Style)
             format!("{} of room-rounds", pct(a.early_end, rounds)),
         );
         let o = &r.outcomes;
+        if o.retries > 0 && o.failed + o.unknown == 0 {
+            // Conflicts retried by the strategy itself (WATCH aborts,
+            // SQLSTATE 40001): work thrown away, nothing lost.
+            parts.push(format!(
+                "{} retries ({:.2} per answer: conflicts rolled back and run again)",
+                thousands(o.retries),
+                o.retries as f64 / r.answers.max(1) as f64
+            ));
+        }
         if o.failed + o.unknown > 0 {
             parts.push(format!(
                 "{} answers failed and {} had an unknown outcome ({} retries; count bounds violated in {} rounds)",

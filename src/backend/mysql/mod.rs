@@ -111,6 +111,16 @@ pub(crate) struct Site {
 }
 
 impl Site {
+    /// The site with the timeouts of administrative statements (creating
+    /// the table, reading counts): at least 30 s for a reply and 5 s to
+    /// connect, whatever a fault run set for the workers.
+    pub(crate) fn admin(&self) -> Site {
+        let mut s = self.clone();
+        s.faults.response_timeout = s.faults.response_timeout.max(Duration::from_secs(30));
+        s.faults.connect_timeout = s.faults.connect_timeout.max(Duration::from_secs(5));
+        s
+    }
+
     fn of_config(cfg: &MysqlConfig, env: &Env) -> Site {
         Site {
             cfg: cfg.clone(),

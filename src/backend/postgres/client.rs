@@ -18,18 +18,19 @@ use crate::strategy::SetupError;
 const POOL_SIZE: usize = 16;
 
 /// The driver's config for `site`: connect timeout, and a server-side
-/// `statement_timeout` equal to the client's response timeout, so that a
-/// statement the client gave up on is also cancelled by the server.
+/// `statement_timeout` as a backstop for runaway statements. It is ten
+/// times the client's response timeout (at least 10 s), not equal to it: a
+/// statement the client gave up on must still be able to run on the
+/// server, as it does in production, or a timeout could never double-count
+/// a retried answer and the fault runs would show nothing.
 fn driver_config(site: &Site) -> Result<tokio_postgres::Config, SetupError> {
     let mut c = site
         .cfg
         .parsed()
         .map_err(|e| SetupError::Backend(e.to_string()))?;
     c.connect_timeout(site.faults.connect_timeout);
-    c.options(format!(
-        "-c statement_timeout={}",
-        site.faults.response_timeout.as_millis().max(1)
-    ));
+    let backstop = (site.faults.response_timeout * 10).max(Duration::from_secs(10));
+    c.options(format!("-c statement_timeout={}", backstop.as_millis()));
     c.application_name("quizrace");
     Ok(c)
 }
@@ -53,7 +54,7 @@ pub(crate) async fn pool(site: &Site) -> Result<Pool, SetupError> {
         .build()
         .map_err(|e| SetupError::Resource(format!("a PostgreSQL connection pool: {e}")))?;
     let client = pool.get().await.map_err(|e| pool_error(site, &e))?;
-    timed(site, client.simple_query("SELECT 1"))
+    timed(&site.admin(), client.simple_query("SELECT 1"))
         .await
         .map_err(|e| explain(site, "checking the connection", &e))?;
     Ok(pool)
@@ -140,8 +141,12 @@ pub(crate) fn classify(e: &Timed, committing: bool) -> Verdict {
 static SERVER_ERROR: Mutex<Option<String>> = Mutex::new(None);
 
 fn note_server_error(e: &tokio_postgres::Error) {
+    let text = e
+        .as_db_error()
+        .map(|d| format!("{}: {}", d.code().code(), d.message()))
+        .unwrap_or_else(|| e.to_string());
     let mut slot = SERVER_ERROR.lock().unwrap_or_else(|p| p.into_inner());
-    slot.get_or_insert_with(|| e.to_string());
+    slot.get_or_insert(text);
 }
 
 /// Takes the first error a server answered with since the last call.
@@ -219,6 +224,34 @@ fn explain_text(site: &Site, what: &str, hint: &str) -> SetupError {
         "PostgreSQL at {}: {what} failed: {hint}",
         site.cfg.redacted_url()
     )))
+}
+
+/// The rows of an administrative query (final counts), on a connection of
+/// its own without the workers' `statement_timeout`, within the site's
+/// administrative timeout.
+pub(crate) async fn admin_query(
+    site: &Site,
+    what: &str,
+    sql: &str,
+) -> Result<Vec<tokio_postgres::Row>, SetupError> {
+    let admin = site.admin();
+    let mut c = site
+        .cfg
+        .parsed()
+        .map_err(|e| SetupError::Backend(e.to_string()))?;
+    c.connect_timeout(admin.faults.connect_timeout);
+    c.application_name("quizrace");
+    let (client, conn) = tokio::time::timeout(admin.faults.connect_timeout, c.connect(NoTls))
+        .await
+        .map_err(|_| explain(site, what, &Timed::TimedOut))?
+        .map_err(|e| explain(site, what, &Timed::Error(e)))?;
+    let task = tokio::spawn(conn);
+    let rows = timed(&admin, client.query(sql, &[]))
+        .await
+        .map_err(|e| explain(site, what, &e));
+    drop(client);
+    let _ = task.await;
+    rows
 }
 
 /// One value of a one-row query, on a connection of its own, within a

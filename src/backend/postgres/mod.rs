@@ -144,6 +144,16 @@ pub(crate) struct Site {
 }
 
 impl Site {
+    /// The site with the timeouts of administrative statements (creating
+    /// tables, reading counts): at least 30 s for a reply, whatever the
+    /// workers' response timeout, which a fault run may set to a millisecond.
+    pub(crate) fn admin(&self) -> Site {
+        let mut s = self.clone();
+        s.faults.response_timeout = s.faults.response_timeout.max(Duration::from_secs(30));
+        s.faults.connect_timeout = s.faults.connect_timeout.max(Duration::from_secs(5));
+        s
+    }
+
     fn of_config(cfg: &PgConfig, env: &Env) -> Site {
         Site {
             cfg: cfg.clone(),

@@ -127,9 +127,10 @@ fn run_sql(site: &Site, what: &str, sql: &str, limit: Duration) -> Result<(), Se
             .cfg
             .parsed()
             .map_err(|e| SetupError::Backend(e.to_string()))?;
-        c.connect_timeout(site.faults.connect_timeout);
+        let connect = site.admin().faults.connect_timeout;
+        c.connect_timeout(connect);
         c.application_name("quizrace");
-        let (client, conn) = tokio::time::timeout(site.faults.connect_timeout, c.connect(NoTls))
+        let (client, conn) = tokio::time::timeout(connect, c.connect(NoTls))
             .await
             .map_err(|_| client::explain(site, what, &Timed::TimedOut))?
             .map_err(|e| client::explain(site, what, &Timed::Error(e)))?;

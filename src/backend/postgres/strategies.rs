@@ -243,19 +243,7 @@ impl<const M: u8> AsyncStrategy for Pg<M> {
 
     async fn counts(&self) -> Result<Vec<u32>, SetupError> {
         let b = &*self.base;
-        let client = b
-            .pool
-            .get()
-            .await
-            .map_err(|e| client::pool_error(&b.site, &e))?;
-        let mut longer = b.site.clone();
-        longer.faults.response_timeout = longer
-            .faults
-            .response_timeout
-            .max(std::time::Duration::from_secs(30));
-        let rows = timed(&longer, client.query(&b.sql.counts, &[]))
-            .await
-            .map_err(|e| client::explain(&b.site, "reading the final counts", &e))?;
+        let rows = client::admin_query(&b.site, "reading the final counts", &b.sql.counts).await?;
         let mut out = vec![0u32; b.slots];
         for row in rows {
             let (slot, n): (i32, i32) = (row.get(0), row.get(1));
