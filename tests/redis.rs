@@ -546,6 +546,171 @@ fn keys_are_deleted_after_ctrl_c() {
     }
 }
 
+/// Worker processes of `pid`: the children of any of its threads (Linux).
+#[cfg(target_os = "linux")]
+fn children_of(pid: u32) -> Vec<u32> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("/proc/PID/task");
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|c| {
+            c.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .collect()
+}
+
+#[cfg(unix)]
+fn signal(pid: u32, sig: libc::c_int) {
+    // SAFETY: signals a process this test started (or one of its children).
+    let rc = unsafe { libc::kill(pid as libc::pid_t, sig) };
+    assert_eq!(rc, 0, "kill({pid}, {sig})");
+}
+
+/// Every key under `quizrace:*` with its TTL; panics if one has none.
+fn assert_every_key_expires(server: &RedisServer, at_most: i64) -> Vec<String> {
+    let keys = server.quizrace_keys();
+    for k in &keys {
+        let ttl: i64 = server.cmd(redis::cmd("TTL").arg(k));
+        assert!(
+            ttl > 0 && ttl <= at_most,
+            "{k} has TTL {ttl} (-1: none), want 1..={at_most}"
+        );
+    }
+    keys
+}
+
+/// The TTL safety net: when a run's own clean-up cannot run, every key it
+/// created still expires. Here the clean-up is refused (a user without
+/// UNLINK), after every strategy played all its rounds, on both runtimes
+/// (worker processes get the TTL from their parent). The TTL is the run's
+/// longest possible duration plus 10 minutes: over 600 s, under an hour.
+#[test]
+#[ignore = "needs redis-server on PATH (CI runs it with --include-ignored)"]
+fn every_key_a_run_leaves_behind_has_a_ttl() {
+    let _g = serial();
+    let server = RedisServer::start(&[]);
+    let _: () = server.cmd(
+        redis::cmd("ACL")
+            .arg("SETUSER")
+            .arg("nounlink")
+            .arg("on")
+            .arg(">nounlink-pass")
+            .arg("~*")
+            .arg("+@all")
+            .arg("-unlink"),
+    );
+    let url = format!("redis://nounlink:nounlink-pass@127.0.0.1:{}", server.port());
+    for runtime in ["tokio", "processes"] {
+        let mut args = vec![
+            "run",
+            "--redis-url",
+            &url,
+            "--runtime",
+            runtime,
+            "--workers",
+            "4",
+            "--rooms",
+            "20",
+            "--rounds",
+            "5",
+            "--trials",
+            "1",
+            "--min-time",
+            "0s",
+        ];
+        args.extend_from_slice(&ALL_SIX);
+        let out = quizrace(&args);
+        assert_eq!(out.code, Some(2), "{runtime}: {}", out.all());
+        out.assert_no_panic();
+        assert!(out.stderr.contains("UNLINK"), "{}", out.stderr);
+    }
+    let keys = assert_every_key_expires(&server, 3600);
+    for tag in [
+        ":get-set:",
+        ":incr-get:",
+        ":incrby:",
+        ":lua:",
+        ":watch:",
+        ":sadd:",
+    ] {
+        assert!(keys.iter().any(|k| k.contains(tag)), "no {tag} key left");
+    }
+    for suffix in [":seen", ":end"] {
+        assert!(keys.iter().any(|k| k.ends_with(suffix)), "no {suffix} key");
+    }
+    let min: i64 = keys
+        .iter()
+        .map(|k| server.cmd::<i64>(redis::cmd("TTL").arg(k)))
+        .min()
+        .unwrap();
+    assert!(
+        min > 600,
+        "TTL {min} s: shorter than the run plus 10 minutes"
+    );
+}
+
+/// A run killed with SIGKILL cleans nothing up (its worker processes die
+/// with it): what it wrote expires. The scripted strategies set the TTL in
+/// the same script that creates a key, so not one key can miss it.
+#[cfg(target_os = "linux")]
+#[test]
+#[ignore = "needs redis-server on PATH (CI runs it with --include-ignored)"]
+fn a_killed_run_leaves_only_keys_that_expire() {
+    let _g = serial();
+    let server = RedisServer::start(&[]);
+    let url = server.url();
+    for (runtime, strategy) in [("processes", "redis-lua"), ("tokio", "redis-sadd")] {
+        let before = server.quizrace_keys().len();
+        let mut child = quizrace_cmd(
+            &[
+                "run",
+                "--redis-url",
+                &url,
+                "--runtime",
+                runtime,
+                "--workers",
+                "4",
+                "--rooms",
+                "20",
+                "--rounds",
+                "1000",
+                "--window",
+                "10ms",
+                "-s",
+                strategy,
+            ],
+            &[],
+        )
+        .spawn()
+        .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while server.quizrace_keys().len() < before + 20 {
+            assert!(Instant::now() < deadline, "{strategy}: no keys appeared");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let kids = children_of(child.id());
+        signal(child.id(), libc::SIGKILL);
+        let _ = child.wait();
+        // The worker processes die with their parent (parent-death signal).
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while kids
+            .iter()
+            .any(|k| std::path::Path::new(&format!("/proc/{k}")).exists())
+        {
+            assert!(Instant::now() < deadline, "workers outlived the parent");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(
+            server.quizrace_keys().len() > before,
+            "{strategy} left keys"
+        );
+    }
+    assert_every_key_expires(&server, 3600);
+}
+
 #[test]
 #[ignore = "needs redis-server on PATH (CI runs it with --include-ignored)"]
 fn passwords_work_and_never_leak() {

@@ -8,6 +8,13 @@
 //! read–score–write *is* the bug. Every call goes through the run's one
 //! retry policy ([`Conn::call`]); the run's keys are deleted by the run's
 //! hooks (`run.rs`), not by the strategies.
+//!
+//! Every key gets the run's TTL ([`Site::ttl`]) when it is created, as a
+//! safety net for a run that dies without cleaning up, at no extra round
+//! trip on the hot path: `SET … EX` (`redis-get-set`, and inside
+//! `redis-watch`'s `MULTI`), `EXPIRE` inside the scripts (`redis-lua`,
+//! `redis-sadd`), and, for the `INCR`-based two, an `EXPIRE` sent only by
+//! the caller whose `INCR` returned 1 (see [`IncrbyHandle`]).
 
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -301,13 +308,14 @@ shared_strategy! {
 }
 
 /// `redis-lua`'s script (`scripts/lua.lua`). KEYS: counter, seen-bitmap,
-/// end marker; ARGV: player id, players per room. Returns 1 if this
-/// player's answer ended the round. Idempotent: see `text/lua.txt`.
+/// end marker; ARGV: player id, players per room, TTL in seconds (given to
+/// each key it creates). Returns 1 if this player's answer ended the round.
+/// Idempotent: see `text/lua.txt`.
 const LUA_SCRIPT: &str = include_str!("scripts/lua.lua");
 
 /// `redis-sadd`'s script (`scripts/sadd.lua`). KEYS: player set, end
-/// marker; ARGV: player id, players per room. Returns 1 if this player's
-/// answer ended the round.
+/// marker; ARGV: player id, players per room, TTL in seconds (given to each
+/// key it creates). Returns 1 if this player's answer ended the round.
 const SADD_SCRIPT: &str = include_str!("scripts/sadd.lua");
 
 impl AsyncRecorder for GetSetHandle {
@@ -331,7 +339,8 @@ impl AsyncRecorder for GetSetHandle {
             ((), TraceOp::Read(v))
         });
         work.run_async().await; // the race window: other workers GET the same v here
-        let set = redis::Cmd::set(key, v + 1);
+        let mut set = redis::cmd("SET");
+        set.arg(key).arg(v + 1).arg("EX").arg(h.base.site.ttl);
         if let Err(f) = h.conn.call::<()>(Op::Cmd(&set)).await {
             return lost(f);
         }
@@ -368,14 +377,23 @@ impl AsyncRecorder for IncrGetHandle {
         step(&h.base.tracer, h.worker, answer.slot, || {
             ((), TraceOp::Increment(n))
         });
-        // The bug: a second, separate command decides.
-        let get = redis::Cmd::get(key);
-        let Ok(seen) = h
-            .conn
-            .call::<Option<u32>>(Op::Cmd(&get))
-            .await
-            .map(Option::unwrap_or_default)
-        else {
+        // The bug: a second, separate command decides. The key's creator
+        // (the INCRBY that returned 1) sends its EXPIRE in the same round
+        // trip, as [`IncrbyHandle`] explains.
+        let seen = if n == 1 {
+            let mut p = redis::pipe();
+            p.cmd("EXPIRE").arg(key).arg(h.base.site.ttl).ignore();
+            p.get(key);
+            h.conn
+                .call::<(Option<u32>,)>(Op::Pipe(&p))
+                .await
+                .map(|(v,)| v)
+        } else {
+            h.conn
+                .call::<Option<u32>>(Op::Cmd(&redis::Cmd::get(key)))
+                .await
+        };
+        let Ok(seen) = seen.map(Option::unwrap_or_default) else {
             // Counted, but no decision could be read: this call does not end the round.
             return Outcome::Ok { ended: false };
         };
@@ -406,10 +424,15 @@ impl AsyncRecorder for IncrbyHandle {
         let key = key(&mut h.key, &h.base, answer.slot, "");
         let incr = redis::Cmd::incr(key, 1);
         match h.conn.call::<u32>(Op::Cmd(&incr)).await {
-            // Exactly one INCRBY returns the target value.
-            Ok(n) => Outcome::Ok {
-                ended: n == h.base.players,
-            },
+            Ok(n) => {
+                if n == 1 {
+                    set_ttl(&mut h.conn, key, h.base.site.ttl).await;
+                }
+                // Exactly one INCRBY returns the target value.
+                Outcome::Ok {
+                    ended: n == h.base.players,
+                }
+            }
             Err(f) => lost(f),
         }
     }
@@ -417,6 +440,22 @@ impl AsyncRecorder for IncrbyHandle {
     fn retries(&self) -> u64 {
         self.h.conn.retried
     }
+}
+
+/// Gives a key created by `INCRBY` its TTL: called by the one caller whose
+/// `INCRBY` returned 1 (the key's creator), so one answer in `players` pays
+/// a second round trip and the rest none.
+///
+/// What this leaves uncovered: a key whose creator never sends the `EXPIRE`
+/// (its process killed between the two commands, or the `INCRBY` reply that
+/// said 1 lost to a timeout and retried) or whose `EXPIRE` fails has no TTL.
+/// The run's own clean-up still deletes it by prefix; only a run that also
+/// cannot clean up (SIGKILL) leaves it for good. The scripted strategies
+/// have no such gap. The answer's outcome is the `INCRBY`'s: an `EXPIRE`
+/// that fails changes no count, so it is tried once and not reported.
+async fn set_ttl(conn: &mut Conn, key: &str, ttl: u64) {
+    let expire = redis::Cmd::expire(key, ttl.min(i64::MAX as u64) as i64);
+    let _ = conn.attempt::<()>(Op::Cmd(&expire)).await;
 }
 
 impl Shared {
@@ -443,7 +482,9 @@ impl Shared {
             .map(|suffix| format!("{room_round}{suffix}"))
             .collect();
         let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-        let args = [answer.player, self.base.players];
+        // The scripts give every key they create the run's TTL.
+        let ttl = self.base.site.ttl.min(u32::MAX as u64) as u32;
+        let args = [answer.player, self.base.players, ttl];
         match self
             .conn
             .call::<u32>(Op::Script(script, &keys, &args))
@@ -548,14 +589,24 @@ impl AsyncStrategy for Watch {
 
 /// One optimistic attempt: `Some(v + 1)` if `EXEC` committed, `None` if it
 /// aborted because another client changed the key after our `WATCH`.
-async fn watch_attempt(conn: &mut Conn, key: &str) -> Result<Option<u32>, super::errors::Failure> {
+async fn watch_attempt(
+    conn: &mut Conn,
+    key: &str,
+    ttl: u64,
+) -> Result<Option<u32>, super::errors::Failure> {
     // WATCH and GET in one round trip; the transaction in another.
     let mut watch = redis::pipe();
     watch.cmd("WATCH").arg(key).ignore().cmd("GET").arg(key);
     let (v,): (Option<u32>,) = conn.attempt(Op::Pipe(&watch)).await?;
     let next = v.unwrap_or(0) + 1;
     let mut tx = redis::pipe();
-    tx.atomic().set(key, next).ignore();
+    tx.atomic()
+        .cmd("SET")
+        .arg(key)
+        .arg(next)
+        .arg("EX")
+        .arg(ttl)
+        .ignore();
     // EXEC answers nil when a watched key changed: nothing was written.
     let committed: Option<()> = conn.attempt(Op::Pipe(&tx)).await?;
     Ok(committed.map(|()| next))
@@ -574,7 +625,7 @@ impl AsyncRecorder for WatchHandle {
         let mut policy = Retry::new(base.site.faults.retries);
         let mut conflicts = 0;
         loop {
-            match watch_attempt(&mut self.conn, key).await {
+            match watch_attempt(&mut self.conn, key, base.site.ttl).await {
                 Ok(Some(n)) => {
                     return Outcome::Ok {
                         ended: n == base.players,
