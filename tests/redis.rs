@@ -568,6 +568,20 @@ fn signal(pid: u32, sig: libc::c_int) {
     assert_eq!(rc, 0, "kill({pid}, {sig})");
 }
 
+/// The `N` of the interrupt handler's "deleted N objects" line.
+fn deleted_count(stderr: &str) -> u64 {
+    stderr
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("quizrace: deleted ")?
+                .split(' ')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no `deleted N objects` line:\n{stderr}"))
+}
+
 /// Every key under `quizrace:*` with its TTL; panics if one has none.
 fn assert_every_key_expires(server: &RedisServer, at_most: i64) -> Vec<String> {
     let keys = server.quizrace_keys();
@@ -709,6 +723,75 @@ fn a_killed_run_leaves_only_keys_that_expire() {
         );
     }
     assert_every_key_expires(&server, 3600);
+}
+
+/// On `processes`, Ctrl-C kills the workers, and then the parent's own end
+/// of the run and the interrupt handler both want to delete the run's keys.
+/// The count the handler prints is every key deleted, by either. The
+/// workers are stopped (SIGSTOP) first, so the keys can be counted before
+/// the Ctrl-C.
+#[cfg(target_os = "linux")]
+#[test]
+#[ignore = "needs redis-server on PATH (CI runs it with --include-ignored)"]
+fn ctrl_c_on_processes_reports_every_key_deleted() {
+    let _g = serial();
+    let server = RedisServer::start(&[]);
+    let url = server.url();
+    let started = Instant::now();
+    let child = quizrace_cmd(
+        &[
+            "run",
+            "--redis-url",
+            &url,
+            "--runtime",
+            "processes",
+            "--processes",
+            "2",
+            "--workers",
+            "4",
+            "--rooms",
+            "20",
+            "--rounds",
+            "1000",
+            "--window",
+            "10ms",
+            "-s",
+            "redis-incrby",
+        ],
+        &[],
+    )
+    .spawn()
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while server.quizrace_keys().len() < 100 {
+        assert!(Instant::now() < deadline, "no keys appeared");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let kids = children_of(child.id());
+    assert_eq!(kids.len(), 2, "two worker processes");
+    for &k in &kids {
+        signal(k, libc::SIGSTOP);
+    }
+    // What was on the wire lands within a round trip.
+    std::thread::sleep(Duration::from_millis(200));
+    let created = server.quizrace_keys().len() as u64;
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(
+        server.quizrace_keys().len() as u64,
+        created,
+        "workers stopped"
+    );
+    signal(child.id(), libc::SIGINT);
+    let out = finish("quizrace", child, started, Duration::from_secs(30));
+    assert_eq!(out.code, Some(130), "{}", out.all());
+    out.assert_no_panic();
+    assert!(
+        out.stderr.contains("stopped 2 worker processes"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(deleted_count(&out.stderr), created, "{}", out.stderr);
+    assert_eq!(server.quizrace_keys(), Vec::<String>::new(), "keys left");
 }
 
 #[test]

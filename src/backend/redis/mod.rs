@@ -27,8 +27,9 @@
 //!
 //! * **Keys** live under `quizrace:{namespace}:`, a fresh namespace per
 //!   strategy run, shared with its worker processes; the run's hooks delete
-//!   the prefix with `SCAN`/`UNLINK`, also after errors and on Ctrl-C.
-//!   Nothing ever calls `FLUSHALL`/`FLUSHDB`.
+//!   the prefix with `SCAN`/`UNLINK`, also after errors and on Ctrl-C (the
+//!   run's end and Ctrl-C share one lock and one count: the "deleted N" that
+//!   Ctrl-C prints is exact). Nothing ever calls `FLUSHALL`/`FLUSHDB`.
 //! * **TTL**: every key expires [`Env::namespace_ttl`] after it is created
 //!   (longer than the run can last: its rounds' time limits or deadline,
 //!   plus 10 minutes), so a run killed before it cleans up leaves nothing

@@ -1,5 +1,11 @@
 //! One strategy run on Redis: its key prefix, the server's identity before
 //! and after, the injected pause, and clean-up (at the end, or on Ctrl-C).
+//!
+//! The run's end and its Ctrl-C clean-up can both delete the prefix at the
+//! same moment (on `processes`, Ctrl-C kills the workers and the parent's
+//! own end then runs too). They share one lock and one count ([`Shared`]):
+//! whichever deletes holds the lock, and Ctrl-C reports every key deleted
+//! by either, so its "deleted N" is exact.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,12 +22,21 @@ use crate::strategy::SetupError;
 /// lifts pauses in its 10 Hz cron, so up to 100 ms, plus slack.
 const DRAIN: Duration = Duration::from_millis(250);
 
+/// What a run and its Ctrl-C clean-up share.
+#[derive(Debug, Default)]
+struct Shared {
+    /// Held by whichever deletes the run's keys, for the whole deletion;
+    /// the number of keys deleted so far, by either.
+    deleted: tokio::sync::Mutex<u64>,
+}
+
 /// The hooks of one run.
 pub(crate) struct RedisRun {
     site: Site,
     /// `INFO server`'s `run_id` before the run: a new one after a restart.
     run_id: Option<String>,
     injector: Option<PauseInjector>,
+    shared: Arc<Shared>,
     _registration: Registration,
 }
 
@@ -31,12 +46,17 @@ impl RedisRun {
         // scheduled; an error left by an earlier run is not this one's.
         let run_id = admin::info_field(&site.cfg, "run_id");
         let _ = take_server_error();
-        let registration = interrupt::register(Arc::new(OnInterrupt { site: site.clone() }));
+        let shared = Arc::new(Shared::default());
+        let registration = interrupt::register(Arc::new(OnInterrupt {
+            site: site.clone(),
+            shared: shared.clone(),
+        }));
         let injector = PauseInjector::start(&site, start_delay);
         RedisRun {
             site,
             run_id,
             injector,
+            shared,
             _registration: registration,
         }
     }
@@ -65,10 +85,12 @@ impl ActiveRun for RedisRun {
     fn end(mut self: Box<Self>) -> Result<RunEnd, SetupError> {
         let lifted = self.before_counts();
         let site = &self.site;
+        let shared = &self.shared;
         let deleted = runtime().and_then(|rt| {
             rt.block_on(async {
+                let mut deleted = shared.deleted.lock().await;
                 let mut c = admin::admin(site).await?;
-                admin::delete_prefix(&mut c, site).await
+                admin::delete_prefix(&mut c, site, &mut deleted).await
             })
         });
         let after = self
@@ -87,6 +109,7 @@ impl ActiveRun for RedisRun {
 /// What Ctrl-C does for a run still in progress.
 struct OnInterrupt {
     site: Site,
+    shared: Arc<Shared>,
 }
 
 impl Cleanup for OnInterrupt {
@@ -94,19 +117,23 @@ impl Cleanup for OnInterrupt {
         format!("the Redis keys under {}*", self.site.prefix)
     }
 
+    /// Lifts the run's pause, then deletes its keys under the run's lock
+    /// and returns every key deleted by the run and by this, together.
     fn clean_now(&self) -> Result<u64, SetupError> {
         let rt = runtime()?;
         rt.block_on(async {
-            // A paused server would hold our deletes behind the pause: lift it.
+            // A paused server would hold our deletes (and the run's own,
+            // which may hold the lock) behind the pause: lift it first.
             pause::unpause_now().await;
+            let mut deleted = self.shared.deleted.lock().await;
             // Commands already on the wire land within a round trip; give
             // them that long, then delete twice in case one slipped in.
             tokio::time::sleep(Duration::from_millis(20)).await;
             let mut conn = admin::admin(&self.site).await?;
-            let mut n = admin::delete_prefix(&mut conn, &self.site).await?;
+            admin::delete_prefix(&mut conn, &self.site, &mut deleted).await?;
             tokio::time::sleep(Duration::from_millis(50)).await;
-            n += admin::delete_prefix(&mut conn, &self.site).await?;
-            Ok::<u64, SetupError>(n)
+            admin::delete_prefix(&mut conn, &self.site, &mut deleted).await?;
+            Ok::<u64, SetupError>(*deleted)
         })
     }
 
