@@ -794,6 +794,97 @@ fn ctrl_c_on_processes_reports_every_key_deleted() {
     assert_eq!(server.quizrace_keys(), Vec::<String>::new(), "keys left");
 }
 
+/// Whether the server answers PING within `wait` (not under `CLIENT PAUSE
+/// ALL`, which holds every command).
+fn answers_ping(port: u16, wait: Duration) -> bool {
+    use std::io::Read;
+    let Ok(mut c) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = c.set_read_timeout(Some(wait));
+    let mut buf = [0u8; 16];
+    c.write_all(b"PING\r\n").is_ok() && c.read(&mut buf).is_ok_and(|n| n > 0)
+}
+
+/// Ctrl-C during the run's own `CLIENT PAUSE ... ALL`, which holds every
+/// command (`CLIENT UNPAUSE` and the deletion too): quizrace does not wait
+/// out the pause. It exits at once, says the server is paused by this run
+/// and for how long, that the keys expire by themselves, and how to delete
+/// them after the pause; and every key it left has a TTL.
+#[cfg(unix)]
+#[test]
+#[ignore = "needs redis-server on PATH (CI runs it with --include-ignored)"]
+fn ctrl_c_during_a_pause_all_exits_at_once_and_keys_expire() {
+    let _g = serial();
+    let server = RedisServer::start(&[]);
+    let url = server.url();
+    let started = Instant::now();
+    let child = quizrace_cmd(
+        &[
+            "run",
+            "--redis-url",
+            &url,
+            "--runtime",
+            "tokio",
+            "--workers",
+            "4",
+            "--rooms",
+            "20",
+            "--rounds",
+            "1000",
+            "--window",
+            "10ms",
+            "-s",
+            "redis-lua",
+            "--pause-at",
+            "300ms",
+            "--pause-for",
+            "20s",
+            "--pause-mode",
+            "all",
+        ],
+        &[],
+    )
+    .spawn()
+    .unwrap();
+    // Wait until the pause holds the server, and until about 1 s in.
+    while answers_ping(server.port(), Duration::from_millis(200)) {
+        assert!(started.elapsed() < Duration::from_secs(15), "no pause");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let paused = Instant::now();
+    std::thread::sleep(Duration::from_secs(1).saturating_sub(started.elapsed()));
+    let sent = Instant::now();
+    signal(child.id(), libc::SIGINT);
+    let out = finish("quizrace", child, sent, Duration::from_secs(30));
+    assert_eq!(out.code, Some(130), "{}", out.all());
+    out.assert_no_panic();
+    assert!(
+        out.took < Duration::from_secs(3),
+        "Ctrl-C took {:?}:\n{}",
+        out.took,
+        out.stderr
+    );
+    for want in [
+        "paused by this run",
+        "more seconds",
+        "expire by themselves",
+        "--scan --pattern 'quizrace:",
+        "after the pause",
+    ] {
+        assert!(out.stderr.contains(want), "no `{want}`:\n{}", out.stderr);
+    }
+    // The pause ends by itself; then what the run left is there, expiring.
+    while !answers_ping(server.port(), Duration::from_secs(5)) {
+        assert!(
+            paused.elapsed() < Duration::from_secs(30),
+            "pause never ended"
+        );
+    }
+    let keys = assert_every_key_expires(&server, 3600);
+    assert!(!keys.is_empty(), "the run left its keys to expire");
+}
+
 #[test]
 #[ignore = "needs redis-server on PATH (CI runs it with --include-ignored)"]
 fn passwords_work_and_never_leak() {

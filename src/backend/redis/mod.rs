@@ -40,6 +40,11 @@
 //!   after it: a round trip of its own in `redis-incrby`, with its `GET` in
 //!   `redis-incr-get`. A creator killed between the two leaves a key without
 //!   a TTL; the run's own clean-up still deletes it.
+//! * **Ctrl-C during the run's own `CLIENT PAUSE`**: under `WRITE` it lifts
+//!   the pause and deletes; under `ALL`, which holds every command
+//!   (`CLIENT UNPAUSE` included) until it ends, with more than a second left
+//!   it exits at once, saying for how long the server stays paused, that the
+//!   keys expire by themselves, and how to delete them after the pause.
 //! * **Secrets**: the URL's password lives in one private field; messages use
 //!   [`RedisConfig::redacted_url`] and [`RedisConfig::scrub`].
 //! * **Timeouts**: every connection has a connect and a response timeout; a

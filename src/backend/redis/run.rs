@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use super::admin::{self, left_behind};
 use super::errors::take_server_error;
-use super::pause::{self, PauseInjector};
+use super::pause::{InForce, PauseInjector};
 use super::Site;
 use crate::backend::interrupt::{self, Cleanup, Registration};
 use crate::backend::{ActiveRun, RunEnd};
@@ -22,12 +22,19 @@ use crate::strategy::SetupError;
 /// lifts pauses in its 10 Hz cron, so up to 100 ms, plus slack.
 const DRAIN: Duration = Duration::from_millis(250);
 
+/// Ctrl-C waits out a `CLIENT PAUSE … ALL` that has at most this long
+/// left (then deletes the keys as usual); a longer one it leaves to end by
+/// itself, and the keys to their TTL.
+const WAIT_FOR_PAUSE_AT_MOST: Duration = Duration::from_secs(1);
+
 /// What a run and its Ctrl-C clean-up share.
 #[derive(Debug, Default)]
 struct Shared {
     /// Held by whichever deletes the run's keys, for the whole deletion;
     /// the number of keys deleted so far, by either.
     deleted: tokio::sync::Mutex<u64>,
+    /// The pause the run's injector has in force.
+    pause: Arc<InForce>,
 }
 
 /// The hooks of one run.
@@ -51,7 +58,7 @@ impl RedisRun {
             site: site.clone(),
             shared: shared.clone(),
         }));
-        let injector = PauseInjector::start(&site, start_delay);
+        let injector = PauseInjector::start(&site, start_delay, shared.pause.clone());
         RedisRun {
             site,
             run_id,
@@ -112,6 +119,30 @@ struct OnInterrupt {
     shared: Arc<Shared>,
 }
 
+impl OnInterrupt {
+    /// Why Ctrl-C does not wait for a pause that holds every command.
+    fn held_by_pause(&self, left: Duration) -> SetupError {
+        SetupError::Backend(format!(
+            "the server at {} is paused by this run for {} more seconds, and CLIENT PAUSE ALL \
+             holds every command until then, CLIENT UNPAUSE and the deletion included, so \
+             quizrace did not wait; the keys expire by themselves within {} of being written \
+             (their TTL)",
+            self.site.cfg.redacted_url(),
+            left.as_secs_f64().ceil() as u64,
+            human_secs(self.site.ttl),
+        ))
+    }
+}
+
+/// `95 s`, `11 min`, `24 h`: a TTL for people.
+fn human_secs(s: u64) -> String {
+    match s {
+        0..120 => format!("{s} s"),
+        120..7200 => format!("{} min", s.div_ceil(60)),
+        _ => format!("{} h", s.div_ceil(3600)),
+    }
+}
+
 impl Cleanup for OnInterrupt {
     fn describe(&self) -> String {
         format!("the Redis keys under {}*", self.site.prefix)
@@ -119,12 +150,22 @@ impl Cleanup for OnInterrupt {
 
     /// Lifts the run's pause, then deletes its keys under the run's lock
     /// and returns every key deleted by the run and by this, together.
+    /// Under a `CLIENT PAUSE … ALL` with more than a second left it sends
+    /// nothing and fails at once (the server would hold every command until
+    /// the pause ends), saying so; the keys then expire by their TTL.
     fn clean_now(&self) -> Result<u64, SetupError> {
+        if let Some(left) = self.shared.pause.all_left() {
+            if left > WAIT_FOR_PAUSE_AT_MOST {
+                return Err(self.held_by_pause(left));
+            }
+        }
         let rt = runtime()?;
         rt.block_on(async {
             // A paused server would hold our deletes (and the run's own,
             // which may hold the lock) behind the pause: lift it first.
-            pause::unpause_now().await;
+            // Under WRITE the server serves CLIENT UNPAUSE at once; under
+            // ALL, with at most a second left, when the pause ends.
+            self.shared.pause.unpause_now(&self.site).await;
             let mut deleted = self.shared.deleted.lock().await;
             // Commands already on the wire land within a round trip; give
             // them that long, then delete twice in case one slipped in.
@@ -138,6 +179,22 @@ impl Cleanup for OnInterrupt {
     }
 
     fn manual_cleanup(&self) -> String {
-        admin::manual_cleanup(&self.site)
+        let command = admin::manual_cleanup(&self.site);
+        match self.shared.pause.all_left() {
+            Some(_) => format!("{command}, after the pause ends"),
+            None => command,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::human_secs;
+
+    #[test]
+    fn ttls_read_as_people_say_them() {
+        assert_eq!(human_secs(95), "95 s");
+        assert_eq!(human_secs(630), "11 min");
+        assert_eq!(human_secs(24 * 3600), "24 h");
     }
 }
