@@ -546,6 +546,345 @@ fn keys_are_deleted_after_ctrl_c() {
     }
 }
 
+/// Worker processes of `pid`: the children of any of its threads (Linux).
+#[cfg(target_os = "linux")]
+fn children_of(pid: u32) -> Vec<u32> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("/proc/PID/task");
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|c| {
+            c.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .collect()
+}
+
+#[cfg(unix)]
+fn signal(pid: u32, sig: libc::c_int) {
+    // SAFETY: signals a process this test started (or one of its children).
+    let rc = unsafe { libc::kill(pid as libc::pid_t, sig) };
+    assert_eq!(rc, 0, "kill({pid}, {sig})");
+}
+
+/// The `N` of the interrupt handler's "deleted N objects" line.
+fn deleted_count(stderr: &str) -> u64 {
+    stderr
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("quizrace: deleted ")?
+                .split(' ')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no `deleted N objects` line:\n{stderr}"))
+}
+
+/// Every key under `quizrace:*` with its TTL; panics if one has none.
+fn assert_every_key_expires(server: &RedisServer, at_most: i64) -> Vec<String> {
+    let keys = server.quizrace_keys();
+    for k in &keys {
+        let ttl: i64 = server.cmd(redis::cmd("TTL").arg(k));
+        assert!(
+            ttl > 0 && ttl <= at_most,
+            "{k} has TTL {ttl} (-1: none), want 1..={at_most}"
+        );
+    }
+    keys
+}
+
+/// The TTL safety net: when a run's own clean-up cannot run, every key it
+/// created still expires. Here the clean-up is refused (a user without
+/// UNLINK), after every strategy played all its rounds, on both runtimes
+/// (worker processes get the TTL from their parent). The TTL is the run's
+/// longest possible duration plus 10 minutes: over 600 s, under an hour.
+#[test]
+#[ignore = "needs redis-server on PATH (CI runs it with --include-ignored)"]
+fn every_key_a_run_leaves_behind_has_a_ttl() {
+    let _g = serial();
+    let server = RedisServer::start(&[]);
+    let _: () = server.cmd(
+        redis::cmd("ACL")
+            .arg("SETUSER")
+            .arg("nounlink")
+            .arg("on")
+            .arg(">nounlink-pass")
+            .arg("~*")
+            .arg("+@all")
+            .arg("-unlink"),
+    );
+    let url = format!("redis://nounlink:nounlink-pass@127.0.0.1:{}", server.port());
+    for runtime in ["tokio", "processes"] {
+        let mut args = vec![
+            "run",
+            "--redis-url",
+            &url,
+            "--runtime",
+            runtime,
+            "--workers",
+            "4",
+            "--rooms",
+            "20",
+            "--rounds",
+            "5",
+            "--trials",
+            "1",
+            "--min-time",
+            "0s",
+        ];
+        args.extend_from_slice(&ALL_SIX);
+        let out = quizrace(&args);
+        assert_eq!(out.code, Some(2), "{runtime}: {}", out.all());
+        out.assert_no_panic();
+        assert!(out.stderr.contains("UNLINK"), "{}", out.stderr);
+    }
+    let keys = assert_every_key_expires(&server, 3600);
+    for tag in [
+        ":get-set:",
+        ":incr-get:",
+        ":incrby:",
+        ":lua:",
+        ":watch:",
+        ":sadd:",
+    ] {
+        assert!(keys.iter().any(|k| k.contains(tag)), "no {tag} key left");
+    }
+    for suffix in [":seen", ":end"] {
+        assert!(keys.iter().any(|k| k.ends_with(suffix)), "no {suffix} key");
+    }
+    let min: i64 = keys
+        .iter()
+        .map(|k| server.cmd::<i64>(redis::cmd("TTL").arg(k)))
+        .min()
+        .unwrap();
+    assert!(
+        min > 600,
+        "TTL {min} s: shorter than the run plus 10 minutes"
+    );
+}
+
+/// A run killed with SIGKILL cleans nothing up (its worker processes die
+/// with it): what it wrote expires. The scripted strategies set the TTL in
+/// the same script that creates a key, so not one key can miss it.
+#[cfg(target_os = "linux")]
+#[test]
+#[ignore = "needs redis-server on PATH (CI runs it with --include-ignored)"]
+fn a_killed_run_leaves_only_keys_that_expire() {
+    let _g = serial();
+    let server = RedisServer::start(&[]);
+    let url = server.url();
+    for (runtime, strategy) in [("processes", "redis-lua"), ("tokio", "redis-sadd")] {
+        let before = server.quizrace_keys().len();
+        let mut child = quizrace_cmd(
+            &[
+                "run",
+                "--redis-url",
+                &url,
+                "--runtime",
+                runtime,
+                "--workers",
+                "4",
+                "--rooms",
+                "20",
+                "--rounds",
+                "1000",
+                "--window",
+                "10ms",
+                "-s",
+                strategy,
+            ],
+            &[],
+        )
+        .spawn()
+        .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while server.quizrace_keys().len() < before + 20 {
+            assert!(Instant::now() < deadline, "{strategy}: no keys appeared");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let kids = children_of(child.id());
+        signal(child.id(), libc::SIGKILL);
+        let _ = child.wait();
+        // The worker processes die with their parent (parent-death signal).
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while kids
+            .iter()
+            .any(|k| std::path::Path::new(&format!("/proc/{k}")).exists())
+        {
+            assert!(Instant::now() < deadline, "workers outlived the parent");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(
+            server.quizrace_keys().len() > before,
+            "{strategy} left keys"
+        );
+    }
+    assert_every_key_expires(&server, 3600);
+}
+
+/// On `processes`, Ctrl-C kills the workers, and then the parent's own end
+/// of the run and the interrupt handler both want to delete the run's keys.
+/// The count the handler prints is every key deleted, by either. The
+/// workers are stopped (SIGSTOP) first, so the keys can be counted before
+/// the Ctrl-C.
+#[cfg(target_os = "linux")]
+#[test]
+#[ignore = "needs redis-server on PATH (CI runs it with --include-ignored)"]
+fn ctrl_c_on_processes_reports_every_key_deleted() {
+    let _g = serial();
+    let server = RedisServer::start(&[]);
+    let url = server.url();
+    let started = Instant::now();
+    let child = quizrace_cmd(
+        &[
+            "run",
+            "--redis-url",
+            &url,
+            "--runtime",
+            "processes",
+            "--processes",
+            "2",
+            "--workers",
+            "4",
+            "--rooms",
+            "20",
+            "--rounds",
+            "1000",
+            "--window",
+            "10ms",
+            "-s",
+            "redis-incrby",
+        ],
+        &[],
+    )
+    .spawn()
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while server.quizrace_keys().len() < 100 {
+        assert!(Instant::now() < deadline, "no keys appeared");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let kids = children_of(child.id());
+    assert_eq!(kids.len(), 2, "two worker processes");
+    for &k in &kids {
+        signal(k, libc::SIGSTOP);
+    }
+    // What was on the wire lands within a round trip.
+    std::thread::sleep(Duration::from_millis(200));
+    let created = server.quizrace_keys().len() as u64;
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(
+        server.quizrace_keys().len() as u64,
+        created,
+        "workers stopped"
+    );
+    signal(child.id(), libc::SIGINT);
+    let out = finish("quizrace", child, started, Duration::from_secs(30));
+    assert_eq!(out.code, Some(130), "{}", out.all());
+    out.assert_no_panic();
+    assert!(
+        out.stderr.contains("stopped 2 worker processes"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(deleted_count(&out.stderr), created, "{}", out.stderr);
+    assert_eq!(server.quizrace_keys(), Vec::<String>::new(), "keys left");
+}
+
+/// Whether the server answers PING within `wait` (not under `CLIENT PAUSE
+/// ALL`, which holds every command).
+fn answers_ping(port: u16, wait: Duration) -> bool {
+    use std::io::Read;
+    let Ok(mut c) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = c.set_read_timeout(Some(wait));
+    let mut buf = [0u8; 16];
+    c.write_all(b"PING\r\n").is_ok() && c.read(&mut buf).is_ok_and(|n| n > 0)
+}
+
+/// Ctrl-C during the run's own `CLIENT PAUSE ... ALL`, which holds every
+/// command (`CLIENT UNPAUSE` and the deletion too): quizrace does not wait
+/// out the pause. It exits at once, says the server is paused by this run
+/// and for how long, that the keys expire by themselves, and how to delete
+/// them after the pause; and every key it left has a TTL.
+#[cfg(unix)]
+#[test]
+#[ignore = "needs redis-server on PATH (CI runs it with --include-ignored)"]
+fn ctrl_c_during_a_pause_all_exits_at_once_and_keys_expire() {
+    let _g = serial();
+    let server = RedisServer::start(&[]);
+    let url = server.url();
+    let started = Instant::now();
+    let child = quizrace_cmd(
+        &[
+            "run",
+            "--redis-url",
+            &url,
+            "--runtime",
+            "tokio",
+            "--workers",
+            "4",
+            "--rooms",
+            "20",
+            "--rounds",
+            "1000",
+            "--window",
+            "10ms",
+            "-s",
+            "redis-lua",
+            "--pause-at",
+            "300ms",
+            "--pause-for",
+            "20s",
+            "--pause-mode",
+            "all",
+        ],
+        &[],
+    )
+    .spawn()
+    .unwrap();
+    // Wait until the pause holds the server, and until about 1 s in.
+    while answers_ping(server.port(), Duration::from_millis(200)) {
+        assert!(started.elapsed() < Duration::from_secs(15), "no pause");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let paused = Instant::now();
+    std::thread::sleep(Duration::from_secs(1).saturating_sub(started.elapsed()));
+    let sent = Instant::now();
+    signal(child.id(), libc::SIGINT);
+    let out = finish("quizrace", child, sent, Duration::from_secs(30));
+    assert_eq!(out.code, Some(130), "{}", out.all());
+    out.assert_no_panic();
+    assert!(
+        out.took < Duration::from_secs(3),
+        "Ctrl-C took {:?}:\n{}",
+        out.took,
+        out.stderr
+    );
+    for want in [
+        "paused by this run",
+        "more seconds",
+        "expire by themselves",
+        "--scan --pattern 'quizrace:",
+        "after the pause",
+    ] {
+        assert!(out.stderr.contains(want), "no `{want}`:\n{}", out.stderr);
+    }
+    // The pause ends by itself; then what the run left is there, expiring.
+    while !answers_ping(server.port(), Duration::from_secs(5)) {
+        assert!(
+            paused.elapsed() < Duration::from_secs(30),
+            "pause never ended"
+        );
+    }
+    let keys = assert_every_key_expires(&server, 3600);
+    assert!(!keys.is_empty(), "the run left its keys to expire");
+}
+
 #[test]
 #[ignore = "needs redis-server on PATH (CI runs it with --include-ignored)"]
 fn passwords_work_and_never_leak() {

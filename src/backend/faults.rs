@@ -125,6 +125,15 @@ impl Faults {
         Ok(())
     }
 
+    /// The longest one call to the server can take under these settings:
+    /// every attempt's connect and response timeouts, and the back-off
+    /// between refused attempts (at most 640 ms each).
+    pub fn longest_call(&self) -> Duration {
+        let attempt = self.connect_timeout + self.response_timeout;
+        let tries = self.retries.saturating_add(1);
+        attempt.saturating_mul(tries) + Duration::from_millis(640).saturating_mul(self.retries)
+    }
+
     /// Whether anything differs from a plain run.
     pub fn is_default(&self) -> bool {
         *self == Faults::default()

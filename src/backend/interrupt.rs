@@ -77,8 +77,14 @@ pub fn register(cleanup: Arc<dyn Cleanup>) -> Registration {
 }
 
 impl Drop for Registration {
+    /// Unregisters, except once interrupted: then the handler is about to
+    /// run (or is running) every registered clean-up, and a run that ended
+    /// meanwhile (e.g. after its worker processes were killed) must still
+    /// be among them, so its report covers what the run's own end deleted.
     fn drop(&mut self) {
-        active().retain(|(id, _)| *id != self.0);
+        if !interrupted() {
+            active().retain(|(id, _)| *id != self.0);
+        }
     }
 }
 

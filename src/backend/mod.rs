@@ -192,7 +192,29 @@ pub struct Env {
     /// The current run's namespace: a fresh id per strategy run (see
     /// [`new_namespace`]), which every key or table name of the run carries.
     pub namespace: String,
+    /// The safety net for a run that dies without cleaning up (SIGKILL,
+    /// power loss, a refused clean-up): everything the run creates in its
+    /// namespace expires this long after it is created, where the store can
+    /// say so (Redis: a key TTL). Longer than the run can last, so nothing
+    /// expires while it is in use: [`namespace_ttl`] of that bound, set by
+    /// [`crate::sim::run_trial`]. Zero: the family's own default (Redis:
+    /// [`DEFAULT_NAMESPACE_TTL`]).
+    pub namespace_ttl: Duration,
     backends: Vec<Arc<dyn Backend>>,
+}
+
+/// What [`namespace_ttl`] adds to the longest a run can last: clean-up,
+/// reading the counts, and a slow machine all fit in it.
+pub const NAMESPACE_TTL_MARGIN: Duration = Duration::from_secs(600);
+
+/// The TTL of an [`Env`] whose [`Env::namespace_ttl`] nobody set (a
+/// strategy set up by hand, e.g. in a bench): a day.
+pub const DEFAULT_NAMESPACE_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// The namespace TTL of a run that lasts at most `run_lasts`: that plus
+/// [`NAMESPACE_TTL_MARGIN`].
+pub fn namespace_ttl(run_lasts: Duration) -> Duration {
+    run_lasts.saturating_add(NAMESPACE_TTL_MARGIN)
 }
 
 impl Env {
@@ -231,6 +253,7 @@ impl Env {
         EnvSpec {
             faults: self.faults.clone(),
             namespace: self.namespace.clone(),
+            namespace_ttl: self.namespace_ttl,
             backends: self
                 .backends
                 .iter()
@@ -244,6 +267,7 @@ impl Env {
         let mut env = Env {
             faults: spec.faults,
             namespace: spec.namespace,
+            namespace_ttl: spec.namespace_ttl,
             backends: Vec::new(),
         };
         for (name, config) in spec.backends {
@@ -260,6 +284,8 @@ impl Env {
 pub struct EnvSpec {
     faults: Faults,
     namespace: String,
+    #[serde(default)]
+    namespace_ttl: Duration,
     backends: Vec<(String, serde_json::Value)>,
 }
 

@@ -199,8 +199,9 @@ pub fn run(id: StrategyId, w: &Workload, opts: &RunOptions) -> Result<StrategyRe
 /// checked. Returns the result and the histograms the suite merges.
 ///
 /// For a strategy on a back end this is the one place that runs the
-/// back end's hooks, in this order: begin (a fresh namespace, registered
-/// for Ctrl-C; the fault scheduled), the workers, `before_counts` (the
+/// back end's hooks, in this order: begin (a fresh namespace with a TTL
+/// longer than the trial can last, registered for Ctrl-C; the fault
+/// scheduled), the workers, `before_counts` (the
 /// fault ended, once), the final counts (read once, by this process, for
 /// every runtime), `end` (the namespace removed, also after an error; a
 /// server restart detected).
@@ -232,6 +233,7 @@ pub fn run_trial(
     } else {
         Duration::ZERO
     };
+    opts.env.namespace_ttl = backend::namespace_ttl(longest_run(w, &opts, delay));
     let mut active = backend.begin(&opts.env, w.layout(), delay)?;
     let played = play(id, w, &opts);
     let lifted = active.before_counts();
@@ -265,6 +267,22 @@ pub fn run_trial(
     Ok(trial)
 }
 
+/// The longest a trial of `w` can keep its namespace in use, for its TTL
+/// ([`Env::namespace_ttl`]): the workers' start-up `delay`, then every
+/// round's time limit with one call in flight at its end (or the run's own
+/// deadline plus that call, if sooner), and an injected pause, which the
+/// final reads and the clean-up may wait out.
+fn longest_run(w: &Workload, opts: &RunOptions, delay: Duration) -> Duration {
+    let faults = &opts.env.faults;
+    let call = faults.longest_call();
+    let mut play = w.time_limit.saturating_add(call).saturating_mul(w.rounds);
+    if opts.stop_at_ns > 0 {
+        play = play.min(Duration::from_nanos(opts.stop_at_ns).saturating_add(call));
+    }
+    let pause = faults.pause.map_or(Duration::ZERO, |p| p.duration);
+    delay.saturating_add(play).saturating_add(pause)
+}
+
 /// Runs a closure in a fresh namespace of `id`'s back end (begun, and
 /// removed afterwards, also after an error): for short runs outside
 /// [`run_trial`], such as `quizrace explain`'s traces.
@@ -283,6 +301,8 @@ pub fn in_namespace<T>(
     })?;
     let mut env = env.clone();
     env.namespace = backend::new_namespace();
+    // A short run: a few calls per worker.
+    env.namespace_ttl = backend::namespace_ttl(env.faults.longest_call().saturating_mul(4));
     let active: Box<dyn ActiveRun> = backend.begin(&env, layout, Duration::ZERO)?;
     let out = f(&env);
     let ended = active.end();

@@ -88,14 +88,15 @@ pub(crate) fn manual_cleanup(site: &Site) -> String {
     )
 }
 
-/// Deletes every key under the run's prefix; returns how many it deleted.
+/// Deletes every key under the run's prefix, adding how many it deleted to
+/// `deleted` as it goes (so a deletion cut short still counts what it did).
 pub(crate) async fn delete_prefix(
     conn: &mut MultiplexedConnection,
     site: &Site,
-) -> Result<u64, SetupError> {
+    deleted: &mut u64,
+) -> Result<(), SetupError> {
     let pattern = format!("{}*", site.prefix);
     let mut cursor: u64 = 0;
-    let mut deleted = 0u64;
     loop {
         let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
             .arg(cursor)
@@ -112,11 +113,11 @@ pub(crate) async fn delete_prefix(
                 .query_async(conn)
                 .await
                 .map_err(|e| explain(site, "deleting the run's keys (UNLINK)", &e))?;
-            deleted += n;
+            *deleted += n;
         }
         cursor = next;
         if cursor == 0 {
-            return Ok(deleted);
+            return Ok(());
         }
     }
 }

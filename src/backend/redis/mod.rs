@@ -26,8 +26,22 @@
 //!
 //! * **Keys** live under `quizrace:{namespace}:`, a fresh namespace per
 //!   strategy run, shared with its worker processes; the run's hooks delete
-//!   the prefix with `SCAN`/`UNLINK`, also after errors and on Ctrl-C.
-//!   Nothing ever calls `FLUSHALL`/`FLUSHDB`.
+//!   the prefix with `SCAN`/`UNLINK`, also after errors and on Ctrl-C (the
+//!   run's end and Ctrl-C share one lock and one count: the "deleted N" that
+//!   Ctrl-C prints is exact). Nothing ever calls `FLUSHALL`/`FLUSHDB`.
+//! * **TTL**: every key expires [`Env::namespace_ttl`] after it is created
+//!   (longer than the run can last: its rounds' time limits or deadline,
+//!   plus 10 minutes), so a run killed before it cleans up leaves nothing
+//!   for good. It costs no round trip: `SET … EX` (`redis-get-set`, and
+//!   inside `redis-watch`'s `MULTI`) and `EXPIRE`/`SET … EX` inside the
+//!   scripts (`redis-lua`, `redis-sadd`); the two `INCRBY` ones create their
+//!   counters at 0 with the TTL at set-up (`SET … EX … NX`), and `INCRBY`
+//!   keeps a key's TTL.
+//! * **Ctrl-C during the run's own `CLIENT PAUSE`**: under `WRITE` it lifts
+//!   the pause and deletes; under `ALL`, which holds every command
+//!   (`CLIENT UNPAUSE` included) until it ends, with more than a second left
+//!   it exits at once, saying for how long the server stays paused, that the
+//!   keys expire by themselves, and how to delete them after the pause.
 //! * **Secrets**: the URL's password lives in one private field; messages use
 //!   [`RedisConfig::redacted_url`] and [`RedisConfig::scrub`].
 //! * **Timeouts**: every connection has a connect and a response timeout; a
@@ -96,12 +110,10 @@ impl Backend for RedisConfig {
         _layout: Layout,
         start_delay: Duration,
     ) -> Result<Box<dyn ActiveRun>, SetupError> {
-        let site = Site {
-            cfg: self.clone(),
-            faults: env.faults.clone(),
-            prefix: prefix(&env.namespace),
-        };
-        Ok(Box::new(run::RedisRun::begin(site, start_delay)))
+        Ok(Box::new(run::RedisRun::begin(
+            Site::new(self, env),
+            start_delay,
+        )))
     }
 
     fn server(&self) -> Option<ServerFact> {
@@ -141,27 +153,40 @@ fn prefix(namespace: &str) -> String {
     format!("quizrace:{namespace}:")
 }
 
-/// Where one run's commands go: the server, the client fault settings and
-/// the run's key prefix.
+/// Where one run's commands go: the server, the client fault settings, the
+/// run's key prefix and its keys' TTL.
 #[derive(Clone, Debug)]
 pub(crate) struct Site {
     pub(crate) cfg: RedisConfig,
     pub(crate) faults: Faults,
     pub(crate) prefix: String,
+    /// Seconds every key of the run lives after it is created (`EX`,
+    /// `EXPIRE`): [`Env::namespace_ttl`], rounded up, at least 1.
+    pub(crate) ttl: u64,
 }
 
 impl Site {
+    fn new(cfg: &RedisConfig, env: &Env) -> Site {
+        let ttl = match env.namespace_ttl {
+            d if d.is_zero() => crate::backend::DEFAULT_NAMESPACE_TTL,
+            d => d,
+        };
+        Site {
+            cfg: cfg.clone(),
+            faults: env.faults.clone(),
+            prefix: prefix(&env.namespace),
+            // Lua scripts take it as a u32 argument: 136 years is enough.
+            ttl: ttl.as_secs_f64().ceil().clamp(1.0, u32::MAX as f64) as u64,
+        }
+    }
+
     /// The site of the run `env` describes, for `strategy`.
     pub(crate) fn of(env: &Env, strategy: &'static str) -> Result<Site, SetupError> {
         let cfg = env.config::<RedisConfig>().ok_or(SetupError::NoBackend {
             strategy,
             family: &FAMILY,
         })?;
-        Ok(Site {
-            cfg: cfg.clone(),
-            faults: env.faults.clone(),
-            prefix: prefix(&env.namespace),
-        })
+        Ok(Site::new(cfg, env))
     }
 }
 
@@ -170,16 +195,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_unset_ttl_is_a_day() {
+        let env =
+            crate::backend::configure(&[(&FAMILY, "redis://127.0.0.1:7001".into())], &[]).unwrap();
+        assert_eq!(Site::of(&env, "t").unwrap().ttl, 24 * 3600);
+    }
+
+    #[test]
     fn env_round_trips_through_a_worker_spec() {
         let env =
             crate::backend::configure(&[(&FAMILY, "redis://127.0.0.1:7001".into())], &[]).unwrap();
         let env = Env {
             namespace: "abc".into(),
+            namespace_ttl: Duration::from_millis(1500),
             ..env
         };
         let spec = serde_json::to_string(&env.to_spec()).unwrap();
         let back = Env::from_spec(serde_json::from_str(&spec).unwrap()).unwrap();
         assert_eq!(back.namespace, "abc");
+        assert_eq!(back.namespace_ttl, Duration::from_millis(1500));
+        assert_eq!(Site::of(&back, "t").unwrap().ttl, 2, "rounded up");
         assert_eq!(
             back.backend(&FAMILY).unwrap().redacted_url(),
             "redis://127.0.0.1:7001/0"

@@ -1,14 +1,63 @@
 //! Fault injection: the run's pause ([`crate::backend::Pause`]) as
 //! `CLIENT PAUSE <ms> WRITE|ALL`, sent at a set time mid-run from a control
 //! connection of its own.
+//!
+//! The two modes differ for clean-up on Ctrl-C. Under `WRITE` the server
+//! still serves `CLIENT UNPAUSE`, so Ctrl-C lifts the pause and deletes the
+//! run's keys. Under `ALL` it holds every command from every client,
+//! `CLIENT UNPAUSE` from a new connection included (Redis 7.0), until the
+//! pause ends: [`InForce`] tells Ctrl-C how long that is, so it need not
+//! wait (`run.rs`).
 
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::{admin, Site};
-use crate::backend::Pause;
+use crate::backend::{interrupt, Pause, PauseMode};
 use crate::strategy::SetupError;
+
+/// The pause a run's injector has in force: until when (as measured after
+/// the server acknowledged it, so no earlier than the server's own end)
+/// and in which mode. The injector holds the lock while it sends the
+/// pause, so a reader never misses one that is being sent.
+#[derive(Debug, Default)]
+pub(crate) struct InForce(Mutex<Option<(Instant, PauseMode)>>);
+
+impl InForce {
+    fn lock(&self) -> MutexGuard<'_, Option<(Instant, PauseMode)>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The mode of a pause still in force and how long it has left.
+    fn left(&self) -> Option<(Duration, PauseMode)> {
+        let (until, mode) = (*self.lock())?;
+        let left = until.saturating_duration_since(Instant::now());
+        (!left.is_zero()).then_some((left, mode))
+    }
+
+    /// How long a pause that holds every command (`ALL`) has left, if one
+    /// is in force.
+    pub(crate) fn all_left(&self) -> Option<Duration> {
+        self.left()
+            .and_then(|(left, mode)| (mode == PauseMode::All).then_some(left))
+    }
+
+    /// Lifts the pause, if one is in force (`CLIENT UNPAUSE` on a fresh
+    /// connection, bounded by the connect and response timeouts). Under
+    /// `ALL` the server serves it only when the pause ends.
+    pub(crate) async fn unpause_now(&self, site: &Site) {
+        if self.left().is_none() {
+            return;
+        }
+        if let Ok(mut c) = admin::admin(site).await {
+            let mut unpause = redis::cmd("CLIENT");
+            unpause.arg("UNPAUSE");
+            let _ = tokio::time::timeout(site.faults.response_timeout, unpause.exec_async(&mut c))
+                .await;
+        }
+    }
+}
 
 /// A pause scheduled on a control connection of its own.
 #[derive(Debug)]
@@ -18,13 +67,18 @@ pub(crate) struct PauseInjector {
 }
 
 impl PauseInjector {
-    /// Schedules the site's pause (if any) `delay + pause.at` from now.
+    /// Schedules the site's pause (if any) `delay + pause.at` from now, and
+    /// records it in `in_force` while it is.
     /// `delay` is when workers start (the start-up grace of processes).
-    pub(crate) fn start(site: &Site, delay: Duration) -> Option<PauseInjector> {
+    pub(crate) fn start(
+        site: &Site,
+        delay: Duration,
+        in_force: Arc<InForce>,
+    ) -> Option<PauseInjector> {
         let pause = site.faults.pause?;
         let site = site.clone();
         let (cancel, rx) = mpsc::channel();
-        let thread = std::thread::spawn(move || inject(site, pause, delay, rx));
+        let thread = std::thread::spawn(move || inject(site, pause, delay, rx, &in_force));
         Some(PauseInjector { cancel, thread })
     }
 
@@ -40,33 +94,12 @@ impl PauseInjector {
     }
 }
 
-/// The server currently paused by this process, if any, so Ctrl-C can lift
-/// the pause before it deletes keys (a paused server would hold the deletes).
-static ACTIVE_PAUSE: std::sync::Mutex<Option<Site>> = std::sync::Mutex::new(None);
-
-fn active_pause() -> std::sync::MutexGuard<'static, Option<Site>> {
-    ACTIVE_PAUSE.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Lifts a pause this process injected, if one is active (`CLIENT UNPAUSE`
-/// on a fresh connection, bounded by the connect and response timeouts).
-pub(crate) async fn unpause_now() {
-    let site = active_pause().clone();
-    if let Some(site) = site {
-        if let Ok(mut c) = admin::admin(&site).await {
-            let mut unpause = redis::cmd("CLIENT");
-            unpause.arg("UNPAUSE");
-            let _ = tokio::time::timeout(site.faults.response_timeout, unpause.exec_async(&mut c))
-                .await;
-        }
-    }
-}
-
 fn inject(
     site: Site,
     pause: Pause,
     delay: Duration,
     cancel: mpsc::Receiver<()>,
+    in_force: &InForce,
 ) -> Result<bool, SetupError> {
     let fire_at = Instant::now() + delay + pause.at;
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -84,6 +117,11 @@ fn inject(
         _ => return Ok(false),
     }
     let ms = pause.duration.as_millis().max(1) as u64;
+    let mut recorded = in_force.lock();
+    // After Ctrl-C no pause may start: it would hold the clean-up.
+    if interrupt::interrupted() {
+        return Ok(false);
+    }
     rt.block_on(
         redis::cmd("CLIENT")
             .arg("PAUSE")
@@ -99,13 +137,15 @@ fn inject(
         )))
     })?;
     let paused_until = Instant::now() + pause.duration;
-    *active_pause() = Some(site.clone());
+    *recorded = Some((paused_until, pause.mode));
+    drop(recorded);
     let _ = cancel.recv();
-    active_pause().take();
     if Instant::now() < paused_until {
         // The run finished inside the pause: lift it rather than leave the
-        // server paused for other users.
+        // server paused for other users. (Under ALL the server serves this
+        // only when the pause ends.)
         let _ = rt.block_on(redis::cmd("CLIENT").arg("UNPAUSE").exec_async(&mut control));
     }
+    in_force.lock().take();
     Ok(true)
 }

@@ -8,6 +8,13 @@
 //! read–score–write *is* the bug. Every call goes through the run's one
 //! retry policy ([`Conn::call`]); the run's keys are deleted by the run's
 //! hooks (`run.rs`), not by the strategies.
+//!
+//! Every key gets the run's TTL ([`Site::ttl`]) when it is created, as a
+//! safety net for a run that dies without cleaning up, at no extra round
+//! trip on the hot path: `SET … EX` (`redis-get-set`, and inside
+//! `redis-watch`'s `MULTI`), `EXPIRE` inside the scripts (`redis-lua`,
+//! `redis-sadd`), and, for the `INCR`-based two, counters created at 0 with
+//! their TTL at set-up, which `INCRBY` keeps (`Base::create_counters`).
 
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -95,6 +102,29 @@ impl Base {
             (0..self.slots).map(|s| self.key_of(s, "")),
         )
         .await
+    }
+
+    /// Creates every room-round's counter at 0 with the run's TTL before
+    /// timing starts (`SET key 0 EX ttl NX`: a second set-up of the same run,
+    /// in a worker process or to read the counts, changes nothing). `INCRBY`
+    /// keeps a key's TTL, so the hot path needs no `EXPIRE` of its own.
+    async fn create_counters(&self, conn: &mut redis::aio::MultiplexedConnection) -> Result<(), SetupError> {
+        for chunk in (0..self.slots).collect::<Vec<_>>().chunks(1000) {
+            let mut p = redis::pipe();
+            for &s in chunk {
+                p.cmd("SET")
+                    .arg(self.key_of(s, ""))
+                    .arg(0)
+                    .arg("EX")
+                    .arg(self.site.ttl)
+                    .arg("NX")
+                    .ignore();
+            }
+            p.query_async::<()>(conn)
+                .await
+                .map_err(|e| explain(&self.site, "creating the run's counters", &e))?;
+        }
+        Ok(())
     }
 
     /// Reads set sizes with pipelined `SCARD`s (`redis-sadd`).
@@ -201,6 +231,9 @@ macro_rules! shared_strategy {
             async fn setup(layout: Layout, env: &Env, tracer: Option<Tracer>) -> Result<Self, SetupError> {
                 let base = Base::new(layout, env, tracer, $tag, $id)?;
                 let link = Link::connect(&base.site).await?;
+                if matches!($tag, "incrby" | "incr-get") {
+                    base.create_counters(&mut link.get().await).await?;
+                }
                 let script: Option<redis::Script> = $script;
                 if let Some(s) = &script {
                     admin::load_script(&base.site, &mut link.get().await, s, $id).await?;
@@ -298,13 +331,14 @@ shared_strategy! {
 }
 
 /// `redis-lua`'s script (`scripts/lua.lua`). KEYS: counter, seen-bitmap,
-/// end marker; ARGV: player id, players per room. Returns 1 if this
-/// player's answer ended the round. Idempotent: see `text/lua.txt`.
+/// end marker; ARGV: player id, players per room, TTL in seconds (given to
+/// each key it creates). Returns 1 if this player's answer ended the round.
+/// Idempotent: see `text/lua.txt`.
 const LUA_SCRIPT: &str = include_str!("scripts/lua.lua");
 
 /// `redis-sadd`'s script (`scripts/sadd.lua`). KEYS: player set, end
-/// marker; ARGV: player id, players per room. Returns 1 if this player's
-/// answer ended the round.
+/// marker; ARGV: player id, players per room, TTL in seconds (given to each
+/// key it creates). Returns 1 if this player's answer ended the round.
 const SADD_SCRIPT: &str = include_str!("scripts/sadd.lua");
 
 impl AsyncRecorder for GetSetHandle {
@@ -328,7 +362,8 @@ impl AsyncRecorder for GetSetHandle {
             ((), TraceOp::Read(v))
         });
         work.run_async().await; // the race window: other workers GET the same v here
-        let set = redis::Cmd::set(key, v + 1);
+        let mut set = redis::cmd("SET");
+        set.arg(key).arg(v + 1).arg("EX").arg(h.base.site.ttl);
         if let Err(f) = h.conn.call::<()>(Op::Cmd(&set)).await {
             return lost(f);
         }
@@ -366,13 +401,11 @@ impl AsyncRecorder for IncrGetHandle {
             ((), TraceOp::Increment(n))
         });
         // The bug: a second, separate command decides.
-        let get = redis::Cmd::get(key);
-        let Ok(seen) = h
+        let seen = h
             .conn
-            .call::<Option<u32>>(Op::Cmd(&get))
-            .await
-            .map(Option::unwrap_or_default)
-        else {
+            .call::<Option<u32>>(Op::Cmd(&redis::Cmd::get(key)))
+            .await;
+        let Ok(seen) = seen.map(Option::unwrap_or_default) else {
             // Counted, but no decision could be read: this call does not end the round.
             return Outcome::Ok { ended: false };
         };
@@ -403,7 +436,8 @@ impl AsyncRecorder for IncrbyHandle {
         let key = key(&mut h.key, &h.base, answer.slot, "");
         let incr = redis::Cmd::incr(key, 1);
         match h.conn.call::<u32>(Op::Cmd(&incr)).await {
-            // Exactly one INCRBY returns the target value.
+            // Exactly one INCRBY returns the target value. The key exists
+            // since set-up, with its TTL (`Base::create_counters`).
             Ok(n) => Outcome::Ok {
                 ended: n == h.base.players,
             },
@@ -440,7 +474,9 @@ impl Shared {
             .map(|suffix| format!("{room_round}{suffix}"))
             .collect();
         let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-        let args = [answer.player, self.base.players];
+        // The scripts give every key they create the run's TTL.
+        let ttl = self.base.site.ttl.min(u32::MAX as u64) as u32;
+        let args = [answer.player, self.base.players, ttl];
         match self
             .conn
             .call::<u32>(Op::Script(script, &keys, &args))
@@ -545,14 +581,20 @@ impl AsyncStrategy for Watch {
 
 /// One optimistic attempt: `Some(v + 1)` if `EXEC` committed, `None` if it
 /// aborted because another client changed the key after our `WATCH`.
-async fn watch_attempt(conn: &mut Conn, key: &str) -> Result<Option<u32>, Failure> {
+async fn watch_attempt(conn: &mut Conn, key: &str, ttl: u64) -> Result<Option<u32>, Failure> {
     // WATCH and GET in one round trip; the transaction in another.
     let mut watch = redis::pipe();
     watch.cmd("WATCH").arg(key).ignore().cmd("GET").arg(key);
     let (v,): (Option<u32>,) = conn.attempt(Op::Pipe(&watch)).await?;
     let next = v.unwrap_or(0) + 1;
     let mut tx = redis::pipe();
-    tx.atomic().set(key, next).ignore();
+    tx.atomic()
+        .cmd("SET")
+        .arg(key)
+        .arg(next)
+        .arg("EX")
+        .arg(ttl)
+        .ignore();
     // EXEC answers nil when a watched key changed: nothing was written.
     let committed: Option<()> = conn.attempt(Op::Pipe(&tx)).await?;
     Ok(committed.map(|()| next))
@@ -571,7 +613,7 @@ impl AsyncRecorder for WatchHandle {
         let mut policy = Retry::new(base.site.faults.retries);
         let mut conflicts = 0;
         loop {
-            match watch_attempt(&mut self.conn, key).await {
+            match watch_attempt(&mut self.conn, key, base.site.ttl).await {
                 Ok(Some(n)) => {
                     return Outcome::Ok {
                         ended: n == base.players,
