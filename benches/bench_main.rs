@@ -3,7 +3,9 @@
 //! * `record`: every correct in-process strategy x workers x rooms, plus the
 //!   hardware baselines (bare `fetch_add`, plain increment) in the same group;
 //! * `false_sharing`: per-worker counters packed versus cache-line padded;
-//! * `redis`: Redis strategies, when `QUIZRACE_REDIS_URL` names a server.
+//! * `redis`: Redis strategies, when `QUIZRACE_REDIS_URL` names a server;
+//! * `sql`: PostgreSQL and MariaDB strategies, when `QUIZRACE_PG_URL` /
+//!   `QUIZRACE_MYSQL_URL` name a server.
 //!
 //! Every timed region starts behind a barrier with set-up done, and every
 //! iteration checks its final counts: a strategy that loses updates panics
@@ -16,6 +18,13 @@ mod false_sharing;
 mod harness;
 mod record;
 mod redis;
+mod sql;
 
-criterion_group!(benches, record::bench, false_sharing::bench, redis::bench);
+criterion_group!(
+    benches,
+    record::bench,
+    false_sharing::bench,
+    redis::bench,
+    sql::bench
+);
 criterion_main!(benches);

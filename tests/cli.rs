@@ -24,7 +24,7 @@ fn list_json_has_the_catalogue_with_kinds() {
     let out = quizrace(&["list", "--json"]);
     assert!(out.success());
     let items: Vec<serde_json::Value> = serde_json::from_str(&out.stdout).unwrap();
-    assert_eq!(items.len(), 19);
+    assert_eq!(items.len(), 29);
     let kind = |n: &str| {
         items
             .iter()
@@ -40,6 +40,8 @@ fn list_json_has_the_catalogue_with_kinds() {
         "check-then-act",
         "redis-get-set",
         "redis-incr-get",
+        "pg-read-write",
+        "mysql-read-write",
     ] {
         assert_eq!(kind(n), "racy");
     }
@@ -58,9 +60,17 @@ fn list_json_has_the_catalogue_with_kinds() {
         "redis-lua",
         "redis-watch",
         "redis-sadd",
+        "pg-update-returning",
+        "pg-insert-idempotent",
+        "mysql-update",
     ] {
         assert_eq!(kind(n), "correct", "{n}");
     }
+    let backend = |n: &str| items.iter().find(|i| i["name"] == n).unwrap()["backend"].clone();
+    assert_eq!(backend("atomic"), serde_json::Value::Null);
+    assert_eq!(backend("redis-incrby"), "redis");
+    assert_eq!(backend("pg-read-write"), "postgres");
+    assert_eq!(backend("mysql-update"), "mysql");
     for i in &items {
         assert!(i["runtimes"].as_array().is_some_and(|r| !r.is_empty()));
         assert!(i["description"].as_str().is_some_and(|d| d.len() > 10));

@@ -113,6 +113,18 @@ fn run(runtime: &str, strategies: &[&str], extra: &[&str]) -> ResultsFile {
     read_results(&json)
 }
 
+/// quizrace tables on both servers now, to compare before and after a test
+/// (other runs on the machine may have tables of their own).
+fn tables() -> std::collections::BTreeSet<String> {
+    pg_tables().into_iter().chain(mysql_tables()).collect()
+}
+
+/// Fails if a table appeared since `before`.
+fn assert_none_left(before: &std::collections::BTreeSet<String>) {
+    let left: Vec<_> = tables().difference(before).cloned().collect();
+    assert!(left.is_empty(), "tables left behind: {left:?}");
+}
+
 fn by_name<'a>(f: &'a ResultsFile, name: &str) -> &'a StrategyResult {
     f.results
         .iter()
@@ -147,6 +159,7 @@ fn check(f: &ResultsFile, racy: &[&str], correct: &[&str]) {
 #[ignore = "needs PostgreSQL and MariaDB on 127.0.0.1 (CI runs it with --include-ignored)"]
 fn sql_racy_strategies_lose_updates_and_correct_ones_are_exact_on_tokio() {
     let _one = serial();
+    let before = tables();
     let mut all = vec!["pg-read-write", "mysql-read-write"];
     all.extend(PG_CORRECT);
     all.extend(MYSQL_CORRECT);
@@ -168,14 +181,14 @@ fn sql_racy_strategies_lose_updates_and_correct_ones_are_exact_on_tokio() {
         servers.contains(&"postgresql") && servers.contains(&"mariadb"),
         "{servers:?}"
     );
-    assert!(pg_tables().is_empty(), "{:?}", pg_tables());
-    assert!(mysql_tables().is_empty(), "{:?}", mysql_tables());
+    assert_none_left(&before);
 }
 
 #[test]
 #[ignore = "needs PostgreSQL and MariaDB on 127.0.0.1 (CI runs it with --include-ignored)"]
 fn two_processes_sharing_the_database_are_the_story_fixed_without_redis() {
     let _one = serial();
+    let before = tables();
     let f = run(
         "processes",
         &[
@@ -196,14 +209,14 @@ fn two_processes_sharing_the_database_are_the_story_fixed_without_redis() {
             "mysql-update",
         ],
     );
-    assert!(pg_tables().is_empty(), "{:?}", pg_tables());
-    assert!(mysql_tables().is_empty(), "{:?}", mysql_tables());
+    assert_none_left(&before);
 }
 
 #[test]
 #[ignore = "needs PostgreSQL and MariaDB on 127.0.0.1 (CI runs it with --include-ignored)"]
 fn bad_sql_input_exits_2_without_the_password_or_a_table() {
     let _one = serial();
+    let before = tables();
     for (flag, url, want) in [
         (
             "--pg-url",
@@ -256,14 +269,14 @@ fn bad_sql_input_exits_2_without_the_password_or_a_table() {
         );
         assert!(!out.all().contains("hunter2"), "{}", out.all());
     }
-    assert!(pg_tables().is_empty(), "{:?}", pg_tables());
-    assert!(mysql_tables().is_empty(), "{:?}", mysql_tables());
+    assert_none_left(&before);
 }
 
 #[test]
 #[ignore = "needs PostgreSQL on 127.0.0.1 (CI runs it with --include-ignored)"]
 fn explain_pg_read_write_shows_the_two_transactions_interleaving() {
     let _one = serial();
+    let before = tables();
     let pg = pg_url();
     let out = quizrace_env(
         &["explain", "pg-read-write"],
@@ -275,7 +288,7 @@ fn explain_pg_read_write_shows_the_two_transactions_interleaving() {
         "{}",
         out.stdout
     );
-    assert!(pg_tables().is_empty(), "{:?}", pg_tables());
+    assert_none_left(&before);
 }
 
 /// Client timeouts with retries: `pg-update-returning` (not idempotent) counts
@@ -285,6 +298,7 @@ fn explain_pg_read_write_shows_the_two_transactions_interleaving() {
 #[ignore = "needs PostgreSQL on 127.0.0.1 (CI runs it with --include-ignored)"]
 fn retries_double_count_update_returning_but_not_insert_idempotent() {
     let _one = serial();
+    let before = tables();
     let dir = TempDir::new("sql-retries");
     let json = dir.join("r.json");
     let pg = pg_url();
@@ -334,5 +348,5 @@ fn retries_double_count_update_returning_but_not_insert_idempotent() {
     assert!(idem.outcomes.retries > 0, "the fault must have hit it too");
     assert_eq!(idem.anomalies.over_counts, 0, "{:?}", idem.anomalies);
     assert_eq!(idem.outcomes.bounds_violations, 0, "{:?}", idem.outcomes);
-    assert!(pg_tables().is_empty(), "{:?}", pg_tables());
+    assert_none_left(&before);
 }

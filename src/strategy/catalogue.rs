@@ -289,6 +289,20 @@ catalogue! {
 mod tests {
     use super::*;
 
+    /// `docs/catalogue.md` has a row for every strategy.
+    #[test]
+    fn the_docs_list_every_strategy() {
+        let docs = include_str!("../../docs/catalogue.md");
+        for id in StrategyId::ALL {
+            let row = format!("| `{}` |", id.name());
+            assert!(
+                docs.contains(&row),
+                "docs/catalogue.md has no row for {}",
+                id.name()
+            );
+        }
+    }
+
     /// The catalogue's facts agree with each other.
     #[test]
     fn rows_are_consistent() {

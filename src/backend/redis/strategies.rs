@@ -108,7 +108,10 @@ impl Base {
     /// timing starts (`SET key 0 EX ttl NX`: a second set-up of the same run,
     /// in a worker process or to read the counts, changes nothing). `INCRBY`
     /// keeps a key's TTL, so the hot path needs no `EXPIRE` of its own.
-    async fn create_counters(&self, conn: &mut redis::aio::MultiplexedConnection) -> Result<(), SetupError> {
+    async fn create_counters(
+        &self,
+        conn: &mut redis::aio::MultiplexedConnection,
+    ) -> Result<(), SetupError> {
         for chunk in (0..self.slots).collect::<Vec<_>>().chunks(1000) {
             let mut p = redis::pipe();
             for &s in chunk {
@@ -120,9 +123,21 @@ impl Base {
                     .arg("NX")
                     .ignore();
             }
-            p.query_async::<()>(conn)
-                .await
-                .map_err(|e| explain(&self.site, "creating the run's counters", &e))?;
+            match p.query_async::<()>(conn).await {
+                Ok(()) => {}
+                // A server that refuses writes (say, under maxmemory) will
+                // refuse the answers too, where the run reports its own
+                // words as an environment failure: not a set-up error.
+                Err(e)
+                    if !(e.is_io_error()
+                        || e.is_timeout()
+                        || e.is_connection_dropped()
+                        || e.is_connection_refusal()) =>
+                {
+                    return Ok(());
+                }
+                Err(e) => return Err(explain(&self.site, "creating the run's counters", &e)),
+            }
         }
         Ok(())
     }
