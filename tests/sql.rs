@@ -350,3 +350,63 @@ fn retries_double_count_update_returning_but_not_insert_idempotent() {
     assert_eq!(idem.outcomes.bounds_violations, 0, "{:?}", idem.outcomes);
     assert_none_left(&before);
 }
+
+/// Ctrl-C (SIGINT) in the middle of a run drops the run's tables, on tokio
+/// and on worker processes, and exits 130.
+#[test]
+#[ignore = "needs PostgreSQL and MariaDB on 127.0.0.1 (CI runs it with --include-ignored)"]
+fn tables_are_dropped_after_ctrl_c() {
+    use std::time::{Duration, Instant};
+    let _one = serial();
+    let before = tables();
+    let (pg, my) = (pg_url(), mysql_url());
+    for (runtime, strategy) in [
+        ("tokio", "pg-update-returning"),
+        ("processes", "pg-insert-idempotent"),
+        ("tokio", "mysql-update"),
+    ] {
+        let started = Instant::now();
+        let child = crate::support::quizrace_cmd(
+            &[
+                "run",
+                "--runtime",
+                runtime,
+                "--workers",
+                "4",
+                "--rooms",
+                "20",
+                "--rounds",
+                "1000",
+                "--window",
+                "10ms",
+                "-s",
+                strategy,
+            ],
+            &[
+                ("QUIZRACE_PG_URL", pg.as_str()),
+                ("QUIZRACE_MYSQL_URL", my.as_str()),
+            ],
+        )
+        .spawn()
+        .unwrap();
+        // Wait until the run has created its tables, then press Ctrl-C.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while tables().difference(&before).count() == 0 {
+            assert!(Instant::now() < deadline, "{strategy}: no table appeared");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::thread::sleep(Duration::from_millis(300)); // mid-run
+                                                        // SAFETY: sends SIGINT to the child this test just started.
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+        let out = crate::support::finish("quizrace", child, started, Duration::from_secs(60));
+        out.assert_no_panic();
+        assert_eq!(
+            out.code,
+            Some(130),
+            "{strategy} on {runtime}: {}",
+            out.all()
+        );
+        assert!(out.stderr.contains("deleted"), "{}", out.stderr);
+        assert_none_left(&before);
+    }
+}
