@@ -410,3 +410,174 @@ fn tables_are_dropped_after_ctrl_c() {
         assert_none_left(&before);
     }
 }
+
+/// A PostgreSQL server of the test's own (`initdb` + `pg_ctl` from
+/// `pg_config --bindir`, run as the `postgres` user because PostgreSQL
+/// refuses root), on a free port, in a temporary data directory, stopped
+/// and removed on drop.
+struct OwnPostgres {
+    bin: std::path::PathBuf,
+    data: std::path::PathBuf,
+    port: u16,
+}
+
+impl OwnPostgres {
+    fn start() -> OwnPostgres {
+        let out = Command::new("pg_config")
+            .arg("--bindir")
+            .output()
+            .expect("pg_config runs (install postgresql)");
+        let bin = std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        let port = crate::support::free_port();
+        let data = std::env::temp_dir().join(format!("quizrace-pg-{}-{port}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&data);
+        std::fs::create_dir_all(&data).unwrap();
+        let pg = OwnPostgres { bin, data, port };
+        pg.as_postgres(&["chown", "postgres", pg.data.to_str().unwrap()], true);
+        pg.as_postgres(
+            &[
+                pg.bin.join("initdb").to_str().unwrap(),
+                "-D",
+                pg.data.to_str().unwrap(),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+            ],
+            false,
+        );
+        pg.ctl(&[
+            "start",
+            "-w",
+            "-o",
+            &format!("-p {port} -k /tmp -c fsync=on"),
+        ]);
+        pg
+    }
+
+    /// Runs `args` as the `postgres` user (or as this user when `as_root`).
+    fn as_postgres(&self, args: &[&str], as_root: bool) {
+        let status = if as_root || !is_root() {
+            Command::new(args[0]).args(&args[1..]).output()
+        } else {
+            Command::new("runuser")
+                .args(["-u", "postgres", "--"])
+                .args(args)
+                .output()
+        }
+        .expect("the command starts");
+        assert!(
+            status.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&status.stderr)
+        );
+    }
+
+    fn ctl(&self, args: &[&str]) {
+        let ctl = self.bin.join("pg_ctl");
+        let log = self.data.join("log");
+        let mut all = vec![
+            ctl.to_str().unwrap(),
+            "-D",
+            self.data.to_str().unwrap(),
+            "-l",
+            log.to_str().unwrap(),
+        ];
+        all.extend_from_slice(args);
+        self.as_postgres(&all, false);
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for OwnPostgres {
+    fn drop(&mut self) {
+        self.ctl(&["stop", "-m", "immediate"]);
+        let _ = std::fs::remove_dir_all(&self.data);
+    }
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid(2) has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// A restart of the server mid-run: in-flight statements fail or go unknown,
+/// the clients reconnect (with retries), and PostgreSQL, being durable,
+/// forgets nothing it acknowledged: pg-insert-idempotent stays within the
+/// counter bounds with no over-count, and the run's tables are dropped.
+#[test]
+#[ignore = "needs PostgreSQL's initdb and pg_ctl (CI runs it with --include-ignored)"]
+fn a_postgres_restart_mid_run_loses_nothing_acknowledged() {
+    use std::time::{Duration, Instant};
+    let _one = serial();
+    let pg = OwnPostgres::start();
+    let dir = TempDir::new("pg-restart");
+    let json = dir.join("r.json");
+    let started = Instant::now();
+    let child = crate::support::quizrace_cmd(
+        &[
+            "run",
+            "--pg-url",
+            &pg.url(),
+            "-s",
+            "pg-insert-idempotent",
+            "--runtime",
+            "tokio",
+            "--workers",
+            "4",
+            "--rooms",
+            "10",
+            "--rounds",
+            "60",
+            "--window",
+            "10ms",
+            "--trials",
+            "1",
+            "--min-time",
+            "0s",
+            "--retries",
+            "20",
+            "--response-timeout",
+            "500ms",
+            "--json",
+            json.to_str().unwrap(),
+        ],
+        &[],
+    )
+    .spawn()
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    pg.ctl(&[
+        "restart",
+        "-m",
+        "fast",
+        "-w",
+        "-o",
+        &format!("-p {} -k /tmp", pg.port),
+    ]);
+    let out = crate::support::finish("quizrace", child, started, Duration::from_secs(120));
+    out.assert_no_panic();
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    let f = read_results(&json);
+    let r = by_name(&f, "pg-insert-idempotent");
+    assert!(
+        r.outcomes.retries > 0,
+        "the restart must have hit the run: {:?}",
+        r.outcomes
+    );
+    assert_eq!(r.anomalies.over_counts, 0, "{:?}", r.anomalies);
+    assert_eq!(r.anomalies.lost_updates, 0, "{:?}", r.anomalies);
+    assert_eq!(r.outcomes.bounds_violations, 0, "{:?}", r.outcomes);
+    let left = Command::new("psql")
+        .args([
+            &pg.url(),
+            "-tAc",
+            "SELECT count(*) FROM pg_tables WHERE tablename LIKE 'quizrace%'",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&left.stdout).trim(), "0");
+}
