@@ -206,6 +206,18 @@ pub fn plan(req: &Request) -> Result<Vec<ScenarioPlan>, PlanError> {
         .map(|f| ScenarioPlan::new(f, &req.overrides, &sweeps, &given, req.quick))
         .collect::<Result<Vec<_>, _>>()?;
     for plan in &mut plans {
+        // `all` left out a family whose URL was given but is not valid: say
+        // that, not "pass the URL".
+        for (family, e) in &bad {
+            for l in &mut plan.left_out {
+                let of_family = l.strategies.iter().any(|n| {
+                    StrategyId::from_name(n).is_ok_and(|id| id.info().backend == Some(*family))
+                });
+                if of_family {
+                    l.why = format!("the {} URL given is not valid: {e}", family.display);
+                }
+            }
+        }
         let needed: Vec<&'static Family> = plan
             .entries
             .iter()
@@ -346,6 +358,19 @@ impl ScenarioPlan {
                 "scenario `{name}`: the fault settings (timeouts, retries, pause) apply to \
                  strategies on a server only, and none runs here"
             ));
+        }
+        if faults.pause.is_some() {
+            if let Some(f) = entries
+                .iter()
+                .filter_map(|e| e.id.info().backend)
+                .find(|f| !f.can_pause)
+            {
+                return Err(Problem::NoEffect(format!(
+                    "the pause fault (pause_at / pause_for) cannot be injected into {}: run \
+                     its strategies without it (use --response-timeout and --retries)",
+                    f.display
+                )));
+            }
         }
         let mut env = env.clone();
         env.faults = faults;
@@ -744,6 +769,26 @@ mod tests {
         };
         let plans = plan(&default).unwrap();
         assert!(plans[0].env.backend(&backend::redis::FAMILY).is_some());
+    }
+
+    #[test]
+    fn a_pause_is_refused_while_planning_for_a_family_that_cannot_pause() {
+        let req = |strategy: &str| Request {
+            overrides: ScenarioFile {
+                strategies: Some(vec!["atomic".into(), strategy.into()]),
+                runtime: Some("tokio".into()),
+                faults: Some(crate::scenario::FaultsFile {
+                    pause_at: Some("10ms".into()),
+                    pause_for: Some("100ms".into()),
+                    ..Default::default()
+                }),
+                ..ScenarioFile::default()
+            },
+            ..Request::default()
+        };
+        let e = plan(&req("pg-update-returning")).unwrap_err().to_string();
+        assert!(e.contains("cannot be injected into PostgreSQL"), "{e}");
+        assert!(plan(&req("redis-incrby")).is_ok());
     }
 
     #[test]

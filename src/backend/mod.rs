@@ -63,6 +63,8 @@ pub struct Family {
     pub url_help: &'static str,
     /// The URL used when neither the flag nor the variable is set.
     pub default_url: &'static str,
+    /// Whether it can inject the pause fault (`[faults] pause_at`).
+    pub can_pause: bool,
     /// A configured back end for `url` (no I/O yet). The error never
     /// contains the URL, which may hold a password.
     pub configure: fn(url: &str) -> Result<Arc<dyn Backend>, BackendError>,

@@ -29,6 +29,11 @@ pub(crate) fn explain(name: &str, backends: &BackendArgs) -> Result<Exit> {
         .cloned()
         .collect();
     let env = backend::configure(&given, &needed)?;
+    // Its short runs create keys, tables or worker processes: Ctrl-C and
+    // SIGTERM must clean those up as `run` does.
+    if info.backend.is_some() || info.demo == quizrace::strategy::Demo::Partition {
+        super::interrupt::install()?;
+    }
     outln!("{}", style.bold("What a real run shows"));
     match investigate(id, &env)? {
         Evidence::Counterexample {

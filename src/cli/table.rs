@@ -333,9 +333,10 @@ pub(crate) fn print_summary(results: &[(String, StrategyResult)], style: &Style)
         let o = &r.outcomes;
         if o.retries > 0 && o.failed + o.unknown == 0 {
             // Conflicts retried by the strategy itself (WATCH aborts,
-            // SQLSTATE 40001): work thrown away, nothing lost.
+            // SQLSTATE 40001), or client retries after a timeout.
             parts.push(format!(
-                "{} retries ({:.2} per answer: conflicts rolled back and run again)",
+                "{} retries ({:.2} per answer: conflicts rolled back, or calls that timed out, \
+                 run again)",
                 thousands(o.retries),
                 o.retries as f64 / r.answers.max(1) as f64
             ));

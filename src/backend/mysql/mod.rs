@@ -37,6 +37,7 @@ pub const FAMILY: Family = Family {
     url_help: "MariaDB/MySQL URL, mysql://[user[:password]@]host[:port]/database (a password in \
                it is never printed)",
     default_url: DEFAULT_URL,
+    can_pause: false,
     configure,
     decode,
 };

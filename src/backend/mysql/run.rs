@@ -53,8 +53,13 @@ impl MyRun {
             Duration::from_secs(60),
         );
         if let Err(e) = created {
-            let _ = drop_table(&site);
-            return Err(e);
+            return Err(match drop_table(&site) {
+                Ok(_) => e,
+                Err(cleanup) => SetupError::Backend(format!(
+                    "{e}; {cleanup}. This run's table may be left on the server: drop it with {}",
+                    manual_cleanup(&site)
+                )),
+            });
         }
         Ok(MyRun {
             site,
@@ -93,11 +98,21 @@ fn drop_table(site: &Site) -> Result<u64, SetupError> {
 }
 
 fn manual_cleanup(site: &Site) -> String {
-    let url = site.cfg.redacted_url();
-    format!(
-        "mysql -e 'DROP TABLE IF EXISTS {}' against {url} (with that user and password)",
-        site.counts
-    )
+    match site.cfg.opts() {
+        Ok(o) => format!(
+            "mysql -h {} -P {} -u {} {} -e 'DROP TABLE IF EXISTS {}' (add -p if the user has a \
+             password)",
+            o.ip_or_hostname(),
+            o.tcp_port(),
+            o.user().unwrap_or("root"),
+            o.db_name().unwrap_or(""),
+            site.counts
+        ),
+        Err(_) => format!(
+            "DROP TABLE IF EXISTS {} (in the run's database)",
+            site.counts
+        ),
+    }
 }
 
 /// What Ctrl-C does for a run still in progress.

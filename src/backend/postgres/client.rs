@@ -30,7 +30,13 @@ fn driver_config(site: &Site) -> Result<tokio_postgres::Config, SetupError> {
         .map_err(|e| SetupError::Backend(e.to_string()))?;
     c.connect_timeout(site.faults.connect_timeout);
     let backstop = (site.faults.response_timeout * 10).max(Duration::from_secs(10));
-    c.options(format!("-c statement_timeout={}", backstop.as_millis()));
+    // Added to the URL's own `options` (a search_path, say), never in place of them.
+    let ours = format!("-c statement_timeout={}", backstop.as_millis());
+    let options = match c.get_options() {
+        Some(theirs) if !theirs.is_empty() => format!("{theirs} {ours}"),
+        _ => ours,
+    };
+    c.options(options);
     c.application_name("quizrace");
     Ok(c)
 }
@@ -248,15 +254,24 @@ pub(crate) async fn admin_query(
     let task = tokio::spawn(conn);
     let rows = timed(&admin, client.query(sql, &[]))
         .await
-        .map_err(|e| explain(site, what, &e));
+        .map_err(|e| explain(&admin, what, &e));
     drop(client);
-    let _ = task.await;
+    task.abort();
     rows
 }
 
 /// One value of a one-row query, on a connection of its own, within a
-/// second (for the environment table and restart detection).
+/// second (for the environment table).
 pub(crate) fn one_value(cfg: &PgConfig, sql: &str) -> Result<String, SetupError> {
+    one_value_within(cfg, sql, Duration::from_secs(1))
+}
+
+/// One value of a one-row query, within `limit` for connecting and for the reply.
+pub(crate) fn one_value_within(
+    cfg: &PgConfig,
+    sql: &str,
+    limit: Duration,
+) -> Result<String, SetupError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -265,19 +280,19 @@ pub(crate) fn one_value(cfg: &PgConfig, sql: &str) -> Result<String, SetupError>
         let mut c = cfg
             .parsed()
             .map_err(|e| SetupError::Backend(e.to_string()))?;
-        c.connect_timeout(Duration::from_secs(1));
+        c.connect_timeout(limit);
         let fail = |e: tokio_postgres::Error| SetupError::Backend(cfg.scrub(&e.to_string()));
-        let (client, conn) = tokio::time::timeout(Duration::from_secs(1), c.connect(NoTls))
+        let (client, conn) = tokio::time::timeout(limit, c.connect(NoTls))
             .await
-            .map_err(|_| SetupError::Backend("no reply within 1s".into()))?
+            .map_err(|_| SetupError::Backend("no reply in time".into()))?
             .map_err(fail)?;
         let task = tokio::spawn(conn);
-        let row = tokio::time::timeout(Duration::from_secs(1), client.query_one(sql, &[]))
+        let row = tokio::time::timeout(limit, client.query_one(sql, &[]))
             .await
-            .map_err(|_| SetupError::Backend("no reply within 1s".into()))?
+            .map_err(|_| SetupError::Backend("no reply in time".into()))?
             .map_err(fail)?;
         drop(client);
-        let _ = task.await;
+        task.abort();
         Ok(row.get::<_, String>(0))
     })
 }

@@ -51,6 +51,7 @@ pub const FAMILY: Family = Family {
     url_help: "PostgreSQL URL, postgres://[user[:password]@]host[:port]/database (a password \
                in it is never printed)",
     default_url: DEFAULT_URL,
+    can_pause: false,
     configure,
     decode,
 };

@@ -21,6 +21,15 @@ pub(crate) struct PgRun {
     _registration: Registration,
 }
 
+/// Held while the run's tables are being created, and by every clean-up:
+/// a `DROP TABLE IF EXISTS` sent while the creating transaction is still
+/// open finds nothing to drop, and the tables would appear right after.
+type Creating = Arc<std::sync::Mutex<()>>;
+
+fn hold(lock: &Creating) -> std::sync::MutexGuard<'_, ()> {
+    lock.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 impl PgRun {
     pub(crate) fn begin(site: Site, layout: Layout) -> Result<PgRun, SetupError> {
         if site.faults.pause.is_some() {
@@ -46,17 +55,25 @@ impl PgRun {
             last = slots as i64 - 1,
         );
         // Registered before the tables exist, so that a Ctrl-C during the
-        // creation still drops whatever was made.
-        let registration = interrupt::register(Arc::new(OnInterrupt { site: site.clone() }));
+        // creation drops whatever was made, once the creation is over.
+        let creating: Creating = Arc::default();
+        let guard = hold(&creating);
+        let registration = interrupt::register(Arc::new(OnInterrupt {
+            site: site.clone(),
+            creating: creating.clone(),
+        }));
         let created = run_sql(
             &site,
             "creating the run's tables",
             &sql,
             Duration::from_secs(60),
         );
+        drop(guard);
         if let Err(e) = created {
-            let _ = drop_tables(&site);
-            return Err(e);
+            return Err(match drop_tables(&site) {
+                Ok(_) => e,
+                Err(cleanup) => left_behind(&site, SetupError::Backend(format!("{e}; {cleanup}"))),
+            });
         }
         Ok(PgRun {
             site,
@@ -79,8 +96,21 @@ impl ActiveRun for PgRun {
     }
 }
 
-/// Drops the run's tables (`IF EXISTS`: a half-made run drops what it made).
+/// Drops the run's tables (`IF EXISTS`: a half-made run drops what it
+/// made); returns how many existed.
 fn drop_tables(site: &Site) -> Result<u64, SetupError> {
+    let names: Vec<String> = site.tables.all().iter().map(|t| format!("'{t}'")).collect();
+    let existed = client::one_value_within(
+        &site.cfg,
+        &format!(
+            "SELECT count(*)::text FROM pg_tables WHERE tablename IN ({})",
+            names.join(", ")
+        ),
+        site.admin().faults.connect_timeout,
+    )
+    .ok()
+    .and_then(|n| n.parse().ok())
+    .unwrap_or(0);
     let sql = format!("DROP TABLE IF EXISTS {}", site.tables.all().join(", "));
     run_sql(
         site,
@@ -88,7 +118,7 @@ fn drop_tables(site: &Site) -> Result<u64, SetupError> {
         &sql,
         Duration::from_secs(30),
     )?;
-    Ok(site.tables.all().len() as u64)
+    Ok(existed)
 }
 
 /// The exact command that drops what a failed clean-up left.
@@ -118,21 +148,28 @@ fn run_sql(site: &Site, what: &str, sql: &str, limit: Duration) -> Result<(), Se
             .cfg
             .parsed()
             .map_err(|e| SetupError::Backend(e.to_string()))?;
-        let connect = site.admin().faults.connect_timeout;
+        // The limits of this step, also in its messages.
+        let mut admin = site.admin();
+        admin.faults.response_timeout = limit;
+        let connect = admin.faults.connect_timeout;
         c.connect_timeout(connect);
         c.application_name("quizrace");
         let (client, conn) = tokio::time::timeout(connect, c.connect(NoTls))
             .await
-            .map_err(|_| client::explain(site, what, &Timed::TimedOut))?
-            .map_err(|e| client::explain(site, what, &Timed::Error(e)))?;
+            .map_err(|_| client::explain(&admin, what, &Timed::TimedOut))?
+            .map_err(|e| client::explain(&admin, what, &Timed::Error(e)))?;
         let task = tokio::spawn(conn);
-        let mut longer = site.clone();
-        longer.faults.response_timeout = limit;
-        let done = timed(&longer, client.batch_execute(sql))
+        let done = timed(&admin, client.batch_execute(sql))
             .await
-            .map_err(|e| client::explain(site, what, &e));
+            .map_err(|e| client::explain(&admin, what, &e));
         drop(client);
-        let _ = task.await;
+        if done.is_ok() {
+            let _ = task.await;
+        } else {
+            // A server that stopped answering would hold the connection task
+            // forever: the client already gave up, so does this.
+            task.abort();
+        }
         done
     })
 }
@@ -140,6 +177,7 @@ fn run_sql(site: &Site, what: &str, sql: &str, limit: Duration) -> Result<(), Se
 /// What Ctrl-C does for a run still in progress.
 struct OnInterrupt {
     site: Site,
+    creating: Creating,
 }
 
 impl Cleanup for OnInterrupt {
@@ -151,6 +189,7 @@ impl Cleanup for OnInterrupt {
     }
 
     fn clean_now(&self) -> Result<u64, SetupError> {
+        let _created = hold(&self.creating);
         drop_tables(&self.site)
     }
 

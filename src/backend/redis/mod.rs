@@ -85,6 +85,7 @@ pub const FAMILY: Family = Family {
     url_help: "Redis URL, redis://[[user]:password@]host[:port][/db] (a password in it is \
                never printed)",
     default_url: DEFAULT_URL,
+    can_pause: true,
     configure,
     decode,
 };
