@@ -420,6 +420,10 @@ fn run_across_a_restart(server: &mut RedisServer, name: &str, args: &[&str]) -> 
         assert!(Instant::now() < deadline, "no keys appeared");
         std::thread::sleep(Duration::from_millis(20));
     }
+    // redis-incrby creates its counters at set-up, before the workers start:
+    // let the answers begin (the run lasts over a second: 100 rounds of a
+    // 10 ms window) so that the restart lands mid-run, not in the set-up.
+    std::thread::sleep(Duration::from_millis(300));
     server.stop();
     std::thread::sleep(Duration::from_millis(300));
     server.restart();
