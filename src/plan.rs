@@ -17,7 +17,7 @@ use crate::backend::{self, BackendError, Env, Family};
 use crate::result::{Anomalies, Environment, ResultsFile, ScenarioInfo, StrategyResult, SCHEMA};
 use crate::scenario::{ScenarioError, ScenarioFile, ANOMALY_NAMES};
 use crate::sim::{self, SimError, Workload};
-use crate::strategy::{Runtime, StrategyId, UnknownStrategy};
+use crate::strategy::{Replication, Runtime, StrategyId, UnknownStrategy};
 use crate::suite::TrialPolicy;
 
 /// A parameter a sweep may vary.
@@ -127,6 +127,9 @@ pub enum Problem {
     /// A field's value.
     #[error(transparent)]
     Field(#[from] ScenarioError),
+    /// A back end's settings do not hold together.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
     /// A strategy name.
     #[error(transparent)]
     Strategy(#[from] UnknownStrategy),
@@ -233,8 +236,36 @@ pub fn plan(req: &Request) -> Result<Vec<ScenarioPlan>, PlanError> {
             plan.env =
                 std::mem::take(&mut plan.env).with_backend((family.configure)(family.default_url)?);
         }
+        // `--redis-cluster` on the default URL of a named strategy.
+        let opts = redis_options(&plan.file).map_err(|problem| PlanError::Scenario {
+            scenario: plan.name.clone(),
+            problem,
+        })?;
+        plan.env = backend::redis::apply_options(std::mem::take(&mut plan.env), opts)?;
     }
     Ok(plans)
+}
+
+/// The `[redis]` table's settings, checked.
+fn redis_options(file: &ScenarioFile) -> Result<backend::redis::Options, Problem> {
+    let Some(r) = &file.redis else {
+        return Ok(backend::redis::Options::default());
+    };
+    let lab = match r.lab.as_deref() {
+        // `--redis-lab none`: the scenario's workload on --redis-url.
+        None | Some("none") => None,
+        Some(name) => Some(backend::redis::LabKind::from_name(name).ok_or_else(|| {
+            Problem::NoEffect(format!(
+                "redis.lab = \"{name}\" is not a lab; use \"primary-replica\" (a primary and a \
+                 replica, for the failover fault), \"cluster\" (three primaries) or \"none\" \
+                 (the server of --redis-url)"
+            ))
+        })?),
+    };
+    Ok(backend::redis::Options {
+        cluster: r.cluster.unwrap_or(false) || lab == Some(backend::redis::LabKind::Cluster),
+        lab,
+    })
 }
 
 /// One strategy of a scenario and the runtime it runs on.
@@ -317,7 +348,11 @@ impl ScenarioPlan {
         if quick {
             shrink(&mut workload);
         }
-        let (entries, left_out) = resolve(&file, &workload, env)?;
+        let faults = file.faults()?;
+        let mut env = env.clone();
+        env.faults = faults.clone();
+        let env = backend::redis::apply_options(env, redis_options(&file)?)?;
+        let (entries, left_out) = resolve(&file, &workload, &env)?;
         let mut sweeps = Sweeps::new();
         for (k, values) in file.sweep.iter().flatten() {
             sweeps.insert(SweepKey::from_name(k)?, checked_values(values)?);
@@ -352,7 +387,6 @@ impl ScenarioPlan {
             }
         }
         let mut warnings = Vec::new();
-        let faults = file.faults()?;
         if !faults.is_default() && !entries.iter().any(|e| e.id.networked()) {
             warnings.push(format!(
                 "scenario `{name}`: the fault settings (timeouts, retries, pause) apply to \
@@ -372,8 +406,22 @@ impl ScenarioPlan {
                 )));
             }
         }
-        let mut env = env.clone();
-        env.faults = faults;
+        if faults.failover.is_some() {
+            let can = |e: &Entry| {
+                e.id.info()
+                    .backend
+                    .and_then(|f| env.backend(f))
+                    .is_some_and(|b| b.can_fail_over())
+            };
+            if let Some(e) = entries.iter().find(|e| e.id.networked() && !can(e)) {
+                return Err(Problem::NoEffect(format!(
+                    "the failover fault (failover_at / failover_for) needs a primary and a \
+                     replica that quizrace starts itself, and `{}` has none: add [redis] lab = \
+                     \"primary-replica\" to the scenario (or --redis-lab primary-replica)",
+                    e.id.name()
+                )));
+            }
+        }
         // A scenario's text and promises describe its own workload: once the
         // command line changes the workload, they may no longer hold.
         let workload_changed = quick || !extra_sweeps.is_empty() || overrides.changes_workload();
@@ -562,6 +610,7 @@ fn resolve(
     // Strategies left out because their back end was not configured, per family.
     let mut no_backend: Vec<(&'static backend::Family, Vec<&'static str>)> = Vec::new();
     let mut wrong_runtime = Vec::new();
+    let mut no_replica = Vec::new();
     for name in &names {
         if name != "all" {
             let id = StrategyId::from_name(name)?;
@@ -573,7 +622,15 @@ fn resolve(
             continue;
         }
         for &id in StrategyId::ALL {
-            if let Some(family) = id.info().backend.filter(|f| env.backend(f).is_none()) {
+            let needs_replica = id.info().replication == Replication::WaitsForReplica
+                && !id
+                    .info()
+                    .backend
+                    .and_then(|f| env.backend(f))
+                    .is_some_and(|b| b.has_replicas());
+            if needs_replica {
+                no_replica.push(id.name());
+            } else if let Some(family) = id.info().backend.filter(|f| env.backend(f).is_none()) {
                 match no_backend.iter_mut().find(|(f, _)| *f == family) {
                     Some((_, names)) => names.push(id.name()),
                     None => no_backend.push((family, vec![id.name()])),
@@ -606,6 +663,14 @@ fn resolve(
                 family.display,
                 family.how_to_configure()
             ),
+        });
+    }
+    if !no_replica.is_empty() {
+        left_out.push(LeftOut {
+            strategies: no_replica,
+            why: "they wait for a replica: run them on a primary with one (--redis-lab \
+                  primary-replica starts both)"
+                .into(),
         });
     }
     if !wrong_runtime.is_empty() {

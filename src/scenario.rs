@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::backend::{Faults, FaultsError, Pause, PauseMode};
+use crate::backend::{Failover, Faults, FaultsError, Pause, PauseMode};
 use crate::sim::{Balance, Workload};
 use crate::strategy::{nearest, Runtime, ScoringWork, StrategyId};
 
@@ -127,6 +127,8 @@ pub struct ScenarioFile {
     /// Client timeouts, retries and an injected server pause (for
     /// strategies on a back end).
     pub faults: Option<FaultsFile>,
+    /// Redis settings: a cluster, or servers quizrace starts itself.
+    pub redis: Option<RedisFile>,
     /// What the scenario promises to show: strategy name to the anomalies
     /// that must appear in its trials (names in [`ANOMALY_NAMES`]), e.g.
     /// `racy-rmw = ["lost_updates"]`. `scripts/tour-check.sh` measures how
@@ -143,6 +145,23 @@ pub const ANOMALY_NAMES: &[&str] = &[
     "early_end",
 ];
 
+/// The `[redis]` section: what the Redis URL is, or which servers
+/// quizrace starts itself instead.
+///
+/// ```toml
+/// [redis]
+/// cluster = true            # the URL is one node of a Redis Cluster
+/// lab = "primary-replica"   # or "cluster": start redis-server(s) from PATH
+/// ```
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RedisFile {
+    /// The URL is a node of a Redis Cluster (`--redis-cluster`).
+    pub cluster: Option<bool>,
+    /// `primary-replica` or `cluster` (`--redis-lab`).
+    pub lab: Option<String>,
+}
+
 /// The `[faults]` section: client settings for strategies on a back end,
 /// and an injected fault.
 /// Every field is optional; unknown keys are errors.
@@ -155,6 +174,8 @@ pub const ANOMALY_NAMES: &[&str] = &[
 /// pause_at = "300ms"         # pause the server this long after workers start
 /// pause_for = "200ms"        # ... for this long (both or neither)
 /// pause_mode = "write"       # default write (hold writes only); or all
+/// failover_at = "300ms"      # promote the replica this long after workers start
+/// failover_for = "300ms"     # ... and move clients this much later (both or neither)
 /// ```
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -171,6 +192,10 @@ pub struct FaultsFile {
     pub pause_for: Option<String>,
     /// `write` or `all`.
     pub pause_mode: Option<String>,
+    /// When to promote the replica (the Redis lab's failover).
+    pub failover_at: Option<String>,
+    /// How long the old primary keeps acknowledging alone.
+    pub failover_for: Option<String>,
 }
 
 impl FaultsFile {
@@ -185,7 +210,9 @@ impl FaultsFile {
             retries,
             pause_at,
             pause_for,
-            pause_mode
+            pause_mode,
+            failover_at,
+            failover_for
         );
         self
     }
@@ -221,6 +248,19 @@ impl FaultsFile {
                 })
             }
         };
+        let failover = match (&self.failover_at, &self.failover_for) {
+            (None, None) => None,
+            (Some(_), Some(_)) => Some(Failover {
+                at: dur("faults.failover_at", &self.failover_at, Duration::ZERO)?,
+                duration: dur("faults.failover_for", &self.failover_for, Duration::ZERO)?,
+            }),
+            _ => {
+                return Err(ScenarioError::Field {
+                    field: "faults",
+                    source: ValueError("set both failover_at and failover_for, or neither".into()),
+                })
+            }
+        };
         let f = Faults {
             connect_timeout: dur(
                 "faults.connect_timeout",
@@ -234,6 +274,7 @@ impl FaultsFile {
             )?,
             retries: self.retries.unwrap_or(0),
             pause,
+            failover,
         };
         f.validate()?;
         Ok(f)
@@ -308,6 +349,16 @@ impl ScenarioFile {
         );
         if let Some(f) = &over.faults {
             self.faults = Some(self.faults.take().unwrap_or_default().overlay(f));
+        }
+        if let Some(r) = &over.redis {
+            let mut mine = self.redis.take().unwrap_or_default();
+            if r.cluster.is_some() {
+                mine.cluster = r.cluster;
+            }
+            if r.lab.is_some() {
+                mine.lab = r.lab.clone();
+            }
+            self.redis = Some(mine);
         }
         self
     }

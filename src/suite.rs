@@ -392,6 +392,15 @@ pub enum SuiteError {
     /// The run was interrupted (Ctrl-C or SIGTERM): clean-up is under way.
     #[error("interrupted")]
     Interrupted,
+    /// What a scenario's back end needs could not be started (the Redis
+    /// lab's servers).
+    #[error("scenario `{scenario}`: {source}")]
+    Prepare {
+        /// The scenario.
+        scenario: String,
+        /// Why.
+        source: crate::strategy::SetupError,
+    },
     /// The observer failed (e.g. writing a results file).
     #[error(transparent)]
     Observer(#[from] crate::output::OutputError),
@@ -407,6 +416,18 @@ pub fn run_suite(
     let mut out = SuiteOutcome::default();
     for plan in plans {
         observer.scenario_started(plan);
+        // Servers the scenario starts itself (the Redis lab) run until
+        // `_started` drops at the end of this scenario, also on an error.
+        let (env, _started) = backend::prepare(&plan.env).map_err(|source| {
+            if backend::interrupt::interrupted() {
+                SuiteError::Interrupted
+            } else {
+                SuiteError::Prepare {
+                    scenario: plan.name.clone(),
+                    source,
+                }
+            }
+        })?;
         let mut results: Vec<(String, StrategyResult)> = Vec::new();
         for point in &plan.points {
             let runs: Vec<(StrategyId, Workload)> = plan
@@ -416,7 +437,7 @@ pub fn run_suite(
                 .collect();
             let progress = Progress::default();
             let opts = RunOptions {
-                env: plan.env.clone(),
+                env: env.clone(),
                 progress: progress.clone(),
                 ..RunOptions::default()
             };
@@ -448,7 +469,7 @@ pub fn run_suite(
         // Servers are described only when a strategy used one.
         let networked = plan.entries.iter().any(|e| e.id.networked());
         let env = if networked {
-            plan.env.clone()
+            env.clone()
         } else {
             Env::default()
         };

@@ -35,6 +35,21 @@ pub struct Faults {
     pub retries: u32,
     /// A server pause injected from a control connection mid-run.
     pub pause: Option<Pause>,
+    /// A failover of a primary/replica set mid-run (the Redis lab's).
+    #[serde(default)]
+    pub failover: Option<Failover>,
+}
+
+/// A failover as Sentinel performs it under a partition: the replica is
+/// promoted `at` after the workers start while clients keep writing to the
+/// old primary; `duration` later the old primary becomes the new one's
+/// replica (dropping what it acknowledged alone) and clients move over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failover {
+    /// When the replica is promoted, counted from the workers' start.
+    pub at: Duration,
+    /// How long the old primary keeps acknowledging writes alone.
+    pub duration: Duration,
 }
 
 impl Default for Faults {
@@ -44,6 +59,7 @@ impl Default for Faults {
             response_timeout: DEFAULT_RESPONSE_TIMEOUT,
             retries: 0,
             pause: None,
+            failover: None,
         }
     }
 }
@@ -98,6 +114,9 @@ pub enum FaultsError {
     /// A pause starting more than an hour in.
     #[error("pause_at must be at most 1h (got {0:?})")]
     PauseAt(Duration),
+    /// A failover starting more than an hour in.
+    #[error("failover_at must be at most 1h (got {0:?})")]
+    FailoverAt(Duration),
 }
 
 impl Faults {
@@ -118,6 +137,17 @@ impl Faults {
             .find(|(_, d)| d.is_zero() || *d > MAX_TIMEOUT)
         {
             return Err(FaultsError::Timeout { name, value });
+        }
+        if let Some(f) = &self.failover {
+            if f.at > Duration::from_secs(3600) {
+                return Err(FaultsError::FailoverAt(f.at));
+            }
+            if f.duration.is_zero() || f.duration > MAX_TIMEOUT {
+                return Err(FaultsError::Timeout {
+                    name: "failover_for",
+                    value: f.duration,
+                });
+            }
         }
         if self.retries > MAX_RETRIES {
             return Err(FaultsError::Retries(self.retries));
@@ -153,6 +183,10 @@ impl Faults {
                 "at_ms": ms(p.at),
                 "for_ms": ms(p.duration),
                 "mode": p.mode.as_str().to_uppercase(),
+            })),
+            "failover": self.failover.map(|f| serde_json::json!({
+                "at_ms": ms(f.at),
+                "for_ms": ms(f.duration),
             })),
         }))
     }

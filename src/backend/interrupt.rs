@@ -88,11 +88,12 @@ impl Drop for Registration {
     }
 }
 
-/// Stops every handle of this process and cleans up every active run.
+/// Stops every handle of this process and cleans up every active run, the
+/// newest first (a run's keys before the lab servers that hold them).
 /// Called from the signal handler; bounded by each back end's timeouts.
 pub fn interrupt_cleanup() -> Vec<Cleaned> {
     mark_interrupted();
-    let runs: Vec<Arc<dyn Cleanup>> = active().iter().map(|(_, c)| c.clone()).collect();
+    let runs: Vec<Arc<dyn Cleanup>> = active().iter().rev().map(|(_, c)| c.clone()).collect();
     runs.iter()
         .map(|c| Cleaned {
             what: c.describe(),

@@ -40,7 +40,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use faults::{Faults, FaultsError, Pause, PauseMode};
+pub use faults::{Failover, Faults, FaultsError, Pause, PauseMode};
 pub use interrupt::{stopped, Cleaned};
 
 use crate::strategy::{Layout, SetupError};
@@ -147,6 +147,47 @@ pub trait Backend: Any + Send + Sync + fmt::Debug {
 
     /// For [`Env::config`].
     fn as_any(&self) -> &dyn Any;
+
+    /// Starts what this back end needs before a scenario runs (servers of
+    /// its own: the Redis lab) and returns the back end to use instead,
+    /// with a guard that stops them when dropped. Default: nothing.
+    fn prepare(&self) -> Result<Option<Prepared>, SetupError> {
+        Ok(None)
+    }
+
+    /// Whether the failover fault can be injected (servers quizrace
+    /// started itself, with a replica to promote).
+    fn can_fail_over(&self) -> bool {
+        false
+    }
+
+    /// Whether it has replicas that acknowledge writes (for strategies
+    /// that wait for one).
+    fn has_replicas(&self) -> bool {
+        false
+    }
+}
+
+/// A back end started by [`Backend::prepare`], and what keeps it running.
+pub struct Prepared {
+    /// The back end to use for the scenario.
+    pub backend: Arc<dyn Backend>,
+    /// Stops what was started when dropped.
+    pub guard: Box<dyn Any + Send>,
+}
+
+/// Prepares every back end of `env` ([`Backend::prepare`]): the
+/// environment to run with, and the guards to drop when the scenario ends.
+pub fn prepare(env: &Env) -> Result<(Env, Vec<Box<dyn Any + Send>>), SetupError> {
+    let mut out = env.clone();
+    let mut guards = Vec::new();
+    for b in env.backends() {
+        if let Some(p) = b.prepare()? {
+            out = out.with_backend(p.backend);
+            guards.push(p.guard);
+        }
+    }
+    Ok((out, guards))
 }
 
 /// A server as the environment table shows it.

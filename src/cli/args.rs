@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use clap::{Arg, ArgMatches, Args, FromArgMatches};
 use quizrace::backend::{Family, FAMILIES};
 use quizrace::plan::Request;
-use quizrace::scenario::{parse_duration, FaultsFile, ScenarioFile};
+use quizrace::scenario::{parse_duration, FaultsFile, RedisFile, ScenarioFile};
 use quizrace::suite::TrialPolicy;
 
 /// One `--<family>-url` flag per back-end family, read from the library's
@@ -126,6 +126,15 @@ pub(crate) struct RunArgs {
     sweeps: Vec<String>,
     #[command(flatten)]
     pub(crate) backends: BackendArgs,
+    /// The Redis URL is one node of a Redis Cluster: run through the
+    /// cluster client (scenario: [redis] cluster = true).
+    #[arg(long)]
+    redis_cluster: bool,
+    /// Start Redis servers from redis-server on PATH instead of using
+    /// --redis-url: primary-replica (for the failover fault) or cluster
+    /// (three primaries). Stopped and removed at the end.
+    #[arg(long, value_name = "LAB")]
+    redis_lab: Option<String>,
     #[command(flatten)]
     faults: FaultArgs,
 }
@@ -152,6 +161,15 @@ struct FaultArgs {
     /// write (default; hold writes only) or all.
     #[arg(long)]
     pause_mode: Option<String>,
+    /// Promote the lab's replica this long after workers start, while
+    /// clients keep writing to the old primary (needs --redis-lab
+    /// primary-replica).
+    #[arg(long, requires = "failover_for")]
+    failover_at: Option<String>,
+    /// How long the old primary keeps acknowledging alone before it
+    /// becomes the new primary's replica and clients move over.
+    #[arg(long, requires = "failover_at")]
+    failover_for: Option<String>,
 }
 
 impl FaultArgs {
@@ -163,13 +181,16 @@ impl FaultArgs {
             pause_at: self.pause_at.clone(),
             pause_for: self.pause_for.clone(),
             pause_mode: self.pause_mode.clone(),
+            failover_at: self.failover_at.clone(),
+            failover_for: self.failover_for.clone(),
         };
         let any = f.response_timeout.is_some()
             || f.connect_timeout.is_some()
             || f.retries.is_some()
             || f.pause_at.is_some()
             || f.pause_for.is_some()
-            || f.pause_mode.is_some();
+            || f.pause_mode.is_some()
+            || f.failover_at.is_some();
         any.then_some(f)
     }
 }
@@ -205,6 +226,10 @@ impl RunArgs {
             window: self.window.clone(),
             time_limit: self.time_limit.clone(),
             faults: self.faults.overlay(),
+            redis: (self.redis_cluster || self.redis_lab.is_some()).then(|| RedisFile {
+                cluster: self.redis_cluster.then_some(true),
+                lab: self.redis_lab.clone(),
+            }),
             ..ScenarioFile::default()
         };
         let files = self

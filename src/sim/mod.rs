@@ -36,8 +36,8 @@ use std::time::Duration;
 use crate::backend::{self, ActiveRun, Env};
 use crate::result::StrategyResult;
 use crate::strategy::{
-    AsyncStrategy, Kind, Layout, Mode, Runtime, SetupError, StrategyId, SyncStrategy, UnderRetries,
-    Visitor,
+    AsyncStrategy, Kind, Layout, Mode, Replication, Runtime, SetupError, StrategyId, SyncStrategy,
+    UnderRetries, Visitor,
 };
 pub use clock::{precise_timers, Clock};
 pub use raw::RawRun;
@@ -140,8 +140,12 @@ impl StrategyId {
             // A correct strategy that is not idempotent (the story's fix)
             // is only correct without client retries: a retried call may
             // have been applied already.
+            // A failover loses what only the old primary acknowledged.
             Kind::Correct => {
-                info.under_retries == UnderRetries::MayDoubleCount && env.retries_may_double_count()
+                (info.under_retries == UnderRetries::MayDoubleCount
+                    && env.retries_may_double_count())
+                    || (info.replication == Replication::PrimaryOnly
+                        && env.faults.failover.is_some())
             }
         }
     }

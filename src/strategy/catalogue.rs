@@ -17,7 +17,7 @@
 //! `async` before the type.
 
 use super::{actor, atomics, locks, racy, semaphore, snapshot};
-use super::{Demo, Info, Kind, Mode, Proof, Runtime, UnderRetries, Visitor};
+use super::{Demo, Info, Kind, Mode, Proof, Replication, Runtime, UnderRetries, Visitor};
 use crate::backend::{mysql, postgres, redis};
 
 const IN_PROCESS: &[Runtime] = &[Runtime::Threads, Runtime::Tokio, Runtime::TokioCurrent];
@@ -78,14 +78,16 @@ macro_rules! catalogue {
 catalogue! {
     RacyRmw => sync racy::RacyRmw {
         name: "racy-rmw", kind: Kind::Racy, runtimes: IN_PROCESS, backend: None,
-        under_retries: UnderRetries::NotApplicable, proven_by: &[Proof::Loom, Proof::Stress],
+        under_retries: UnderRetries::NotApplicable,
+        replication: Replication::NotApplicable, proven_by: &[Proof::Loom, Proof::Stress],
         demo: Demo::Trace, widen: WIDEN,
         description: "load, score (the race window), store: concurrent increments overwrite each other",
         explanation: racy::RACY_RMW_EXPLAIN,
     }
     AsyncRmw => async racy::AsyncRmw {
         name: "async-rmw", kind: Kind::Racy, runtimes: ASYNC_ONLY, backend: None,
-        under_retries: UnderRetries::NotApplicable, proven_by: &[Proof::Shuttle, Proof::Stress],
+        under_retries: UnderRetries::NotApplicable,
+        replication: Replication::NotApplicable, proven_by: &[Proof::Shuttle, Proof::Stress],
         demo: Demo::Trace,
         widen: "give it an await point: --scoring-work yield or sleep:50us (with none there is \
                 no race on one thread)",
@@ -94,7 +96,8 @@ catalogue! {
     }
     CheckThenAct => sync racy::CheckThenAct {
         name: "check-then-act", kind: Kind::Racy, runtimes: IN_PROCESS, backend: None,
-        under_retries: UnderRetries::NotApplicable, proven_by: &[Proof::Loom, Proof::Stress],
+        under_retries: UnderRetries::NotApplicable,
+        replication: Replication::NotApplicable, proven_by: &[Proof::Loom, Proof::Stress],
         demo: Demo::Trace,
         widen: "put work between counting and deciding (--scoring-work spin:100 or yield) and \
                 more players per room (--players 64)",
@@ -103,70 +106,80 @@ catalogue! {
     }
     LocalMap => sync locks::LocalMap {
         name: "local-map", kind: Kind::RacyAcrossProcesses, runtimes: EVERYWHERE, backend: None,
-        under_retries: UnderRetries::NotApplicable, proven_by: &[Proof::Loom, Proof::Stress],
+        under_retries: UnderRetries::NotApplicable,
+        replication: Replication::NotApplicable, proven_by: &[Proof::Loom, Proof::Stress],
         demo: Demo::Partition, widen: "run it on real processes: --runtime processes",
         description: "a per-process map behind a mutex: exact in one process, never complete across two",
         explanation: locks::LOCAL_MAP_EXPLAIN,
     }
     StdMutex => sync locks::StdMutex {
         name: "std-mutex", kind: Kind::Correct, runtimes: IN_PROCESS, backend: None,
-        under_retries: UnderRetries::NotApplicable, proven_by: &[Proof::Loom, Proof::Stress],
+        under_retries: UnderRetries::NotApplicable,
+        replication: Replication::NotApplicable, proven_by: &[Proof::Loom, Proof::Stress],
         demo: Demo::Confirm, widen: "",
         description: "std::sync::Mutex around the whole map, held across read-score-write",
         explanation: locks::STD_MUTEX_EXPLAIN,
     }
     ParkingLotMutex => sync locks::ParkingLotMutex {
         name: "parking-lot-mutex", kind: Kind::Correct, runtimes: IN_PROCESS, backend: None,
-        under_retries: UnderRetries::NotApplicable, proven_by: &[Proof::Stress],
+        under_retries: UnderRetries::NotApplicable,
+        replication: Replication::NotApplicable, proven_by: &[Proof::Stress],
         demo: Demo::Confirm, widen: "",
         description: "parking_lot::Mutex around the whole map, held across read-score-write",
         explanation: locks::PARKING_LOT_EXPLAIN,
     }
     TokioMutex => async locks::TokioMutex {
         name: "tokio-mutex", kind: Kind::Correct, runtimes: ASYNC_ONLY, backend: None,
-        under_retries: UnderRetries::NotApplicable, proven_by: &[Proof::Shuttle, Proof::Stress],
+        under_retries: UnderRetries::NotApplicable,
+        replication: Replication::NotApplicable, proven_by: &[Proof::Shuttle, Proof::Stress],
         demo: Demo::Confirm, widen: "",
         description: "tokio's async Mutex held across the scoring await",
         explanation: locks::TOKIO_MUTEX_EXPLAIN,
     }
     DashMap => sync locks::Sharded {
         name: "dashmap", kind: Kind::Correct, runtimes: IN_PROCESS, backend: None,
-        under_retries: UnderRetries::NotApplicable, proven_by: &[Proof::Stress],
+        under_retries: UnderRetries::NotApplicable,
+        replication: Replication::NotApplicable, proven_by: &[Proof::Stress],
         demo: Demo::Confirm, widen: "",
         description: "sharded concurrent map: one lock per shard, held across read-score-write",
         explanation: locks::DASHMAP_EXPLAIN,
     }
     Atomic => sync atomics::Atomic {
         name: "atomic", kind: Kind::Correct, runtimes: IN_PROCESS, backend: None,
-        under_retries: UnderRetries::NotApplicable, proven_by: &[Proof::Loom, Proof::Stress],
+        under_retries: UnderRetries::NotApplicable,
+        replication: Replication::NotApplicable, proven_by: &[Proof::Loom, Proof::Stress],
         demo: Demo::Confirm, widen: "",
         description: "fetch_add per room-round; the caller that moves N-1 to N fires",
         explanation: atomics::ATOMIC_EXPLAIN,
     }
     Cas => sync atomics::Cas {
         name: "cas", kind: Kind::Correct, runtimes: IN_PROCESS, backend: None,
-        under_retries: UnderRetries::NotApplicable, proven_by: &[Proof::Loom, Proof::Stress],
+        under_retries: UnderRetries::NotApplicable,
+        replication: Replication::NotApplicable, proven_by: &[Proof::Loom, Proof::Stress],
         demo: Demo::Confirm, widen: "",
         description: "compare-and-swap loop per room-round; retries when another worker got there first",
         explanation: atomics::CAS_EXPLAIN,
     }
     Semaphore => sync semaphore::Semaphore {
         name: "semaphore", kind: Kind::Correct, runtimes: IN_PROCESS, backend: None,
-        under_retries: UnderRetries::NotApplicable, proven_by: &[Proof::Loom, Proof::Stress],
+        under_retries: UnderRetries::NotApplicable,
+        replication: Replication::NotApplicable, proven_by: &[Proof::Loom, Proof::Stress],
         demo: Demo::Confirm, widen: "",
         description: "counting semaphore per room-round: scorers release permits, one taker gets all N",
         explanation: semaphore::SEMAPHORE_EXPLAIN,
     }
     Snapshot => sync snapshot::Snapshot {
         name: "snapshot", kind: Kind::Correct, runtimes: IN_PROCESS, backend: None,
-        under_retries: UnderRetries::NotApplicable, proven_by: &[Proof::Stress],
+        under_retries: UnderRetries::NotApplicable,
+        replication: Replication::NotApplicable, proven_by: &[Proof::Stress],
         demo: Demo::Confirm, widen: "",
         description: "immutable persistent scoreboard swapped atomically (arc-swap RCU)",
         explanation: snapshot::SNAPSHOT_EXPLAIN,
     }
     Actor => sync actor::Actor {
         name: "actor", kind: Kind::Correct, runtimes: IN_PROCESS, backend: None,
-        under_retries: UnderRetries::NotApplicable, proven_by: &[Proof::Stress],
+        under_retries: UnderRetries::NotApplicable,
+        replication: Replication::NotApplicable, proven_by: &[Proof::Stress],
         demo: Demo::Confirm, widen: "",
         description: "one thread owns the map; workers send messages and wait for the decision",
         explanation: actor::ACTOR_EXPLAIN,
@@ -174,6 +187,7 @@ catalogue! {
     RedisGetSet => async redis::GetSet {
         name: "redis-get-set", kind: Kind::Racy, runtimes: DISTRIBUTED,
         backend: Some(&redis::FAMILY), under_retries: UnderRetries::NotApplicable,
+        replication: Replication::PrimaryOnly,
         proven_by: &[Proof::Integration], demo: Demo::Trace, widen: WIDEN,
         description: "GET, score, SET v+1: the lost update across processes",
         explanation: redis::GET_SET_EXPLAIN,
@@ -181,6 +195,7 @@ catalogue! {
     RedisIncrGet => async redis::IncrGet {
         name: "redis-incr-get", kind: Kind::Racy, runtimes: DISTRIBUTED,
         backend: Some(&redis::FAMILY), under_retries: UnderRetries::NotApplicable,
+        replication: Replication::PrimaryOnly,
         proven_by: &[Proof::Integration], demo: Demo::Trace, widen: WIDEN,
         description: "INCRBY, then a separate GET decides: duplicate ends",
         explanation: redis::INCR_GET_EXPLAIN,
@@ -188,13 +203,23 @@ catalogue! {
     RedisIncrby => async redis::Incrby {
         name: "redis-incrby", kind: Kind::Correct, runtimes: DISTRIBUTED,
         backend: Some(&redis::FAMILY), under_retries: UnderRetries::MayDoubleCount,
+        replication: Replication::PrimaryOnly,
         proven_by: &[Proof::Integration], demo: Demo::Confirm, widen: "",
         description: "the story's fix: decide from INCRBY's return value (not safe under retries)",
         explanation: redis::INCRBY_EXPLAIN,
     }
+    RedisIncrbyWait => async redis::IncrbyWait {
+        name: "redis-incrby-wait", kind: Kind::Correct, runtimes: DISTRIBUTED,
+        backend: Some(&redis::FAMILY), under_retries: UnderRetries::MayDoubleCount,
+        replication: Replication::WaitsForReplica,
+        proven_by: &[Proof::Integration], demo: Demo::Confirm, widen: "",
+        description: "INCRBY, then WAIT 1: decide only once a replica has the write (needs a replica)",
+        explanation: redis::INCRBY_WAIT_EXPLAIN,
+    }
     RedisLua => async redis::Lua {
         name: "redis-lua", kind: Kind::Correct, runtimes: DISTRIBUTED,
         backend: Some(&redis::FAMILY), under_retries: UnderRetries::Exact,
+        replication: Replication::PrimaryOnly,
         proven_by: &[Proof::Integration], demo: Demo::Confirm, widen: "",
         description: "one Lua script increments, decides and marks the round ended",
         explanation: redis::LUA_EXPLAIN,
@@ -202,6 +227,7 @@ catalogue! {
     RedisWatch => async redis::Watch {
         name: "redis-watch", kind: Kind::Correct, runtimes: DISTRIBUTED,
         backend: Some(&redis::FAMILY), under_retries: UnderRetries::MayDoubleCount,
+        replication: Replication::PrimaryOnly,
         proven_by: &[Proof::Integration], demo: Demo::Confirm, widen: "",
         description: "optimistic WATCH/MULTI/EXEC with retries",
         explanation: redis::WATCH_EXPLAIN,
@@ -209,6 +235,7 @@ catalogue! {
     RedisSadd => async redis::Sadd {
         name: "redis-sadd", kind: Kind::Correct, runtimes: DISTRIBUTED,
         backend: Some(&redis::FAMILY), under_retries: UnderRetries::Exact,
+        replication: Replication::PrimaryOnly,
         proven_by: &[Proof::Integration], demo: Demo::Confirm, widen: "",
         description: "SADD the player id, count with SCARD in one script: retries cannot double count",
         explanation: redis::SADD_EXPLAIN,
@@ -216,6 +243,7 @@ catalogue! {
     PgReadWrite => async postgres::ReadWrite {
         name: "pg-read-write", kind: Kind::Racy, runtimes: DISTRIBUTED,
         backend: Some(&postgres::FAMILY), under_retries: UnderRetries::NotApplicable,
+        replication: Replication::NotApplicable,
         proven_by: &[Proof::Integration], demo: Demo::Trace, widen: WIDEN,
         description: "READ COMMITTED: SELECT n, score, UPDATE n = v+1: the lost update in SQL",
         explanation: postgres::READ_WRITE_EXPLAIN,
@@ -223,6 +251,7 @@ catalogue! {
     PgUpdateReturning => async postgres::UpdateReturning {
         name: "pg-update-returning", kind: Kind::Correct, runtimes: DISTRIBUTED,
         backend: Some(&postgres::FAMILY), under_retries: UnderRetries::MayDoubleCount,
+        replication: Replication::NotApplicable,
         proven_by: &[Proof::Integration], demo: Demo::Confirm, widen: "",
         description: "UPDATE n = n + 1 RETURNING n, decide from it: INCRBY's twin (not safe under retries)",
         explanation: postgres::UPDATE_RETURNING_EXPLAIN,
@@ -230,6 +259,7 @@ catalogue! {
     PgSelectForUpdate => async postgres::SelectForUpdate {
         name: "pg-select-for-update", kind: Kind::Correct, runtimes: DISTRIBUTED,
         backend: Some(&postgres::FAMILY), under_retries: UnderRetries::MayDoubleCount,
+        replication: Replication::NotApplicable,
         proven_by: &[Proof::Integration], demo: Demo::Confirm, widen: "",
         description: "SELECT ... FOR UPDATE: the row lock held across read-score-write",
         explanation: postgres::SELECT_FOR_UPDATE_EXPLAIN,
@@ -237,6 +267,7 @@ catalogue! {
     PgRepeatableRead => async postgres::RepeatableRead {
         name: "pg-repeatable-read", kind: Kind::Correct, runtimes: DISTRIBUTED,
         backend: Some(&postgres::FAMILY), under_retries: UnderRetries::MayDoubleCount,
+        replication: Replication::NotApplicable,
         proven_by: &[Proof::Integration], demo: Demo::Confirm, widen: "",
         description: "read-then-write under REPEATABLE READ: the second writer aborts (40001), retried",
         explanation: postgres::REPEATABLE_READ_EXPLAIN,
@@ -244,6 +275,7 @@ catalogue! {
     PgSerializable => async postgres::Serializable {
         name: "pg-serializable", kind: Kind::Correct, runtimes: DISTRIBUTED,
         backend: Some(&postgres::FAMILY), under_retries: UnderRetries::MayDoubleCount,
+        replication: Replication::NotApplicable,
         proven_by: &[Proof::Integration], demo: Demo::Confirm, widen: "",
         description: "read-then-write under SERIALIZABLE, retried on 40001",
         explanation: postgres::SERIALIZABLE_EXPLAIN,
@@ -251,6 +283,7 @@ catalogue! {
     PgAdvisoryLock => async postgres::AdvisoryLock {
         name: "pg-advisory-lock", kind: Kind::Correct, runtimes: DISTRIBUTED,
         backend: Some(&postgres::FAMILY), under_retries: UnderRetries::MayDoubleCount,
+        replication: Replication::NotApplicable,
         proven_by: &[Proof::Integration], demo: Demo::Confirm, widen: "",
         description: "pg_advisory_xact_lock per room-round around read-score-write",
         explanation: postgres::ADVISORY_LOCK_EXPLAIN,
@@ -258,6 +291,7 @@ catalogue! {
     PgInsertIdempotent => async postgres::InsertIdempotent {
         name: "pg-insert-idempotent", kind: Kind::Correct, runtimes: DISTRIBUTED,
         backend: Some(&postgres::FAMILY), under_retries: UnderRetries::Exact,
+        replication: Replication::NotApplicable,
         proven_by: &[Proof::Integration], demo: Demo::Confirm, widen: "",
         description: "one row per (room-round, player), ON CONFLICT DO NOTHING: retries cannot double count",
         explanation: postgres::INSERT_IDEMPOTENT_EXPLAIN,
@@ -265,6 +299,7 @@ catalogue! {
     MysqlReadWrite => async mysql::ReadWrite {
         name: "mysql-read-write", kind: Kind::Racy, runtimes: DISTRIBUTED,
         backend: Some(&mysql::FAMILY), under_retries: UnderRetries::NotApplicable,
+        replication: Replication::NotApplicable,
         proven_by: &[Proof::Integration], demo: Demo::Trace, widen: WIDEN,
         description: "InnoDB REPEATABLE READ: SELECT n, score, UPDATE n = v+1: loses updates silently",
         explanation: mysql::READ_WRITE_EXPLAIN,
@@ -272,6 +307,7 @@ catalogue! {
     MysqlUpdate => async mysql::Update {
         name: "mysql-update", kind: Kind::Correct, runtimes: DISTRIBUTED,
         backend: Some(&mysql::FAMILY), under_retries: UnderRetries::MayDoubleCount,
+        replication: Replication::NotApplicable,
         proven_by: &[Proof::Integration], demo: Demo::Confirm, widen: "",
         description: "UPDATE n = LAST_INSERT_ID(n + 1), decide from it: INCRBY's twin (not safe under retries)",
         explanation: mysql::UPDATE_EXPLAIN,
@@ -279,6 +315,7 @@ catalogue! {
     MysqlSelectForUpdate => async mysql::SelectForUpdate {
         name: "mysql-select-for-update", kind: Kind::Correct, runtimes: DISTRIBUTED,
         backend: Some(&mysql::FAMILY), under_retries: UnderRetries::MayDoubleCount,
+        replication: Replication::NotApplicable,
         proven_by: &[Proof::Integration], demo: Demo::Confirm, widen: "",
         description: "SELECT ... FOR UPDATE in InnoDB: the row lock held across read-score-write",
         explanation: mysql::SELECT_FOR_UPDATE_EXPLAIN,

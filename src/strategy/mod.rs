@@ -374,6 +374,9 @@ pub struct Info {
     pub backend: Option<&'static Family>,
     /// Whether its guarantee survives client retries after timeouts.
     pub under_retries: UnderRetries,
+    /// Where an acknowledged answer lives when it is acknowledged: what a
+    /// failover of the back end's primary does to it.
+    pub replication: Replication,
     /// Where it is checked (`docs/catalogue.md` lists the same).
     pub proven_by: &'static [Proof],
     /// How `quizrace explain` shows it.
@@ -407,6 +410,21 @@ pub enum UnderRetries {
     /// Not idempotent: a retried call that had landed counts twice, so its
     /// anomalies are expected when retries are on.
     MayDoubleCount,
+}
+
+/// Where an answer lives when a strategy acknowledges it, as far as a
+/// failover is concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Replication {
+    /// In this process, or in a durable store that has no failover here.
+    NotApplicable,
+    /// On the primary alone (asynchronous replication): the promotion of a
+    /// replica that had not received it loses it, so a failover's lost
+    /// answers are expected.
+    PrimaryOnly,
+    /// On a replica too (`WAIT`): acknowledged answers survive its
+    /// promotion. Needs a primary with a replica.
+    WaitsForReplica,
 }
 
 /// Where a strategy's correctness (or its race) is established.

@@ -10,6 +10,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::lab::LabKind;
 use crate::backend::BackendError;
 
 /// The URL used when neither `--redis-url` nor `QUIZRACE_REDIS_URL` is given.
@@ -23,12 +24,25 @@ pub const DEFAULT_URL: &str = "redis://127.0.0.1:6379";
 #[derive(Clone, Serialize, Deserialize)]
 pub struct RedisConfig {
     url: String,
+    /// The URL is one node of a Redis Cluster (`--redis-cluster`).
+    #[serde(default)]
+    cluster: bool,
+    /// Other nodes of a primary/replica set (the failover lab's): clients
+    /// connect to whichever of `url` and these says it is the primary.
+    #[serde(default)]
+    others: Vec<String>,
+    /// Servers to start before the scenario runs (the lab), whose URLs
+    /// then replace this config; never sent to a worker process.
+    #[serde(skip)]
+    lab: Option<LabKind>,
 }
 
 impl fmt::Debug for RedisConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisConfig")
             .field("url", &self.redacted_url())
+            .field("cluster", &self.cluster)
+            .field("others", &self.others.len())
             .finish()
     }
 }
@@ -38,13 +52,91 @@ impl RedisConfig {
     pub fn new(url: &str) -> Result<RedisConfig, BackendError> {
         let cfg = RedisConfig {
             url: url.to_string(),
+            cluster: false,
+            others: Vec::new(),
+            lab: None,
         };
         cfg.client()?;
         Ok(cfg)
     }
 
+    /// Servers of `kind` that quizrace starts itself before the scenario
+    /// ([`crate::backend::Backend::prepare`]).
+    pub fn lab(kind: LabKind) -> RedisConfig {
+        RedisConfig {
+            url: "redis://127.0.0.1:0".into(),
+            cluster: kind == LabKind::Cluster,
+            others: Vec::new(),
+            lab: Some(kind),
+        }
+    }
+
+    /// The lab this config asks for, if any.
+    pub(crate) fn lab_kind(&self) -> Option<LabKind> {
+        self.lab
+    }
+
+    /// The same server as one node of a Redis Cluster (or not).
+    pub fn with_cluster(mut self, cluster: bool) -> RedisConfig {
+        self.cluster = cluster;
+        self
+    }
+
+    /// A primary/replica set: `urls[0]` is the primary at first; clients
+    /// follow whichever node says it is the primary (`ROLE`).
+    pub(crate) fn replicated(urls: &[String]) -> Result<RedisConfig, BackendError> {
+        let mut cfg = RedisConfig::new(&urls[0])?;
+        cfg.others = urls[1..].to_vec();
+        for u in &cfg.others {
+            RedisConfig::new(u)?;
+        }
+        Ok(cfg)
+    }
+
+    /// Whether the URL is a node of a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        self.cluster
+    }
+
+    /// Whether this is a primary with replicas quizrace knows of.
+    pub(crate) fn has_replicas(&self) -> bool {
+        !self.others.is_empty()
+    }
+
+    /// Every node's URL: the URL's server first, then the other nodes.
+    pub(crate) fn urls(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.url.as_str()).chain(self.others.iter().map(String::as_str))
+    }
+
+    /// The URL's connection settings (no I/O).
+    pub(crate) fn connection_info(&self) -> Result<redis::ConnectionInfo, BackendError> {
+        Ok(self.client()?.get_connection_info().clone())
+    }
+
+    /// Every node's connection settings (no I/O).
+    pub(crate) fn nodes(&self) -> Result<Vec<redis::ConnectionInfo>, BackendError> {
+        self.urls()
+            .map(|u| Ok(RedisConfig::new(u)?.client()?.get_connection_info().clone()))
+            .collect()
+    }
+
+    /// The settings of the node at `host:port`, with this URL's credentials
+    /// and database (a cluster's other primaries, for clean-up).
+    pub(crate) fn node_at(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> Result<redis::ConnectionInfo, BackendError> {
+        Ok(self
+            .connection_info()?
+            .set_addr(redis::ConnectionAddr::Tcp(host.to_string(), port)))
+    }
+
     /// The URL with any password replaced by `***`, for messages.
     pub fn redacted_url(&self) -> String {
+        if let Some(kind) = self.lab {
+            return format!("the Redis lab ({}) quizrace starts", kind.name());
+        }
         match redis::Client::open(self.url.as_str()) {
             Ok(c) => {
                 let info = c.get_connection_info();

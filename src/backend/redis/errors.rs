@@ -12,12 +12,44 @@ use crate::strategy::SetupError;
 /// Classifies `e`; a server's own refusal is kept for the report.
 pub(crate) fn failure(e: &RedisError) -> Failure {
     let f = classify(e);
+    // A primary demoted to a replica (a failover) refuses writes with
+    // READONLY until clients move to the new primary: part of the fault,
+    // not a server that refuses this run.
+    if is_read_only(e) {
+        return Failure {
+            fate: Fate::NotApplied,
+            transient: true,
+        };
+    }
+    // A blocked WAIT that the demotion released (`UNBLOCKED … master ->
+    // replica`): the write before it applied on the old primary, which a
+    // failover may lose; unknown.
+    if is_unblocked(e) {
+        return Failure {
+            fate: Fate::MaybeApplied,
+            transient: true,
+        };
+    }
     if matches!(e.kind(), ErrorKind::Server(_) | ErrorKind::Extension) {
         // The server's own words (e.g. OOM under maxmemory), kept so the
         // user sees why answers failed instead of a strategy verdict.
         note_server_error(e);
     }
     f
+}
+
+/// Whether `e` is a replica's refusal of a write (`READONLY`).
+pub(crate) fn is_read_only(e: &RedisError) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::Server(redis::ServerErrorKind::ReadOnly)
+    )
+}
+
+/// Whether `e` releases a blocked command because the server changed role
+/// (`UNBLOCKED`), alone or inside a pipeline's error.
+pub(crate) fn is_unblocked(e: &RedisError) -> bool {
+    e.code() == Some("UNBLOCKED") || e.to_string().contains("UNBLOCKED")
 }
 
 /// The pure classification behind [`failure`].

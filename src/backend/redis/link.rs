@@ -1,11 +1,19 @@
 //! Connections: one multiplexed connection shared by a strategy's handles,
 //! replaced after it breaks, and a handle's retrying calls over it.
+//!
+//! A [`Connection`] is either one server's multiplexed connection or redis-rs's
+//! cluster client (which follows `MOVED`/`ASK` and refreshes the slot map
+//! itself). With several nodes to choose from (the failover lab's primary and
+//! replica), a connection goes to the node whose `ROLE` says `master`, as a
+//! Sentinel-aware client asks Sentinel: after a failover, a reconnect finds
+//! the new primary.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, ErrorKind, RedisError};
+use redis::cluster_async::ClusterConnection;
+use redis::{AsyncConnectionConfig, ErrorKind, RedisError, RedisFuture, Value};
 
 use super::errors::{explain, failure};
 use super::Site;
@@ -18,21 +26,111 @@ fn connection_config(site: &Site, response: Duration) -> AsyncConnectionConfig {
         .set_response_timeout(Some(response))
 }
 
-/// Opens one multiplexed connection with the response timeout `response`.
-pub(crate) async fn open_with(
+/// A connection to one server, or to a cluster through redis-rs's cluster
+/// client; cloning shares it (both multiplex their callers' commands).
+#[derive(Clone)]
+pub(crate) enum Connection {
+    /// One server (the URL's, or the primary among the lab's nodes).
+    Node(MultiplexedConnection),
+    /// A Redis Cluster: commands go to the primary of their key's slot.
+    Cluster(ClusterConnection),
+}
+
+impl redis::aio::ConnectionLike for Connection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Connection::Node(c) => c.req_packed_command(cmd),
+            Connection::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Connection::Node(c) => c.req_packed_commands(pipeline, offset, count),
+            Connection::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Connection::Node(c) => c.get_db(),
+            Connection::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+fn bad_url(m: crate::backend::BackendError) -> RedisError {
+    RedisError::from((ErrorKind::InvalidClientConfig, "bad URL", m.to_string()))
+}
+
+/// Opens a connection with the response timeout `response`: through the
+/// cluster client for a cluster, else to the URL's server or, with several
+/// nodes, to the one that says it is the primary.
+pub(crate) async fn open_with(site: &Site, response: Duration) -> Result<Connection, RedisError> {
+    if site.cfg.is_cluster() {
+        let client = redis::cluster::ClusterClient::builder(vec![site
+            .cfg
+            .connection_info()
+            .map_err(bad_url)?])
+        .connection_timeout(site.faults.connect_timeout)
+        .response_timeout(response)
+        // Redirections (MOVED/ASK) and topology changes need a few
+        // attempts; the run's own retry policy stays ours (faults that
+        // time commands out are refused on a cluster).
+        .retries(3)
+        .build()?;
+        return Ok(Connection::Cluster(client.get_async_connection().await?));
+    }
+    Ok(Connection::Node(open_node_with(site, response).await?))
+}
+
+/// Opens a multiplexed connection to one server: the URL's, or the primary
+/// among the configured nodes (see the module's docs).
+pub(crate) async fn open_node_with(
     site: &Site,
     response: Duration,
 ) -> Result<MultiplexedConnection, RedisError> {
-    let client = site.cfg.client().map_err(|m| {
-        RedisError::from((ErrorKind::InvalidClientConfig, "bad URL", m.to_string()))
-    })?;
-    client
-        .get_multiplexed_async_connection_with_config(&connection_config(site, response))
-        .await
+    let config = connection_config(site, response);
+    let nodes = site.cfg.nodes().map_err(bad_url)?;
+    if nodes.len() == 1 {
+        return redis::Client::open(nodes[0].clone())?
+            .get_multiplexed_async_connection_with_config(&config)
+            .await;
+    }
+    let mut last = None;
+    for node in nodes {
+        let attempt = async {
+            let mut c = redis::Client::open(node)?
+                .get_multiplexed_async_connection_with_config(&config)
+                .await?;
+            let role: Vec<Value> = redis::cmd("ROLE").query_async(&mut c).await?;
+            Ok::<_, RedisError>((
+                matches!(role.first(), Some(Value::BulkString(r)) if r == b"master"),
+                c,
+            ))
+        };
+        match attempt.await {
+            Ok((true, c)) => return Ok(c),
+            Ok((false, _)) => {}
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        RedisError::from((
+            ErrorKind::Io,
+            "no primary",
+            "none of the lab's nodes says it is the primary (ROLE)".to_string(),
+        ))
+    }))
 }
 
-/// Opens one multiplexed connection with the run's timeouts.
-async fn open(site: &Site) -> Result<MultiplexedConnection, RedisError> {
+/// Opens one connection with the run's timeouts.
+async fn open(site: &Site) -> Result<Connection, RedisError> {
     open_with(site, site.faults.response_timeout).await
 }
 
@@ -47,7 +145,7 @@ pub(crate) struct Link {
     site: Site,
     /// The current connection and its generation; the time of the last
     /// failed reconnect, so a dead server is not hammered by every handle.
-    current: tokio::sync::Mutex<(u64, MultiplexedConnection, Option<Instant>)>,
+    current: tokio::sync::Mutex<(u64, Connection, Option<Instant>)>,
 }
 
 /// While a reconnect failed this recently, other handles fail at once
@@ -86,7 +184,7 @@ impl Link {
     }
 
     /// A connection for one-off commands at set-up (script loading).
-    pub(crate) async fn get(&self) -> MultiplexedConnection {
+    pub(crate) async fn get(&self) -> Connection {
         self.current.lock().await.1.clone()
     }
 }
@@ -106,7 +204,7 @@ pub(crate) enum Op<'a> {
 /// A handle's connection: a clone of the link's, replaced after it broke.
 pub(crate) struct Conn {
     link: Arc<Link>,
-    conn: MultiplexedConnection,
+    conn: Connection,
     generation: u64,
     broken: bool,
     reset_on_any_error: bool,
@@ -160,7 +258,12 @@ impl Conn {
             }
         };
         r.map_err(|e| {
-            if self.reset_on_any_error || e.is_unrecoverable_error() || e.is_connection_dropped() {
+            if self.reset_on_any_error
+                || e.is_unrecoverable_error()
+                || e.is_connection_dropped()
+                || super::errors::is_read_only(&e)
+                || super::errors::is_unblocked(&e)
+            {
                 self.broken = true;
             }
             failure(&e)

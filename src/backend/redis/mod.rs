@@ -55,6 +55,8 @@
 mod admin;
 mod config;
 mod errors;
+mod failover;
+mod lab;
 mod link;
 mod pause;
 mod run;
@@ -65,15 +67,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use config::{RedisConfig, DEFAULT_URL};
+pub use lab::LabKind;
 pub use strategies::{
-    GetSet, GetSetHandle, IncrGet, IncrGetHandle, Incrby, IncrbyHandle, Lua, LuaHandle, Sadd,
-    SaddHandle, Watch, WatchHandle,
+    GetSet, GetSetHandle, IncrGet, IncrGetHandle, Incrby, IncrbyHandle, IncrbyWait,
+    IncrbyWaitHandle, Lua, LuaHandle, Sadd, SaddHandle, Watch, WatchHandle,
 };
 pub(crate) use strategies::{
-    GET_SET_EXPLAIN, INCRBY_EXPLAIN, INCR_GET_EXPLAIN, LUA_EXPLAIN, SADD_EXPLAIN, WATCH_EXPLAIN,
+    GET_SET_EXPLAIN, INCRBY_EXPLAIN, INCRBY_WAIT_EXPLAIN, INCR_GET_EXPLAIN, LUA_EXPLAIN,
+    SADD_EXPLAIN, WATCH_EXPLAIN,
 };
 
-use super::{ActiveRun, Backend, BackendError, Env, Family, Faults, ServerFact};
+use super::{ActiveRun, Backend, BackendError, Env, Family, Faults, Prepared, ServerFact};
 use crate::strategy::{Layout, SetupError};
 
 /// The Redis family's row.
@@ -114,7 +118,32 @@ impl Backend for RedisConfig {
         Ok(Box::new(run::RedisRun::begin(
             Site::new(self, env),
             start_delay,
-        )))
+        )?))
+    }
+
+    fn prepare(&self) -> Result<Option<Prepared>, SetupError> {
+        let Some(kind) = self.lab_kind() else {
+            return Ok(None);
+        };
+        let lab = lab::Lab::start(kind)?;
+        let cfg = match kind {
+            LabKind::PrimaryReplica => RedisConfig::replicated(&lab.urls),
+            LabKind::Cluster => RedisConfig::new(&lab.urls[0]).map(|c| c.with_cluster(true)),
+        }
+        .map_err(|e| SetupError::Backend(e.to_string()))?;
+        Ok(Some(Prepared {
+            backend: Arc::new(cfg),
+            guard: Box::new(lab),
+        }))
+    }
+
+    fn can_fail_over(&self) -> bool {
+        // A lab's primary and replica, before or after it started.
+        self.lab_kind() == Some(LabKind::PrimaryReplica) || RedisConfig::has_replicas(self)
+    }
+
+    fn has_replicas(&self) -> bool {
+        RedisConfig::has_replicas(self) || self.lab_kind() == Some(LabKind::PrimaryReplica)
     }
 
     fn server(&self) -> Option<ServerFact> {
@@ -147,6 +176,42 @@ impl Backend for RedisConfig {
     fn as_any(&self) -> &dyn Any {
         self
     }
+}
+
+/// A scenario's `[redis]` settings (`--redis-cluster`, `--redis-lab`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    /// The URL is a node of a Redis Cluster.
+    pub cluster: bool,
+    /// Servers quizrace starts itself, instead of the URL's.
+    pub lab: Option<LabKind>,
+}
+
+/// Applies a scenario's `[redis]` settings to `env`'s Redis back end: a
+/// lab replaces the URL's server; `cluster` marks the URL as a cluster
+/// node. Refuses what would not mean what it says: the pause fault or
+/// client retries on a cluster (redis-rs's cluster client retries timed-out
+/// commands on its own, which would hide the double counts they cause).
+pub fn apply_options(env: Env, opts: Options) -> Result<Env, BackendError> {
+    if opts == Options::default() {
+        return Ok(env);
+    }
+    let cfg = match (opts.lab, env.config::<RedisConfig>()) {
+        (Some(kind), _) => RedisConfig::lab(kind),
+        (None, Some(c)) => c.clone().with_cluster(opts.cluster),
+        // No Redis configured (yet): planning applies this again once a
+        // named strategy gets the default URL.
+        (None, None) => return Ok(env),
+    };
+    if cfg.is_cluster() && (env.faults.pause.is_some() || env.faults.retries > 0) {
+        return Err(BackendError::Config(
+            "the pause fault and client retries are not available on a Redis Cluster: the \
+             cluster client retries timed-out commands by itself, which would hide the double \
+             counts that quizrace's retries are there to show; run them on a single server"
+                .into(),
+        ));
+    }
+    Ok(env.with_backend(Arc::new(cfg)))
 }
 
 /// The key prefix of a run: `quizrace:{namespace}:`.

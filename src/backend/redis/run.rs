@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use super::admin::{self, left_behind};
 use super::errors::take_server_error;
+use super::failover::FailoverInjector;
 use super::pause::{InForce, PauseInjector};
 use super::Site;
 use crate::backend::interrupt::{self, Cleanup, Registration};
@@ -43,29 +44,35 @@ pub(crate) struct RedisRun {
     /// `INFO server`'s `run_id` before the run: a new one after a restart.
     run_id: Option<String>,
     injector: Option<PauseInjector>,
+    failover: Option<FailoverInjector>,
     shared: Arc<Shared>,
     _registration: Registration,
 }
 
 impl RedisRun {
-    pub(crate) fn begin(site: Site, start_delay: Duration) -> RedisRun {
+    pub(crate) fn begin(site: Site, start_delay: Duration) -> Result<RedisRun, SetupError> {
+        // A cluster node without --redis-cluster, or the flag on a plain
+        // server: say so before anything is written.
+        runtime()?.block_on(admin::check_mode(&site))?;
         // Read before the fault timer starts, so the fault lands when
         // scheduled; an error left by an earlier run is not this one's.
         let run_id = admin::info_field(&site.cfg, "run_id");
         let _ = take_server_error();
+        let failover = FailoverInjector::start(&site, start_delay)?;
         let shared = Arc::new(Shared::default());
         let registration = interrupt::register(Arc::new(OnInterrupt {
             site: site.clone(),
             shared: shared.clone(),
         }));
         let injector = PauseInjector::start(&site, start_delay, shared.pause.clone());
-        RedisRun {
+        Ok(RedisRun {
             site,
             run_id,
             injector,
+            failover,
             shared,
             _registration: registration,
-        }
+        })
     }
 }
 
@@ -78,6 +85,11 @@ fn runtime() -> Result<tokio::runtime::Runtime, SetupError> {
 
 impl ActiveRun for RedisRun {
     fn before_counts(&mut self) -> Result<(), SetupError> {
+        if let Some(failover) = self.failover.take() {
+            // After the failover one primary holds the counts; the old one
+            // is its replica.
+            failover.finish()?;
+        }
         if let Some(injector) = self.injector.take() {
             // Counts must be read, and keys deleted, only after the pause:
             // a paused server holds writes that land when it lifts, which

@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use super::admin;
 use super::errors::explain;
-use super::link::{Conn, Link, Op};
+use super::link::{Conn, Connection, Link, Op};
 use super::Site;
 use crate::backend::retry::{Failure, Fate, Next, Retry};
 use crate::backend::stopped;
@@ -43,6 +43,8 @@ pub(crate) const LUA_EXPLAIN: &str = include_str!("text/lua.txt");
 pub(crate) const WATCH_EXPLAIN: &str = include_str!("text/watch.txt");
 
 pub(crate) const SADD_EXPLAIN: &str = include_str!("text/sadd.txt");
+
+pub(crate) const INCRBY_WAIT_EXPLAIN: &str = include_str!("text/incrby-wait.txt");
 
 /// What every Redis strategy keeps: where, key prefix and trace log.
 struct Base {
@@ -89,8 +91,11 @@ impl Base {
         self.next_worker.fetch_add(1, Ordering::Relaxed)
     }
 
+    /// The key of room-round `slot`: its number is a hash tag (`{12}`), so
+    /// that every key of one room-round lands in one Redis Cluster slot and
+    /// scripts and transactions over them are allowed.
     fn key_of(&self, slot: usize, suffix: &str) -> String {
-        format!("{}{slot}{suffix}", self.keys)
+        format!("{}{{{slot}}}{suffix}", self.keys)
     }
 
     /// Reads `GET`-able counters with `MGET` on a fresh admin connection.
@@ -108,23 +113,22 @@ impl Base {
     /// timing starts (`SET key 0 EX ttl NX`: a second set-up of the same run,
     /// in a worker process or to read the counts, changes nothing). `INCRBY`
     /// keeps a key's TTL, so the hot path needs no `EXPIRE` of its own.
-    async fn create_counters(
-        &self,
-        conn: &mut redis::aio::MultiplexedConnection,
-    ) -> Result<(), SetupError> {
+    async fn create_counters(&self, conn: &Connection) -> Result<(), SetupError> {
         for chunk in (0..self.slots).collect::<Vec<_>>().chunks(1000) {
-            let mut p = redis::pipe();
-            for &s in chunk {
-                p.cmd("SET")
-                    .arg(self.key_of(s, ""))
-                    .arg(0)
-                    .arg("EX")
-                    .arg(self.site.ttl)
-                    .arg("NX")
-                    .ignore();
-            }
-            match p.query_async::<()>(conn).await {
-                Ok(()) => {}
+            let cmds = chunk
+                .iter()
+                .map(|&s| {
+                    let mut c = redis::cmd("SET");
+                    c.arg(self.key_of(s, ""))
+                        .arg(0)
+                        .arg("EX")
+                        .arg(self.site.ttl)
+                        .arg("NX");
+                    c
+                })
+                .collect();
+            match admin::each(conn, cmds).await {
+                Ok(_) => {}
                 // A server that refuses writes (say, under maxmemory) will
                 // refuse the answers too, where the run reports its own
                 // words as an environment failure: not a set-up error.
@@ -144,18 +148,25 @@ impl Base {
 
     /// Reads set sizes with pipelined `SCARD`s (`redis-sadd`).
     async fn scard_counts(&self) -> Result<Vec<u32>, SetupError> {
-        let mut c = admin::admin(&self.site).await?;
+        let c = admin::admin(&self.site).await?;
         let mut out = Vec::with_capacity(self.slots);
         for chunk in (0..self.slots).collect::<Vec<_>>().chunks(1000) {
-            let mut p = redis::pipe();
-            for &s in chunk {
-                p.cmd("SCARD").arg(self.key_of(s, ""));
-            }
-            let v: Vec<u32> = p
-                .query_async(&mut c)
+            let cmds = chunk
+                .iter()
+                .map(|&s| {
+                    let mut c = redis::cmd("SCARD");
+                    c.arg(self.key_of(s, ""));
+                    c
+                })
+                .collect();
+            let v = admin::each(&c, cmds)
                 .await
                 .map_err(|e| explain(&self.site, "reading the final counts (SCARD)", &e))?;
-            out.extend(v);
+            for x in v {
+                out.push(redis::from_redis_value::<u32>(x).map_err(|e| {
+                    explain(&self.site, "reading the final counts (SCARD)", &e.into())
+                })?);
+            }
         }
         Ok(out)
     }
@@ -167,6 +178,7 @@ impl Base {
 fn key<'a>(buf: &'a mut String, base: &Base, slot: u32, suffix: &str) -> &'a str {
     buf.clear();
     buf.push_str(&base.keys);
+    buf.push('{');
     let mut digits = [0u8; 10];
     let mut n = slot;
     let mut i = digits.len();
@@ -181,6 +193,7 @@ fn key<'a>(buf: &'a mut String, base: &Base, slot: u32, suffix: &str) -> &'a str
     for &d in &digits[i..] {
         buf.push(d as char);
     }
+    buf.push('}');
     buf.push_str(suffix);
     buf
 }
@@ -247,7 +260,7 @@ macro_rules! shared_strategy {
                 let base = Base::new(layout, env, tracer, $tag, $id)?;
                 let link = Link::connect(&base.site).await?;
                 if matches!($tag, "incrby" | "incr-get") {
-                    base.create_counters(&mut link.get().await).await?;
+                    base.create_counters(&link.get().await).await?;
                 }
                 let script: Option<redis::Script> = $script;
                 if let Some(s) = &script {
@@ -651,6 +664,128 @@ impl AsyncRecorder for WatchHandle {
                     Next::GiveUp(fate) => return lost(fate),
                 },
             }
+        }
+    }
+
+    fn retries(&self) -> u64 {
+        self.conn.retried
+    }
+}
+
+/// How long `WAIT` waits for the replica's acknowledgement before the
+/// answer of `redis-incrby-wait` is left `unknown`, in milliseconds.
+pub(crate) const WAIT_TIMEOUT_MS: u64 = 50;
+
+/// `redis-incrby-wait`: `INCRBY` then `WAIT 1`, deciding only once a
+/// replica has the write.
+///
+/// * **Guarantees:** exact counts and one end per round, like
+///   `redis-incrby`, and an acknowledged answer survives the promotion of
+///   the replica that acknowledged it (`scenarios/redis-failover.toml`). An
+///   answer whose `WAIT` timed out is `unknown`: the primary has it, the
+///   replica may not. Not idempotent under client retries.
+/// * **Costs:** one round trip that lasts until the replica has applied the
+///   write; one connection per worker (`WAIT` blocks the connection it is
+///   sent on, so it cannot share the multiplexed one).
+/// * **Scaling:** concurrent `WAIT`s share the server's acknowledgement
+///   requests to its replicas; without a replica every answer waits
+///   [`WAIT_TIMEOUT_MS`] and is unknown, so set-up refuses such a server.
+/// * **Checked by:** `tests/redis_distributed.rs` (the failover lab).
+pub struct IncrbyWait {
+    base: Arc<Base>,
+}
+
+impl fmt::Debug for IncrbyWait {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IncrbyWait")
+            .field("base", &self.base)
+            .finish()
+    }
+}
+
+/// Worker handle of [`IncrbyWait`]: owns its connection.
+pub struct IncrbyWaitHandle {
+    base: Arc<Base>,
+    conn: Conn,
+    key: String,
+}
+
+impl fmt::Debug for IncrbyWaitHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IncrbyWaitHandle")
+            .field("retried", &self.conn.retried)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AsyncStrategy for IncrbyWait {
+    type Handle = IncrbyWaitHandle;
+
+    async fn setup(layout: Layout, env: &Env, tracer: Option<Tracer>) -> Result<Self, SetupError> {
+        let base = Base::new(layout, env, tracer, "incrby-wait", "redis-incrby-wait")?;
+        let link = Link::connect(&base.site).await?;
+        let info: String = redis::cmd("INFO")
+            .arg("replication")
+            .query_async(&mut link.get().await)
+            .await
+            .map_err(|e| explain(&base.site, "INFO replication", &e))?;
+        let replicas = info
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("connected_slaves:"))
+            .and_then(|n| n.parse::<u32>().ok())
+            .unwrap_or(0);
+        if replicas == 0 {
+            return Err(SetupError::Backend(format!(
+                "redis-incrby-wait needs a primary with at least one connected replica, and the \
+                 server at {} has none (INFO replication: connected_slaves:0), so every WAIT \
+                 would time out: run it with --redis-lab primary-replica (quizrace starts a \
+                 primary and a replica), or point --redis-url at a primary with a replica",
+                base.site.cfg.redacted_url()
+            )));
+        }
+        base.create_counters(&link.get().await).await?;
+        Ok(IncrbyWait { base })
+    }
+
+    async fn handle(&self) -> Result<IncrbyWaitHandle, SetupError> {
+        // A connection of its own: WAIT blocks the connection it is sent on.
+        let link = Link::connect(&self.base.site).await?;
+        Ok(IncrbyWaitHandle {
+            base: self.base.clone(),
+            conn: link.conn(false).await,
+            key: String::with_capacity(self.base.keys.len() + 16),
+        })
+    }
+
+    async fn counts(&self) -> Result<Vec<u32>, SetupError> {
+        self.base.mget_counts().await
+    }
+}
+
+impl AsyncRecorder for IncrbyWaitHandle {
+    async fn record(&mut self, answer: Answer, work: &ScoringWork) -> Outcome {
+        if stopped() {
+            return Outcome::Failed;
+        }
+        work.run_async().await;
+        let key = key(&mut self.key, &self.base, answer.slot, "");
+        // One round trip: the increment, then wait for one replica to have it.
+        let mut p = redis::pipe();
+        p.cmd("INCRBY")
+            .arg(key)
+            .arg(1)
+            .cmd("WAIT")
+            .arg(1)
+            .arg(WAIT_TIMEOUT_MS);
+        match self.conn.call::<(u32, u32)>(Op::Pipe(&p)).await {
+            // The replica has it: acknowledged, and the reply decides.
+            Ok((n, acks)) if acks >= 1 => Outcome::Ok {
+                ended: n == self.base.players,
+            },
+            // Only the primary has it: a failover may lose it. Unknown, and
+            // no end decision rests on it.
+            Ok(_) => Outcome::Unknown,
+            Err(f) => lost(f),
         }
     }
 
