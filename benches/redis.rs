@@ -1,8 +1,17 @@
 //! `redis`: the correct Redis strategies, 50 tasks over the shared
-//! connection, when `QUIZRACE_REDIS_URL` names a server.
+//! connection, when `QUIZRACE_REDIS_URL` names a server; and the same on a
+//! Redis Cluster, side by side (`…/cluster`), when
+//! `QUIZRACE_REDIS_CLUSTER_URL` names one of its nodes.
+//! `redis-incrby-wait` needs a replica and is not benched here (its cost
+//! shows in `scenarios/redis-failover.toml`).
+
+use std::sync::Arc;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
-use quizrace::strategy::{AsyncStrategy, Env, Kind, StrategyId, SyncStrategy, Visitor};
+use quizrace::backend::redis::RedisConfig;
+use quizrace::strategy::{
+    AsyncStrategy, Env, Kind, Replication, StrategyId, SyncStrategy, Visitor,
+};
 
 use crate::harness::time_async;
 
@@ -25,16 +34,36 @@ pub(crate) fn bench(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
+    let mut envs = vec![("w50/r1024", env)];
+    match std::env::var("QUIZRACE_REDIS_CLUSTER_URL").map(|u| RedisConfig::new(&u)) {
+        Ok(Ok(cfg)) => envs.push((
+            "w50/r1024/cluster",
+            Env::default().with_backend(Arc::new(cfg.with_cluster(true))),
+        )),
+        Ok(Err(e)) => println!("redis cluster benches skipped: {e}"),
+        Err(_) => println!(
+            "redis cluster benches skipped: set QUIZRACE_REDIS_CLUSTER_URL to a cluster node's \
+             URL to compare"
+        ),
+    }
     let mut g = c.benchmark_group("redis");
     g.throughput(Throughput::Elements(1));
     g.sample_size(10);
     for id in StrategyId::ALL {
-        if id.info().backend == Some(redis) && id.info().kind == Kind::Correct {
-            id.visit(Point {
-                g: &mut g,
-                rt: &rt,
-                env: &env,
-            });
+        let info = id.info();
+        if info.backend == Some(redis)
+            && info.kind == Kind::Correct
+            && info.replication != Replication::WaitsForReplica
+        {
+            // One node and the cluster one after the other, per strategy.
+            for (point, env) in &envs {
+                id.visit(Point {
+                    g: &mut g,
+                    rt: &rt,
+                    env,
+                    point,
+                });
+            }
         }
     }
     g.finish();
@@ -44,6 +73,7 @@ struct Point<'a, 'g> {
     g: &'a mut criterion::BenchmarkGroup<'g, criterion::measurement::WallTime>,
     rt: &'a tokio::runtime::Runtime,
     env: &'a Env,
+    point: &'static str,
 }
 
 impl Visitor for Point<'_, '_> {
@@ -52,7 +82,7 @@ impl Visitor for Point<'_, '_> {
     fn visit_async<S: AsyncStrategy>(self, id: StrategyId) {
         let (rt, env) = (self.rt, self.env);
         self.g
-            .bench_function(BenchmarkId::new(id.name(), "w50/r1024"), |b| {
+            .bench_function(BenchmarkId::new(id.name(), self.point), |b| {
                 b.iter_custom(|iters| time_async::<S>(id, rt, env, iters, 50, 1024))
             });
     }

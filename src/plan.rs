@@ -628,13 +628,13 @@ fn resolve(
                     .backend
                     .and_then(|f| env.backend(f))
                     .is_some_and(|b| b.has_replicas());
-            if needs_replica {
-                no_replica.push(id.name());
-            } else if let Some(family) = id.info().backend.filter(|f| env.backend(f).is_none()) {
+            if let Some(family) = id.info().backend.filter(|f| env.backend(f).is_none()) {
                 match no_backend.iter_mut().find(|(f, _)| *f == family) {
                     Some((_, names)) => names.push(id.name()),
                     None => no_backend.push((family, vec![id.name()])),
                 }
+            } else if needs_replica {
+                no_replica.push(id.name());
             } else if id.supports(w.runtime) {
                 entries.push(Entry {
                     id,

@@ -3,7 +3,7 @@
 use anyhow::Result;
 use quizrace::backend;
 use quizrace::explain::{investigate, Evidence};
-use quizrace::strategy::{StrategyId, TraceOp};
+use quizrace::strategy::{Replication, StrategyId, TraceOp};
 
 use super::args::BackendArgs;
 use super::table::{ns, thousands, Style};
@@ -28,12 +28,28 @@ pub(crate) fn explain(name: &str, backends: &BackendArgs) -> Result<Exit> {
         .filter(|(f, _)| needed.contains(f))
         .cloned()
         .collect();
-    let env = backend::configure(&given, &needed)?;
+    let mut env = backend::configure(&given, &needed)?;
     // Its short runs create keys, tables or worker processes: Ctrl-C and
     // SIGTERM must clean those up as `run` does.
     if info.backend.is_some() || info.demo == quizrace::strategy::Demo::Partition {
         super::interrupt::install()?;
     }
+    // A strategy that waits for a replica, without a URL of the user's:
+    // a primary and a replica of quizrace's own (the Redis lab).
+    let _lab = if info.replication == Replication::WaitsForReplica && given.is_empty() {
+        env = backend::redis::apply_options(
+            env,
+            backend::redis::Options {
+                cluster: false,
+                lab: Some(backend::redis::LabKind::PrimaryReplica),
+            },
+        )?;
+        let (prepared, guards) = backend::prepare(&env)?;
+        env = prepared;
+        guards
+    } else {
+        Vec::new()
+    };
     outln!("{}", style.bold("What a real run shows"));
     match investigate(id, &env)? {
         Evidence::Counterexample {
