@@ -138,8 +138,16 @@ impl Table {
                         p.at
                     )
                 });
+                let failover = f.failover.map_or(String::new(), |fo| {
+                    format!(
+                        ";\nfailover: the replica is promoted at {:?}; the old primary \
+                         acknowledges alone for {:?}, then loses it all (lost updates)",
+                        fo.at, fo.duration
+                    )
+                });
                 outln!(
-                    "faults: client response timeout {:?}, connect timeout {:?}, {} retries{pause}",
+                    "faults: client response timeout {:?}, connect timeout {:?}, {} \
+                     retries{pause}{failover}",
                     f.response_timeout,
                     f.connect_timeout,
                     f.retries
