@@ -96,6 +96,40 @@ pub fn investigate(id: StrategyId, env: &Env) -> Result<Evidence, sim::SimError>
     }
 }
 
+/// A short real run of `id` for a timeline picture: 10 rooms of 8 players
+/// over 5 rounds on 4 workers that yield while scoring (two processes for
+/// a strategy that is only racy across them), so that a racy strategy has
+/// room-rounds to show; its result's [`crate::result::Timeline`] is one of
+/// them (a broken one, if any broke).
+pub fn timeline_run(
+    id: StrategyId,
+    env: &Env,
+) -> Result<crate::result::StrategyResult, sim::SimError> {
+    let runtime = match id.info().demo {
+        Demo::Partition => Runtime::Processes,
+        _ if id.supports(Runtime::Threads) => Runtime::Threads,
+        _ => Runtime::Tokio,
+    };
+    let w = Workload {
+        rooms: 10,
+        rounds: 5,
+        players: 8,
+        workers: 4,
+        processes: if runtime == Runtime::Processes { 2 } else { 1 },
+        runtime,
+        seed: 7,
+        window: Duration::ZERO,
+        work: ScoringWork::Yield,
+        time_limit: Duration::from_secs(10),
+        balance: Balance::RoundRobin,
+    };
+    let opts = RunOptions {
+        env: env.clone(),
+        ..RunOptions::default()
+    };
+    sim::run(id, &w, &opts)
+}
+
 /// One room-round of 2 players, answered by 2 workers scoring with a yield
 /// between read and write: the smallest setting in which the race can show.
 const LAYOUT: Layout = Layout {

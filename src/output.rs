@@ -23,8 +23,14 @@ pub enum OutputError {
     /// The path exists and is neither a regular file nor a directory.
     #[error("--json {0}: exists and is not a regular file or a directory; choose a file path")]
     NotAFile(PathBuf),
+    /// `--history PATH` names one file, and several strategies ran.
+    #[error(
+        "--history {0}: this run has {1} strategy results, and a history file holds one; give an \
+         existing directory (one file per strategy), or run one strategy (-s NAME)"
+    )]
+    OneHistory(PathBuf, usize),
     /// The file (or its directory) cannot be created or written.
-    #[error("--json: cannot write to {path}: {source}")]
+    #[error("cannot write to {path}: {source}")]
     Write {
         /// The path.
         path: PathBuf,
@@ -142,6 +148,84 @@ pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), Out
         return Err(write_error(path)(e));
     }
     Ok(())
+}
+
+/// Where `--history` writes: one file, or one file per result in an
+/// existing directory (`<scenario>-<label>.jsonl`).
+#[derive(Debug)]
+pub struct HistoryOutput {
+    path: PathBuf,
+    dir: bool,
+}
+
+impl HistoryOutput {
+    /// Checks the path before anything runs: `results` is how many
+    /// strategy results the run will produce.
+    pub fn prepare(path: &Path, results: usize) -> Result<HistoryOutput, OutputError> {
+        let dir = std::fs::metadata(path).is_ok_and(|m| m.is_dir());
+        if !dir && results > 1 {
+            return Err(OutputError::OneHistory(path.to_path_buf(), results));
+        }
+        Ok(HistoryOutput {
+            path: path.to_path_buf(),
+            dir,
+        })
+    }
+
+    /// Writes one result's history: a header line (`header`, with the
+    /// schema added), then one line per operation, as `docs/history.md`
+    /// describes; atomically (temporary file, then rename).
+    pub fn write(
+        &self,
+        scenario: &str,
+        label: &str,
+        mut header: serde_json::Map<String, serde_json::Value>,
+        ops: &[crate::sim::HistOp],
+    ) -> Result<PathBuf, OutputError> {
+        use std::io::Write;
+        let path = if self.dir {
+            self.path
+                .join(format!("{}-{}.jsonl", sanitize(scenario), sanitize(label)))
+        } else {
+            self.path.clone()
+        };
+        header.insert(
+            "schema".into(),
+            serde_json::Value::from(crate::history::SCHEMA),
+        );
+        let tmp = tmp_name(&path);
+        let written = (|| {
+            let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+            serde_json::to_writer(&mut f, &header)?;
+            f.write_all(b"\n")?;
+            for op in ops {
+                let response = (op.fate != 3).then_some(op.invoke_ns + op.took_ns as u64);
+                let value = (op.value != 0).then_some(op.value);
+                writeln!(
+                    f,
+                    "{{\"room_round\":{},\"worker\":{},\"player\":{},\"planned_ns\":{},\
+                     \"invoke_ns\":{},\"response_ns\":{},\"value\":{},\"outcome\":\"{}\",\
+                     \"fired\":{}}}",
+                    op.slot,
+                    op.worker,
+                    op.player,
+                    op.invoke_ns - op.late_ns as u64,
+                    op.invoke_ns,
+                    response.map_or("null".to_string(), |r| r.to_string()),
+                    value.map_or("null".to_string(), |v| v.to_string()),
+                    op.outcome(),
+                    op.fired
+                )?;
+            }
+            f.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+            std::fs::rename(&tmp, &path)
+        })();
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(write_error(&path)(e));
+        }
+        Ok(path)
+    }
 }
 
 /// A scenario name made safe as a file name.

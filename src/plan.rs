@@ -588,6 +588,7 @@ pub fn anomaly_count(a: &Anomalies, name: &str) -> u64 {
         "missed_end" => a.missed_end,
         "duplicate_end" => a.duplicate_end,
         "early_end" => a.early_end,
+        "non_linearizable" => a.non_linearizable,
         _ => 0,
     }
 }

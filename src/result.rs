@@ -154,6 +154,10 @@ pub struct Anomalies {
     pub duplicate_end: u64,
     /// Room-rounds whose `endQuizTime` fired before every answer was submitted.
     pub early_end: u64,
+    /// Room-rounds whose history of returned counts is not linearizable
+    /// (values repeat, skip, or go backwards in real time: `crate::history`).
+    #[serde(default)]
+    pub non_linearizable: u64,
 }
 
 impl Anomalies {
@@ -174,6 +178,7 @@ impl Anomalies {
         self.missed_end = self.missed_end.saturating_add(o.missed_end);
         self.duplicate_end = self.duplicate_end.saturating_add(o.duplicate_end);
         self.early_end = self.early_end.saturating_add(o.early_end);
+        self.non_linearizable = self.non_linearizable.saturating_add(o.non_linearizable);
     }
 
     /// 1 for each anomaly that occurred, else 0: one trial's contribution to
@@ -186,16 +191,18 @@ impl Anomalies {
             missed_end: once(self.missed_end),
             duplicate_end: once(self.duplicate_end),
             early_end: once(self.early_end),
+            non_linearizable: once(self.non_linearizable),
         }
     }
 
-    fn fields(&self) -> [u64; 5] {
+    fn fields(&self) -> [u64; 6] {
         [
             self.lost_updates,
             self.over_counts,
             self.missed_end,
             self.duplicate_end,
             self.early_end,
+            self.non_linearizable,
         ]
     }
 }
@@ -462,13 +469,52 @@ pub struct StrategyResult {
     /// allowed`): answers failed because of the environment (v2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_error: Option<String>,
+    /// The history check: how many room-rounds had returned counts to
+    /// check, and the first violation's witness (v2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<HistoryCheck>,
+    /// One room-round's operations, for the timeline picture: one with an
+    /// anomaly when a trial had one (v2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<Timeline>,
     /// Sweep parameters that vary, e.g. `{"workers": 4}`; empty without a sweep.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub point: BTreeMap<String, u64>,
+    /// The first trial's whole history, in memory only (never written to a
+    /// results file): what `quizrace run --history` writes.
+    #[serde(skip)]
+    pub first_history: Vec<crate::sim::HistOp>,
 }
 
 fn one() -> u32 {
     1
+}
+
+/// One room-round's operations as they ran: the report draws them.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Timeline {
+    /// The room-round (slot).
+    pub slot: u32,
+    /// Why this one: `non_linearizable`, another anomaly's name, or `first`.
+    pub why: String,
+    /// Its submitted answers, in invocation order.
+    pub ops: Vec<crate::sim::HistOp>,
+    /// When its `endQuizTime` fired, ns on the run's clock.
+    #[serde(default)]
+    pub fires: Vec<u64>,
+    /// Indices into `ops` of a linearizability violation's witness.
+    #[serde(default)]
+    pub highlight: Vec<usize>,
+}
+
+/// What the linearizability check of a result's histories found.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct HistoryCheck {
+    /// Room-rounds checked (those with returned counts), over all trials.
+    pub checked_rounds: u64,
+    /// The first violation found, in words, with its two operations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub witness: Option<String>,
 }
 
 /// How one result compares with what its strategy promised in that run:

@@ -143,6 +143,7 @@ pub const ANOMALY_NAMES: &[&str] = &[
     "missed_end",
     "duplicate_end",
     "early_end",
+    "non_linearizable",
 ];
 
 /// The `[redis]` section: what the Redis URL is, or which servers

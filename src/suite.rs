@@ -283,8 +283,28 @@ pub fn aggregate(trials: Vec<sim::check::Trial>, errors: Vec<String>) -> Strateg
     );
     let mut rates = Vec::with_capacity(trials.len());
     let mut anomaly_trials = Anomalies::default();
-    for t in trials {
+    for mut t in trials {
         let r = t.result;
+        if out.trials == 0 {
+            out.first_history = std::mem::take(&mut t.history);
+        }
+        if let Some(h) = &r.history {
+            let mine = out.history.get_or_insert_with(Default::default);
+            mine.checked_rounds += h.checked_rounds;
+            if mine.witness.is_none() {
+                mine.witness = h.witness.clone();
+            }
+        }
+        // The picture: a room-round that broke, the history's kind first.
+        let rank = |t: &Option<crate::result::Timeline>| match t.as_ref().map(|t| t.why.as_str()) {
+            None => 0,
+            Some("first") => 1,
+            Some("non_linearizable") => 3,
+            Some(_) => 2,
+        };
+        if rank(&r.timeline) > rank(&out.timeline) {
+            out.timeline = r.timeline.clone();
+        }
         if out.trials == 0 {
             out.strategy = r.strategy.clone();
             out.kind = r.kind.clone();
@@ -459,6 +479,8 @@ pub fn run_suite(
                 r.point = point_json(point);
                 let label = plan.label(entry, point);
                 observer.result(plan, &label, &r);
+                // Written by the observer if asked; not kept past it.
+                r.first_history = Vec::new();
                 out.check_failed |= r.fails_check();
                 out.failed_trials += r.failed_trials;
                 out.rejected |= r.outcomes.failed > 0 && r.server_error.is_some();
@@ -524,6 +546,7 @@ mod tests {
             response: lat,
             lateness: Latency::new(),
             end_latency: Latency::new(),
+            history: Vec::new(),
         }
     }
 

@@ -51,7 +51,7 @@ fn model<S: SyncStrategy>(workers: u32, work: ScoringWork) {
         let fires = threads
             .into_iter()
             .map(|t| t.join().unwrap())
-            .filter(|&fired| fired)
+            .filter(|c| c.ended)
             .count();
         let count = strategy.counts()[0];
         assert_eq!(count, workers, "lost update: count {count} of {workers}");

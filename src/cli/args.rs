@@ -67,6 +67,12 @@ pub(crate) struct RunArgs {
     /// file per scenario).
     #[arg(long)]
     pub(crate) json: Option<PathBuf>,
+    /// Write the first trial's history (every answer: when it was invoked
+    /// and answered, the count it returned, its outcome) as JSON lines
+    /// (docs/history.md) to this file, or one file per strategy into this
+    /// existing directory. `quizrace check` reads it.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) history: Option<PathBuf>,
     /// Trials per strategy, at least (default 5; --quick 3).
     #[arg(long)]
     trials: Option<u32>,

@@ -1,8 +1,10 @@
 //! `quizrace explain`.
 
-use anyhow::Result;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
 use quizrace::backend;
-use quizrace::explain::{investigate, Evidence};
+use quizrace::explain::{investigate, timeline_run, Evidence};
 use quizrace::strategy::{Replication, StrategyId, TraceOp};
 
 use super::args::BackendArgs;
@@ -11,7 +13,7 @@ use super::Exit;
 
 /// `quizrace explain STRATEGY`: the catalogue's explanation, then what a
 /// short real run shows.
-pub(crate) fn explain(name: &str, backends: &BackendArgs) -> Result<Exit> {
+pub(crate) fn explain(name: &str, svg: Option<&Path>, backends: &BackendArgs) -> Result<Exit> {
     let id = StrategyId::from_name(name)?;
     let info = id.info();
     let style = Style::detect();
@@ -105,6 +107,28 @@ pub(crate) fn explain(name: &str, backends: &BackendArgs) -> Result<Exit> {
         Evidence::NotReproduced { setup } => {
             outln!("The race did not show in this short run ({setup}). Races are timing-dependent; try `quizrace run --strategy {name} --scoring-work yield`.");
         }
+    }
+    if let Some(path) = svg {
+        let result = timeline_run(id, &env)?;
+        let Some(t) = &result.timeline else {
+            bail!("the run kept no history to draw");
+        };
+        let title = format!(
+            "{name}: room-round {} ({}), one lane per worker",
+            t.slot,
+            match t.why.as_str() {
+                "first" => "no anomaly in this run",
+                why => why,
+            }
+        );
+        std::fs::write(path, quizrace::timeline::svg(t, &title))
+            .with_context(|| format!("--svg: cannot write {}", path.display()))?;
+        outln!(
+            "\nTimeline of room-round {} ({}): {}",
+            t.slot,
+            t.why,
+            path.display()
+        );
     }
     Ok(Exit::Done)
 }

@@ -39,6 +39,10 @@ enum Command {
     Explain {
         /// Strategy name (see `quizrace list`).
         strategy: String,
+        /// Also draw one room-round of a short real run as a timeline (SVG)
+        /// into this file: a room-round with an anomaly, if one showed.
+        #[arg(long, value_name = "FILE")]
+        svg: Option<PathBuf>,
         #[command(flatten)]
         backends: BackendArgs,
     },
@@ -74,7 +78,11 @@ pub(crate) fn main(cli: Cli) -> Result<Exit> {
     match cli.command {
         Command::List { json } => list(json),
         Command::Run(args) => run::run(*args),
-        Command::Explain { strategy, backends } => explain::explain(&strategy, &backends),
+        Command::Explain {
+            strategy,
+            svg,
+            backends,
+        } => explain::explain(&strategy, svg.as_deref(), &backends),
         Command::Report {
             results,
             criterion,

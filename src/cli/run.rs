@@ -3,7 +3,7 @@
 use std::io::IsTerminal;
 
 use anyhow::{bail, Result};
-use quizrace::output::Output;
+use quizrace::output::{HistoryOutput, Output};
 use quizrace::plan::{self, fmt_point, Point, ScenarioPlan};
 use quizrace::result::{ResultsFile, StrategyResult};
 use quizrace::sim::Progress;
@@ -23,6 +23,9 @@ struct Terminal<'a> {
     show_progress: bool,
     style: Style,
     output: Option<&'a Output>,
+    history: Option<&'a HistoryOutput>,
+    /// The first `--history` write that failed, reported when the scenario ends.
+    history_error: Option<quizrace::output::OutputError>,
     table: Option<Table>,
     bar: Option<ProgressThread>,
 }
@@ -62,9 +65,44 @@ impl Observer for Terminal<'_> {
         self.bar = None;
     }
 
-    fn result(&mut self, _plan: &ScenarioPlan, label: &str, r: &StrategyResult) {
+    fn result(&mut self, plan: &ScenarioPlan, label: &str, r: &StrategyResult) {
         if let (false, Some(t)) = (self.quiet, &self.table) {
             t.row(label, r, &self.style);
+        }
+        let Some(h) = self.history else {
+            return;
+        };
+        if r.first_history.is_empty() && r.answers > 0 {
+            eprintln!(
+                "quizrace: {label}: no history to write (a trial keeps one only up to 2,000,000 \
+                 answers)"
+            );
+            return;
+        }
+        let w = &plan.workload;
+        let header = serde_json::json!({
+            "scenario": plan.name,
+            "strategy": r.strategy,
+            "label": label,
+            "runtime": r.runtime,
+            "rooms": w.rooms,
+            "players": w.players,
+            "rounds": w.rounds,
+            "workers": w.workers,
+            "processes": w.effective_processes(),
+            "seed": w.seed,
+            "trial": 1,
+            "times": "ns on the run's clock",
+        });
+        let serde_json::Value::Object(header) = header else {
+            unreachable!("a JSON object literal")
+        };
+        match h.write(&plan.name, label, header, &r.first_history) {
+            Ok(path) if !self.quiet => outln!("history: {}", path.display()),
+            Ok(_) => {}
+            Err(e) => {
+                self.history_error.get_or_insert(e);
+            }
         }
     }
 
@@ -82,6 +120,9 @@ impl Observer for Terminal<'_> {
         if let Some(out) = self.output {
             out.write_one(file)?;
         }
+        if let Some(e) = self.history_error.take() {
+            return Err(e.into());
+        }
         Ok(())
     }
 }
@@ -94,6 +135,12 @@ pub(crate) fn run(args: RunArgs) -> Result<Exit> {
         eprintln!("quizrace: warning: {w}");
     }
     let output = args.json.as_deref().map(Output::prepare).transpose()?;
+    let results: usize = plans.iter().map(|p| p.entries.len() * p.points.len()).sum();
+    let history = args
+        .history
+        .as_deref()
+        .map(|p| HistoryOutput::prepare(p, results))
+        .transpose()?;
     // Worker processes and server state need a clean stop on Ctrl-C or SIGTERM.
     if plans.iter().any(|p| {
         p.entries
@@ -111,6 +158,8 @@ pub(crate) fn run(args: RunArgs) -> Result<Exit> {
             && std::io::stderr().is_terminal(),
         style: Style::detect(),
         output: output.as_ref(),
+        history: history.as_ref(),
+        history_error: None,
         table: None,
         bar: None,
     };

@@ -160,7 +160,7 @@ impl Table {
             format!("{:>9} {:>9}", "p50", "p99")
         };
         outln!(
-            "{:<lw$} {:<22} {:>6} {:>10} {:>21} {timing} {:>9} {:>7} {:>7} {:>7} {:>7} {:>7}",
+            "{:<lw$} {:<22} {:>6} {:>10} {:>21} {timing} {:>9} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}",
             "strategy",
             "verdict (trials)",
             "trials",
@@ -172,6 +172,7 @@ impl Table {
             "missed",
             "dup",
             "early",
+            "non-lin",
             lw = self.label_width,
         );
     }
@@ -179,8 +180,9 @@ impl Table {
     /// One line under the table saying what its columns count.
     pub(crate) fn legend(&self) {
         outln!(
-            "(lost, over, missed, dup, early: trials in which the anomaly appeared; the lines \
-             below give amounts.{})",
+            "(lost, over, missed, dup, early, non-lin: trials in which the anomaly appeared; \
+             non-lin = returned counts that no order of the calls explains; the lines below give \
+             amounts.{})",
             if self.scheduled {
                 " svc = the record call; resp = from the planned arrival; late = start behind plan."
             } else {
@@ -213,7 +215,7 @@ impl Table {
             format!("{:>9} {:>9}", ns(r.latency_ns.p50), ns(r.latency_ns.p99))
         };
         outln!(
-            "{:<lw$} {} {:>6} {:>10} {:>21} {timing} {:>9} {} {} {} {} {}",
+            "{:<lw$} {} {:>6} {:>10} {:>21} {timing} {:>9} {} {} {} {} {} {}",
             label,
             style.verdict(r),
             n,
@@ -225,6 +227,7 @@ impl Table {
             cell(t.missed_end),
             cell(t.duplicate_end),
             cell(t.early_end),
+            cell(t.non_linearizable),
             lw = self.label_width,
         );
     }
@@ -338,6 +341,14 @@ pub(crate) fn print_summary(results: &[(String, StrategyResult)], style: &Style)
             "rounds ended before every answer was in",
             format!("{} of room-rounds", pct(a.early_end, rounds)),
         );
+        said(
+            t.non_linearizable,
+            "returned counts that no order of the calls explains",
+            format!("{} of room-rounds", pct(a.non_linearizable, rounds)),
+        );
+        if let Some(w) = r.history.as_ref().and_then(|h| h.witness.as_ref()) {
+            parts.push(format!("first non-linearizable pair: {w}"));
+        }
         let o = &r.outcomes;
         if o.retries > 0 && o.failed + o.unknown == 0 {
             // Conflicts retried by the strategy itself (WATCH aborts,

@@ -146,6 +146,7 @@ fn anomaly_parts(a: &Anomalies) -> Vec<(&'static str, &'static str, u64)> {
         ("missed end", "missed_end", a.missed_end),
         ("dup end", "duplicate_end", a.duplicate_end),
         ("early end", "early_end", a.early_end),
+        ("non-lin", "non_linearizable", a.non_linearizable),
     ]
     .into_iter()
     .filter(|p| p.2 > 0)
@@ -351,8 +352,39 @@ fn scenario(index: usize, run: &Run) -> Result<Markup, ReportError> {
             }
             (results_table(run, &reps))
             div.charts { @for chart in &charts { (chart) } }
+            (timelines(run, &reps))
         }
     })
+}
+
+/// Timelines of room-rounds that broke (at most three per scenario): one
+/// lane per worker, one bar per call, the count it returned.
+fn timelines(run: &Run, reps: &[&StrategyResult]) -> Markup {
+    let broken: Vec<(&StrategyResult, &crate::result::Timeline)> = reps
+        .iter()
+        .filter_map(|r| r.timeline.as_ref().map(|t| (*r, t)))
+        .filter(|(_, t)| t.why != "first")
+        .take(3)
+        .collect();
+    if broken.is_empty() {
+        return html! {};
+    }
+    html! {
+        div.charts.timelines {
+            @for (r, t) in broken {
+                @let title = format!(
+                    "{} — {}: room-round {} ({})",
+                    run.label, r.strategy, t.slot, t.why.replace('_', " ")
+                );
+                (figure(&title, &crate::timeline::svg(t, &title), html! {
+                    "One room-round as it ran: a lane per worker, a bar per call from its start to \
+                     its reply, labelled with the player and the count it returned (→n); green \
+                     acknowledged, orange unknown (open), grey failed; a dark outline fired \
+                     endQuizTime; red outlines are the two calls no order explains."
+                }))
+            }
+        }
+    }
 }
 
 /// The scenario's parameters as `(name, value)`, swept ones with all their

@@ -1,8 +1,10 @@
 //! Ground truth versus the strategy: the five invariants (ARCHITECTURE.md, "Invariants").
 
 use crate::metrics::Recorder as Latency;
-use crate::result::{Anomalies, RoundOutcomes, Spread, StrategyResult, Verdict};
-use crate::sim::{RawRun, Workload};
+use crate::result::{
+    Anomalies, HistoryCheck, RoundOutcomes, Spread, StrategyResult, Timeline, Verdict,
+};
+use crate::sim::{raw, HistOp, RawRun, Workload};
 use crate::strategy::{Env, StrategyId};
 
 /// One checked trial: its result entry and the histograms behind its
@@ -19,6 +21,52 @@ pub struct Trial {
     pub lateness: Latency,
     /// From the planned arrival of each round's last answer to its end.
     pub end_latency: Latency,
+    /// Every submitted answer of the trial, when it was kept (for
+    /// `--history`); moved in by [`crate::sim::run_trial`].
+    pub history: Vec<HistOp>,
+}
+
+/// The linearizability check of one trial's history: room-rounds checked,
+/// room-rounds that are not linearizable, the first witness, and the slot
+/// of the first violation.
+#[derive(Debug, Default)]
+struct Linearity {
+    checked: u64,
+    violations: u64,
+    witness: Option<String>,
+    first_bad: Option<u32>,
+}
+
+/// Checks every room-round of `ops` whose calls returned counts
+/// ([`crate::history::check_round`]); `by_slot` lists `ops` indices sorted
+/// by (slot, invocation).
+fn linearity(ops: &[HistOp], by_slot: &[u32]) -> Linearity {
+    let mut out = Linearity::default();
+    let mut round: Vec<crate::history::Op> = Vec::new();
+    for group in by_slot.chunk_by(|&a, &b| ops[a as usize].slot == ops[b as usize].slot) {
+        if !group
+            .iter()
+            .any(|&i| ops[i as usize].value != raw::NO_VALUE)
+        {
+            continue; // a strategy that returns no counts: nothing to check
+        }
+        round.clear();
+        round.extend(
+            group
+                .iter()
+                .map(|&i| crate::history::Op::from(&ops[i as usize])),
+        );
+        out.checked += 1;
+        if let Err(v) = crate::history::check_round(&round) {
+            out.violations += 1;
+            if out.witness.is_none() {
+                let slot = ops[group[0] as usize].slot;
+                out.witness = Some(format!("room-round {slot}: {v}"));
+                out.first_bad = Some(slot);
+            }
+        }
+    }
+    out
 }
 
 /// Counts the anomalies of `raw` and builds the result entry (one trial).
@@ -59,6 +107,9 @@ pub fn evaluate_trial(id: StrategyId, w: &Workload, env: &Env, raw: &RawRun) -> 
     let mut timed_out = 0;
     let mut unjudged = 0;
     let mut rounds = RoundOutcomes::default();
+    // The first room-round with an anomaly, to draw when the history check
+    // found none.
+    let mut first_anomalous: Option<(usize, &'static str)> = None;
     for s in 0..slots {
         let ok = raw.ok[s] as u64;
         let upper = ok + raw.unknown[s] as u64;
@@ -91,6 +142,22 @@ pub fn evaluate_trial(id: StrategyId, w: &Workload, env: &Env, raw: &RawRun) -> 
             _ => a.duplicate_end += 1,
         }
         let early = fires[s] > 0 && first_fire[s] < raw.last_submit[s];
+        if first_anomalous.is_none() {
+            let why = if c < ok {
+                Some("lost_updates")
+            } else if c > upper {
+                Some("over_counts")
+            } else if fires[s] == 0 && !uncertain && !abandoned {
+                Some("missed_end")
+            } else if fires[s] > 1 {
+                Some("duplicate_end")
+            } else if early {
+                Some("early_end")
+            } else {
+                None
+            };
+            first_anomalous = why.map(|w| (s, w));
+        }
         if fires[s] > 0 {
             if early {
                 a.early_end += 1;
@@ -125,6 +192,46 @@ pub fn evaluate_trial(id: StrategyId, w: &Workload, env: &Env, raw: &RawRun) -> 
         };
         *class += 1;
     }
+    // Histories: every room-round whose calls returned counts must be
+    // linearizable; one room-round (a broken one, if any) is kept to draw.
+    let mut by_slot: Vec<u32> = (0..raw.history.len() as u32).collect();
+    by_slot.sort_unstable_by_key(|&i| {
+        let op = &raw.history[i as usize];
+        (op.slot, op.invoke_ns)
+    });
+    let lin = linearity(&raw.history, &by_slot);
+    a.non_linearizable = lin.violations;
+    let history = raw.history_kept.then(|| HistoryCheck {
+        checked_rounds: lin.checked,
+        witness: lin.witness.clone(),
+    });
+    let pick = lin
+        .first_bad
+        .map(|s| (s, "non_linearizable"))
+        .or(first_anomalous.map(|(s, why)| (s as u32, why)))
+        .or((slots > 0).then_some((0, "first")));
+    let timeline = match pick {
+        Some((slot, why)) if raw.history_kept => {
+            let from = by_slot.partition_point(|&i| raw.history[i as usize].slot < slot);
+            let to = by_slot.partition_point(|&i| raw.history[i as usize].slot <= slot);
+            Some(Timeline {
+                slot,
+                why: why.to_string(),
+                ops: by_slot[from..to]
+                    .iter()
+                    .map(|&i| raw.history[i as usize])
+                    .collect(),
+                fires: raw
+                    .fires
+                    .iter()
+                    .filter(|(s, _)| *s == slot)
+                    .map(|&(_, t)| t)
+                    .collect(),
+                highlight: Vec::new(),
+            })
+        }
+        _ => None,
+    };
     let answers: u64 = raw.submitted.iter().map(|&x| x as u64).sum();
     let elapsed_ns = raw.end_ns.saturating_sub(raw.start_ns).max(1);
     let elapsed_s = elapsed_ns as f64 / 1e9;
@@ -166,6 +273,8 @@ pub fn evaluate_trial(id: StrategyId, w: &Workload, env: &Env, raw: &RawRun) -> 
         end_latency_ns: end_latency.percentiles(),
         timed_out,
         outcomes,
+        history,
+        timeline,
         ..StrategyResult::default()
     };
     Trial {
@@ -174,6 +283,7 @@ pub fn evaluate_trial(id: StrategyId, w: &Workload, env: &Env, raw: &RawRun) -> 
         response,
         lateness,
         end_latency,
+        history: Vec::new(),
     }
 }
 

@@ -40,8 +40,8 @@ use crate::strategy::{
     UnderRetries, Visitor,
 };
 pub use clock::{precise_timers, Clock};
-pub use raw::RawRun;
 pub(crate) use raw::{Fate, WorkerOut};
+pub use raw::{HistOp, RawRun};
 pub use workload::{limits, Balance, Workload};
 
 /// Options that are not part of the workload.
@@ -217,8 +217,10 @@ pub fn run_trial(
     w.validate()?;
     id.check_runtime(w.runtime)?;
     let Some(family) = id.info().backend else {
-        let raw = play(id, w, opts)?;
-        return Ok(check::evaluate_trial(id, w, &opts.env, &raw));
+        let mut raw = play(id, w, opts)?;
+        let mut trial = check::evaluate_trial(id, w, &opts.env, &raw);
+        trial.history = std::mem::take(&mut raw.history);
+        return Ok(trial);
     };
     let backend = opts
         .env
@@ -267,6 +269,7 @@ pub fn run_trial(
         raw.server_error = end.server_error;
     }
     let mut trial = check::evaluate_trial(id, w, &opts.env, &raw);
+    trial.history = std::mem::take(&mut raw.history);
     trial.result.server_restarted = end.restarted;
     Ok(trial)
 }
@@ -382,6 +385,11 @@ pub fn run_share(
         if let Some(b) = opts.env.backend(family) {
             raw.server_error = raw.server_error.or_else(|| b.take_server_error());
         }
+    }
+    // Workers are numbered across processes in the history.
+    let first = (process as usize * w.workers as usize).min(u16::MAX as usize) as u16;
+    for op in &mut raw.history {
+        op.worker = op.worker.saturating_add(first);
     }
     Ok(raw)
 }

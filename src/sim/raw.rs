@@ -32,6 +32,57 @@ impl From<crate::strategy::Outcome> for Fate {
     }
 }
 
+/// One submitted answer in a run's history: 32 bytes, built after the run
+/// from each worker's own arrays (nothing shared in the hot loop).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistOp {
+    /// When the call started, ns on the run's clock.
+    pub invoke_ns: u64,
+    /// How long the call took, ns (saturating at about 4.3 s).
+    pub took_ns: u32,
+    /// How late the call started against its planned arrival, ns (0 in a
+    /// burst, which has no schedule).
+    pub late_ns: u32,
+    /// The room-round.
+    pub slot: u32,
+    /// The player who answered.
+    pub player: u32,
+    /// The count the call produced, 0 for none ([`NO_VALUE`]).
+    pub value: u32,
+    /// The worker, numbered across processes.
+    pub worker: u16,
+    /// 1 acknowledged, 2 failed, 3 unknown.
+    pub fate: u8,
+    /// Whether this call fired `endQuizTime`.
+    pub fired: bool,
+}
+
+impl HistOp {
+    /// `ok`, `failed` or `unknown`.
+    pub fn outcome(&self) -> &'static str {
+        match self.fate {
+            1 => "ok",
+            2 => "failed",
+            _ => "unknown",
+        }
+    }
+}
+
+/// Histories are kept for trials of at most this many answers (32 bytes
+/// each: 64 MiB); larger trials are checked by their counts alone.
+pub(crate) const MAX_HISTORY: u64 = 2_000_000;
+
+/// "No value": the call produced no count, or none was acknowledged.
+pub(crate) const NO_VALUE: u32 = 0;
+
+/// A call's duration from its start and end stamps, in ns, saturating at
+/// `u32::MAX` (about 4.3 s; the history then reads the response as that
+/// late, which only widens the operation).
+#[inline]
+pub(crate) fn took(t0: u64, t1: u64) -> u32 {
+    t1.saturating_sub(t0).min(u32::MAX as u64) as u32
+}
+
 /// What one worker saw. Built in the hot loop with no sharing.
 #[derive(Debug)]
 pub(crate) struct WorkerOut {
@@ -47,6 +98,12 @@ pub(crate) struct WorkerOut {
     pub(crate) submitted_at: Vec<u64>,
     /// What happened to each planned answer.
     pub(crate) outcome: Vec<Fate>,
+    /// The count each acknowledged answer's call produced ([`NO_VALUE`]:
+    /// none), for the history checker.
+    pub(crate) value: Vec<u32>,
+    /// How long each submitted answer's call took, in ns (saturating at
+    /// about 4.3 s: [`took`]).
+    pub(crate) took: Vec<u32>,
     pub(crate) fires: Vec<(u32, u64)>,
     pub(crate) start_ns: u64,
     pub(crate) end_ns: u64,
@@ -62,6 +119,8 @@ impl WorkerOut {
             round_start: Vec::new(),
             submitted_at: vec![0; answers],
             outcome: vec![Fate::NotSubmitted; answers],
+            value: vec![NO_VALUE; answers],
+            took: vec![0; answers],
             fires: Vec::new(),
             start_ns: 0,
             end_ns: 0,
@@ -113,6 +172,13 @@ pub struct RawRun {
     pub start_ns: u64,
     /// End of the measured region.
     pub end_ns: u64,
+    /// Every submitted answer, when the trial has at most [`MAX_HISTORY`]
+    /// answers (else empty, and `history_kept` is false).
+    #[serde(default)]
+    pub history: Vec<HistOp>,
+    /// Whether `history` holds every submitted answer.
+    #[serde(default)]
+    pub history_kept: bool,
 }
 
 impl RawRun {
@@ -121,6 +187,7 @@ impl RawRun {
         plans: &[workload::WorkerPlan],
         outs: Vec<WorkerOut>,
         counts: Vec<u32>,
+        keep_history: bool,
     ) -> RawRun {
         let mut raw = RawRun {
             submitted: vec![0; slots],
@@ -131,12 +198,27 @@ impl RawRun {
             last_planned: vec![0; slots],
             counts,
             start_ns: u64::MAX,
+            history_kept: keep_history,
             ..RawRun::default()
         };
+        if keep_history {
+            let submitted: usize = outs
+                .iter()
+                .map(|o| {
+                    o.outcome
+                        .iter()
+                        .filter(|f| **f != Fate::NotSubmitted)
+                        .count()
+                })
+                .sum();
+            raw.history.reserve_exact(submitted);
+        }
         let mut latency = Latency::new();
         let mut response = Latency::new();
         let mut lateness = Latency::new();
-        for (plan, out) in plans.iter().zip(outs) {
+        for (worker, (plan, out)) in plans.iter().zip(outs).enumerate() {
+            // Fires were pushed in answer order: walk them alongside.
+            let mut fires = out.fires.iter().peekable();
             for (i, p) in plan.answers.iter().enumerate() {
                 let s = p.answer.slot as usize;
                 match out.outcome[i] {
@@ -162,6 +244,30 @@ impl RawRun {
                     _ => out.submitted_at[i],
                 };
                 raw.last_planned[s] = raw.last_planned[s].max(planned);
+                let t0 = out.submitted_at[i];
+                let t1 = t0 + out.took[i] as u64;
+                let fired = fires
+                    .next_if(|&&(slot, at)| {
+                        slot == p.answer.slot && (at == t1 || (out.took[i] == u32::MAX && at >= t1))
+                    })
+                    .is_some();
+                if keep_history {
+                    raw.history.push(HistOp {
+                        invoke_ns: t0,
+                        took_ns: out.took[i],
+                        late_ns: t0.saturating_sub(planned).min(u32::MAX as u64) as u32,
+                        slot: p.answer.slot,
+                        player: p.answer.player,
+                        value: out.value[i],
+                        worker: worker.min(u16::MAX as usize) as u16,
+                        fate: match out.outcome[i] {
+                            Fate::Ok => 1,
+                            Fate::Failed => 2,
+                            _ => 3,
+                        },
+                        fired,
+                    });
+                }
             }
             raw.fires.extend_from_slice(&out.fires);
             raw.outcomes.retries += out.retries;
@@ -219,6 +325,12 @@ impl RawRun {
         self.outcomes.retries += o.outcomes.retries;
         self.start_ns = self.start_ns.min(o.start_ns);
         self.end_ns = self.end_ns.max(o.end_ns);
+        self.history_kept &= o.history_kept;
+        if self.history_kept {
+            self.history.extend(o.history);
+        } else {
+            self.history = Vec::new();
+        }
         if self.server_error.is_none() {
             self.server_error = o.server_error;
         }

@@ -8,6 +8,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use super::barrier::Barrier;
 
+use super::raw::{took, MAX_HISTORY, NO_VALUE};
 use super::workload::{WorkerPlan, Workload};
 use super::{Clock, Fate, Progress, RawRun, RunOptions, SimError, WorkerOut};
 use crate::strategy::{AsyncStrategy, Recorder, StrategyId, SyncStrategy, Visitor};
@@ -103,6 +104,7 @@ impl Visitor for Threads<'_> {
             &plans,
             outs,
             counts,
+            w.total_answers() <= MAX_HISTORY,
         ))
     }
 
@@ -154,7 +156,7 @@ fn worker<H: Recorder>(
             if t0 > deadline {
                 break; // the round is over; the rest are abandoned, not submitted
             }
-            let ended = h.record(p.answer, &work);
+            let c = h.record(p.answer, &work);
             let t1 = clock.now();
             out.latency.record(t1.saturating_sub(t0));
             if scheduled {
@@ -162,8 +164,10 @@ fn worker<H: Recorder>(
                 out.response.record(t1.saturating_sub(planned));
             }
             out.submitted_at[first + i] = t0;
+            out.took[first + i] = took(t0, t1);
+            out.value[first + i] = c.value.unwrap_or(NO_VALUE);
             out.outcome[first + i] = Fate::Ok;
-            if ended {
+            if c.ended {
                 out.fires.push((p.answer.slot, t1));
             }
         }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use tokio::sync::Barrier;
 
+use super::raw::{took, MAX_HISTORY, NO_VALUE};
 use super::workload::{WorkerPlan, Workload};
 use super::{Clock, Fate, Progress, RawRun, RunOptions, SimError, WorkerOut};
 use crate::strategy::{
@@ -74,13 +75,16 @@ struct SyncAdapter<H> {
 
 impl<H: Recorder> AsyncRecorder for SyncAdapter<H> {
     async fn record(&mut self, answer: Answer, work: &ScoringWork) -> Outcome {
-        let ended = if self.scores_first {
+        let c = if self.scores_first {
             work.run_async().await;
             self.handle.record(answer, &ScoringWork::None)
         } else {
             self.handle.record(answer, work)
         };
-        Outcome::Ok { ended }
+        Outcome::Ok {
+            ended: c.ended,
+            value: c.value,
+        }
     }
 }
 
@@ -114,6 +118,7 @@ impl Visitor for Tokio<'_> {
             &plans,
             outs?,
             strategy.counts(),
+            w.total_answers() <= MAX_HISTORY,
         ))
     }
 
@@ -153,6 +158,7 @@ impl Visitor for Tokio<'_> {
                 &plans,
                 outs?,
                 counts,
+                w.total_answers() <= MAX_HISTORY,
             ))
         })
     }
@@ -292,8 +298,12 @@ async fn worker<H: AsyncRecorder>(
                 out.response.record(t1.saturating_sub(planned));
             }
             out.submitted_at[first + i] = t0;
-            if let Outcome::Ok { ended: true } = outcome {
-                out.fires.push((p.answer.slot, t1));
+            out.took[first + i] = took(t0, t1);
+            if let Outcome::Ok { ended, value } = outcome {
+                out.value[first + i] = value.unwrap_or(NO_VALUE);
+                if ended {
+                    out.fires.push((p.answer.slot, t1));
+                }
             }
             out.outcome[first + i] = Fate::from(outcome);
         }

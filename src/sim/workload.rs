@@ -187,9 +187,11 @@ pub mod limits {
     /// Total answers of one run (a hard cap; memory is checked separately by
     /// [`super::Workload::estimated_bytes`]).
     pub const MAX_ANSWERS: u64 = 200_000_000;
-    /// Bytes per planned answer: its plan entry (24), submission time and
-    /// outcome (9), and slack for vectors that grow by doubling.
-    pub const BYTES_PER_ANSWER: u64 = 48;
+    /// Bytes per planned answer: its plan entry (24), submission time,
+    /// outcome, value and duration (17), and slack for vectors that grow by
+    /// doubling. (Histories, 32 bytes per answer, are kept only up to
+    /// 2 million answers.)
+    pub const BYTES_PER_ANSWER: u64 = 56;
     /// Bytes per room-round: a padded counter (128), the merged observations
     /// (36), the checker's arrays (16) and slack.
     pub const BYTES_PER_SLOT: u64 = 200;

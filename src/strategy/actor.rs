@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 
-use crate::strategy::{Answer, Layout, Recorder, ScoringWork, SetupError, SyncStrategy};
+use crate::strategy::{Answer, Counted, Layout, Recorder, ScoringWork, SetupError, SyncStrategy};
 
 pub(crate) const ACTOR_EXPLAIN: &str = "\
 actor removes sharing instead of guarding it. One thread owns the scoring map;
@@ -136,13 +136,13 @@ impl SyncStrategy for Actor {
 
 impl Recorder for ActorHandle {
     #[inline]
-    fn record(&mut self, answer: Answer, work: &ScoringWork) -> bool {
+    fn record(&mut self, answer: Answer, work: &ScoringWork) -> Counted {
         work.run();
         let sent = self.mailbox.send(Msg::Record {
             slot: answer.slot,
             worker: self.worker,
         });
         // The owner only stops once every sender is gone, and we hold one.
-        sent.is_ok() && self.replies.recv().unwrap_or(false)
+        Counted::decided(sent.is_ok() && self.replies.recv().unwrap_or(false))
     }
 }

@@ -2,7 +2,7 @@
 
 use crossbeam_utils::CachePadded;
 
-use crate::strategy::{Answer, Layout, Recorder, ScoringWork, SetupError, SyncStrategy};
+use crate::strategy::{Answer, Counted, Layout, Recorder, ScoringWork, SetupError, SyncStrategy};
 use crate::sync::{Arc, AtomicU32, Ordering};
 
 pub(crate) const ATOMIC_EXPLAIN: &str = "\
@@ -77,14 +77,14 @@ impl SyncStrategy for Atomic {
 
 impl Recorder for Atomic {
     #[inline]
-    fn record(&mut self, answer: Answer, work: &ScoringWork) -> bool {
+    fn record(&mut self, answer: Answer, work: &ScoringWork) -> Counted {
         work.run();
         // AcqRel: the firing worker acquires every earlier scorer's release,
         // so whatever they wrote before counting (their scores) is visible to
         // the one that ends the round. The count alone would be fine Relaxed:
         // RMWs on one location are totally ordered either way.
         let before = self.counts[answer.slot as usize].fetch_add(1, Ordering::AcqRel);
-        before + 1 == self.players
+        Counted::at(before + 1, self.players)
     }
 }
 
@@ -120,7 +120,7 @@ impl SyncStrategy for Cas {
 
 impl Recorder for Cas {
     #[inline]
-    fn record(&mut self, answer: Answer, work: &ScoringWork) -> bool {
+    fn record(&mut self, answer: Answer, work: &ScoringWork) -> Counted {
         work.run();
         let c = &self.counts[answer.slot as usize];
         let mut current = c.load(Ordering::Relaxed);
@@ -129,7 +129,7 @@ impl Recorder for Cas {
             // cheaper on LL/SC machines; on x86 both compile to lock cmpxchg.
             match c.compare_exchange_weak(current, current + 1, Ordering::AcqRel, Ordering::Relaxed)
             {
-                Ok(_) => return current + 1 == self.players,
+                Ok(_) => return Counted::at(current + 1, self.players),
                 Err(actual) => current = actual,
             }
         }

@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 
 use crate::strategy::{
-    Answer, AsyncRecorder, AsyncStrategy, Env, Layout, Outcome, Recorder, ScoringWork, SetupError,
-    SyncStrategy, Tracer,
+    Answer, AsyncRecorder, AsyncStrategy, Counted, Env, Layout, Outcome, Recorder, ScoringWork,
+    SetupError, SyncStrategy, Tracer,
 };
 use crate::sync::{lock, Arc, Mutex};
 
@@ -99,12 +99,12 @@ impl SyncStrategy for StdMutex {
 
 impl Recorder for StdMutex {
     #[inline]
-    fn record(&mut self, answer: Answer, work: &ScoringWork) -> bool {
+    fn record(&mut self, answer: Answer, work: &ScoringWork) -> Counted {
         let mut map = lock(&self.map);
         let v = map[answer.slot as usize];
         work.run();
         map[answer.slot as usize] = v + 1;
-        v + 1 == self.players
+        Counted::at(v + 1, self.players)
     }
 }
 
@@ -138,12 +138,12 @@ impl SyncStrategy for ParkingLotMutex {
 
 impl Recorder for ParkingLotMutex {
     #[inline]
-    fn record(&mut self, answer: Answer, work: &ScoringWork) -> bool {
+    fn record(&mut self, answer: Answer, work: &ScoringWork) -> Counted {
         let mut map = self.map.lock();
         let v = map[answer.slot as usize];
         work.run();
         map[answer.slot as usize] = v + 1;
-        v + 1 == self.players
+        Counted::at(v + 1, self.players)
     }
 }
 
@@ -185,12 +185,12 @@ impl SyncStrategy for LocalMap {
 
 impl Recorder for LocalMap {
     #[inline]
-    fn record(&mut self, answer: Answer, work: &ScoringWork) -> bool {
+    fn record(&mut self, answer: Answer, work: &ScoringWork) -> Counted {
         let mut map = lock(&self.map);
         let v = map.get(&answer.slot).copied().unwrap_or(0);
         work.run();
         map.insert(answer.slot, v + 1);
-        v + 1 == self.players
+        Counted::at(v + 1, self.players)
     }
 }
 
@@ -230,12 +230,12 @@ impl SyncStrategy for Sharded {
 
 impl Recorder for Sharded {
     #[inline]
-    fn record(&mut self, answer: Answer, work: &ScoringWork) -> bool {
+    fn record(&mut self, answer: Answer, work: &ScoringWork) -> Counted {
         let mut entry = self.map.entry(answer.slot).or_insert(0);
         let v = *entry;
         work.run();
         *entry = v + 1;
-        v + 1 == self.players
+        Counted::at(v + 1, self.players)
     }
 }
 
@@ -285,6 +285,7 @@ impl AsyncRecorder for TokioMutexHandle {
         map[answer.slot as usize] = v + 1;
         Outcome::Ok {
             ended: v + 1 == self.players,
+            value: Some(v + 1),
         }
     }
 }

@@ -194,11 +194,42 @@ pub fn yield_now() -> impl Future<Output = ()> {
     YieldNow(false)
 }
 
+/// What one record call did to its room-round's counter.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counted {
+    /// Whether this call completed the round (the caller emits
+    /// `endQuizTime`).
+    pub ended: bool,
+    /// The count this call produced: the value its increment returned, or
+    /// the value its read–write wrote. The history checker
+    /// ([`crate::history`]) needs it; `None` for strategies that decide
+    /// from something else (a flag from a script, a semaphore, a reply).
+    pub value: Option<u32>,
+}
+
+impl Counted {
+    /// A call that left the count at `value`, ending the round when that is
+    /// the number of `players`.
+    #[inline]
+    pub fn at(value: u32, players: u32) -> Counted {
+        Counted {
+            ended: value == players,
+            value: Some(value),
+        }
+    }
+
+    /// A call whose decision comes without a count.
+    #[inline]
+    pub fn decided(ended: bool) -> Counted {
+        Counted { ended, value: None }
+    }
+}
+
 /// A worker's handle on a synchronous strategy.
 pub trait Recorder: Send + 'static {
-    /// Records one answer; returns `true` if this call completed the round
-    /// (the caller emits `endQuizTime`).
-    fn record(&mut self, answer: Answer, work: &ScoringWork) -> bool;
+    /// Records one answer: whether this call completed the round, and the
+    /// count it produced.
+    fn record(&mut self, answer: Answer, work: &ScoringWork) -> Counted;
 }
 
 /// A strategy whose record call never blocks on I/O: it runs on OS threads.
@@ -232,6 +263,9 @@ pub enum Outcome {
     Ok {
         /// Whether this call completed the round.
         ended: bool,
+        /// The count it produced, where the strategy has one
+        /// ([`Counted::value`]).
+        value: Option<u32>,
     },
     /// The answer was definitely not counted (e.g. connection refused).
     Failed,

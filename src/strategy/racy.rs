@@ -7,8 +7,8 @@
 
 use crate::strategy::trace::{decided, step};
 use crate::strategy::{
-    Answer, AsyncRecorder, AsyncStrategy, Env, Layout, Outcome, Recorder, ScoringWork, SetupError,
-    SyncStrategy, TraceOp, Tracer,
+    Answer, AsyncRecorder, AsyncStrategy, Counted, Env, Layout, Outcome, Recorder, ScoringWork,
+    SetupError, SyncStrategy, TraceOp, Tracer,
 };
 use crate::sync::{Arc, AtomicU32, AtomicUsize, Ordering};
 
@@ -126,7 +126,7 @@ impl SyncStrategy for RacyRmw {
 
 impl Recorder for RacyRmwHandle {
     #[inline]
-    fn record(&mut self, answer: Answer, work: &ScoringWork) -> bool {
+    fn record(&mut self, answer: Answer, work: &ScoringWork) -> Counted {
         let s = &*self.shared;
         let c = &s.counts[answer.slot as usize];
         // Relaxed is deliberate: the bug is the gap between the two steps,
@@ -140,7 +140,11 @@ impl Recorder for RacyRmwHandle {
             c.store(v + 1, Ordering::Relaxed);
             ((), TraceOp::Write(v + 1))
         });
-        decided(&s.tracer, self.worker, answer.slot, v + 1 == s.players)
+        let ended = decided(&s.tracer, self.worker, answer.slot, v + 1 == s.players);
+        Counted {
+            ended,
+            value: Some(v + 1),
+        }
     }
 }
 
@@ -182,12 +186,12 @@ impl SyncStrategy for CheckThenAct {
 
 impl Recorder for CheckThenActHandle {
     #[inline]
-    fn record(&mut self, answer: Answer, work: &ScoringWork) -> bool {
+    fn record(&mut self, answer: Answer, work: &ScoringWork) -> Counted {
         let s = &*self.shared;
         let c = &s.counts[answer.slot as usize];
-        step(&s.tracer, self.worker, answer.slot, || {
+        let after = step(&s.tracer, self.worker, answer.slot, || {
             let after = c.fetch_add(1, Ordering::AcqRel) + 1;
-            ((), TraceOp::Increment(after))
+            (after, TraceOp::Increment(after))
         });
         // Scoring (saving the answer, say) happens between counting and
         // deciding: that gap is this race's window.
@@ -197,7 +201,10 @@ impl Recorder for CheckThenActHandle {
             let v = c.load(Ordering::Acquire);
             (v, TraceOp::Check(v))
         });
-        decided(&s.tracer, self.worker, answer.slot, seen >= s.players)
+        Counted {
+            ended: decided(&s.tracer, self.worker, answer.slot, seen >= s.players),
+            value: Some(after),
+        }
     }
 }
 
@@ -274,6 +281,9 @@ impl AsyncRecorder for AsyncRmwHandle {
             ((), TraceOp::Write(v + 1))
         });
         let ended = decided(&s.tracer, self.worker, answer.slot, v + 1 == s.players);
-        Outcome::Ok { ended }
+        Outcome::Ok {
+            ended,
+            value: Some(v + 1),
+        }
     }
 }

@@ -3,7 +3,7 @@
 
 use crossbeam_utils::CachePadded;
 
-use crate::strategy::{Answer, Layout, Recorder, ScoringWork, SetupError, SyncStrategy};
+use crate::strategy::{Answer, Counted, Layout, Recorder, ScoringWork, SetupError, SyncStrategy};
 use crate::sync::{Arc, AtomicU32, Ordering};
 
 pub(crate) const SEMAPHORE_EXPLAIN: &str = "\
@@ -125,15 +125,15 @@ impl SyncStrategy for Semaphore {
 
 impl Recorder for Semaphore {
     #[inline]
-    fn record(&mut self, answer: Answer, work: &ScoringWork) -> bool {
+    fn record(&mut self, answer: Answer, work: &ScoringWork) -> Counted {
         work.run();
         let round = &self.rounds[answer.slot as usize];
         round.sem.release(1);
         if round.sem.try_acquire(self.players) {
             round.taken.fetch_add(self.players, Ordering::Relaxed);
-            true
+            Counted::decided(true)
         } else {
-            false
+            Counted::decided(false)
         }
     }
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-use crate::strategy::{Answer, Layout, Recorder, ScoringWork, SetupError, SyncStrategy};
+use crate::strategy::{Answer, Counted, Layout, Recorder, ScoringWork, SetupError, SyncStrategy};
 
 pub(crate) const SNAPSHOT_EXPLAIN: &str = "\
 snapshot never mutates the scoreboard. The board is an immutable persistent
@@ -63,13 +63,13 @@ impl SyncStrategy for Snapshot {
 
 impl Recorder for Snapshot {
     #[inline]
-    fn record(&mut self, answer: Answer, work: &ScoringWork) -> bool {
+    fn record(&mut self, answer: Answer, work: &ScoringWork) -> Counted {
         work.run();
         let slot = answer.slot;
         let replaced = self.board.rcu(|board| {
             let v = board.get(&slot).copied().unwrap_or(0);
             board.update(slot, v + 1)
         });
-        replaced.get(&slot).copied().unwrap_or(0) + 1 == self.players
+        Counted::at(replaced.get(&slot).copied().unwrap_or(0) + 1, self.players)
     }
 }

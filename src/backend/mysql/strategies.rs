@@ -14,8 +14,8 @@ use crate::backend::retry::{Failure, Next, Retry};
 use crate::backend::stopped;
 use crate::strategy::trace::{decided, step};
 use crate::strategy::{
-    Answer, AsyncRecorder, AsyncStrategy, Env, Layout, Outcome, ScoringWork, SetupError, TraceOp,
-    Tracer,
+    Answer, AsyncRecorder, AsyncStrategy, Counted, Env, Layout, Outcome, ScoringWork, SetupError,
+    TraceOp, Tracer,
 };
 
 pub(crate) const READ_WRITE_EXPLAIN: &str = include_str!("text/read-write.txt");
@@ -158,7 +158,7 @@ fn step_err(committing: bool) -> impl FnOnce(Timed) -> Step {
 }
 
 impl<const M: u8> MyHandle<M> {
-    async fn attempt(&mut self, answer: Answer, work: &ScoringWork) -> Result<bool, Verdict> {
+    async fn attempt(&mut self, answer: Answer, work: &ScoringWork) -> Result<Counted, Verdict> {
         let b = self.base.clone();
         let mut conn = client::get(&b.site, &b.pool)
             .await
@@ -185,7 +185,7 @@ impl<const M: u8> MyHandle<M> {
         in_tx: &mut bool,
         answer: Answer,
         work: &ScoringWork,
-    ) -> Result<bool, Step> {
+    ) -> Result<Counted, Step> {
         let b = &*self.base;
         let site = &b.site;
         let slot = answer.slot as i32;
@@ -196,7 +196,7 @@ impl<const M: u8> MyHandle<M> {
                     .map_err(step_err(true))?;
                 // The new value, from this statement's own OK packet.
                 let n = conn.last_insert_id().unwrap_or(0);
-                Ok(n == b.players as u64)
+                Ok(Counted::at(n.min(u32::MAX as u64) as u32, b.players))
             }
             Plan::ReadThenWrite { .. } => {
                 timed(site, conn.query_drop("START TRANSACTION"))
@@ -224,12 +224,10 @@ impl<const M: u8> MyHandle<M> {
                 step(&b.tracer, self.worker, answer.slot, || {
                     ((), TraceOp::Write(v + 1))
                 });
-                Ok(decided(
-                    &b.tracer,
-                    self.worker,
-                    answer.slot,
-                    v + 1 == b.players,
-                ))
+                Ok(Counted {
+                    ended: decided(&b.tracer, self.worker, answer.slot, v + 1 == b.players),
+                    value: Some(v + 1),
+                })
             }
         }
     }
@@ -253,7 +251,12 @@ impl<const M: u8> AsyncRecorder for MyHandle<M> {
         let mut conflicts = 0;
         loop {
             match self.attempt(answer, &inner).await {
-                Ok(ended) => return Outcome::Ok { ended },
+                Ok(c) => {
+                    return Outcome::Ok {
+                        ended: c.ended,
+                        value: c.value,
+                    }
+                }
                 Err(Verdict::Conflict) => {
                     conflicts += 1;
                     self.retried += 1;

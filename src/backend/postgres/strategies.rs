@@ -15,8 +15,8 @@ use crate::backend::retry::{Failure, Next, Retry};
 use crate::backend::stopped;
 use crate::strategy::trace::{decided, step};
 use crate::strategy::{
-    Answer, AsyncRecorder, AsyncStrategy, Env, Layout, Outcome, ScoringWork, SetupError, TraceOp,
-    Tracer,
+    Answer, AsyncRecorder, AsyncStrategy, Counted, Env, Layout, Outcome, ScoringWork, SetupError,
+    TraceOp, Tracer,
 };
 
 pub(crate) const READ_WRITE_EXPLAIN: &str = include_str!("text/read-write.txt");
@@ -270,7 +270,7 @@ impl<const M: u8> PgHandle<M> {
     /// One attempt: the plan's statements on a pooled connection. After a
     /// failure the connection is rolled back, or dropped when its state is
     /// unknown (a timeout, a broken connection).
-    async fn attempt(&mut self, answer: Answer, work: &ScoringWork) -> Result<bool, Verdict> {
+    async fn attempt(&mut self, answer: Answer, work: &ScoringWork) -> Result<Counted, Verdict> {
         let b = self.base.clone();
         let client = b
             .pool
@@ -302,7 +302,7 @@ impl<const M: u8> PgHandle<M> {
         in_tx: &mut bool,
         answer: Answer,
         work: &ScoringWork,
-    ) -> Result<bool, Step> {
+    ) -> Result<Counted, Step> {
         let b = &*self.base;
         let site = &b.site;
         let slot = answer.slot as i32;
@@ -317,7 +317,7 @@ impl<const M: u8> PgHandle<M> {
                     .map_err(step_err(true))?;
                 let n: i32 = row.get(0);
                 // Exactly one UPDATE returns the target value.
-                Ok(n as u32 == b.players)
+                Ok(Counted::at(n as u32, b.players))
             }
             Plan::ReadThenWrite { lock, .. } => {
                 timed(site, client.batch_execute(&b.sql.begin))
@@ -358,12 +358,10 @@ impl<const M: u8> PgHandle<M> {
                 step(&b.tracer, self.worker, answer.slot, || {
                     ((), TraceOp::Write(v + 1))
                 });
-                Ok(decided(
-                    &b.tracer,
-                    self.worker,
-                    answer.slot,
-                    v + 1 == b.players,
-                ))
+                Ok(Counted {
+                    ended: decided(&b.tracer, self.worker, answer.slot, v + 1 == b.players),
+                    value: Some(v + 1),
+                })
             }
             Plan::InsertIdempotent => {
                 let st = |sql| timed(site, client.prepare_cached(sql));
@@ -403,7 +401,7 @@ impl<const M: u8> PgHandle<M> {
                 *in_tx = false;
                 // A retry of the answer that ended the round finds its own
                 // end row and reports it again; no one else can.
-                Ok(who == Some(player))
+                Ok(Counted::decided(who == Some(player)))
             }
         }
     }
@@ -430,7 +428,12 @@ impl<const M: u8> AsyncRecorder for PgHandle<M> {
         let mut conflicts = 0;
         loop {
             match self.attempt(answer, &inner).await {
-                Ok(ended) => return Outcome::Ok { ended },
+                Ok(c) => {
+                    return Outcome::Ok {
+                        ended: c.ended,
+                        value: c.value,
+                    }
+                }
                 Err(Verdict::Conflict) => {
                     // Rolled back by the server: nothing applied; run it again.
                     conflicts += 1;

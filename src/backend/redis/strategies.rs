@@ -404,7 +404,10 @@ impl AsyncRecorder for GetSetHandle {
             answer.slot,
             v + 1 == h.base.players,
         );
-        Outcome::Ok { ended }
+        Outcome::Ok {
+            ended,
+            value: Some(v + 1),
+        }
     }
 
     fn retries(&self) -> u64 {
@@ -435,7 +438,10 @@ impl AsyncRecorder for IncrGetHandle {
             .await;
         let Ok(seen) = seen.map(Option::unwrap_or_default) else {
             // Counted, but no decision could be read: this call does not end the round.
-            return Outcome::Ok { ended: false };
+            return Outcome::Ok {
+                ended: false,
+                value: Some(n),
+            };
         };
         step(&h.base.tracer, h.worker, answer.slot, || {
             ((), TraceOp::Check(seen))
@@ -446,7 +452,10 @@ impl AsyncRecorder for IncrGetHandle {
             answer.slot,
             seen >= h.base.players,
         );
-        Outcome::Ok { ended }
+        Outcome::Ok {
+            ended,
+            value: Some(n),
+        }
     }
 
     fn retries(&self) -> u64 {
@@ -468,6 +477,7 @@ impl AsyncRecorder for IncrbyHandle {
             // since set-up, with its TTL (`Base::create_counters`).
             Ok(n) => Outcome::Ok {
                 ended: n == h.base.players,
+                value: Some(n),
             },
             Err(f) => lost(f),
         }
@@ -510,7 +520,10 @@ impl Shared {
             .call::<u32>(Op::Script(script, &keys, &args))
             .await
         {
-            Ok(fired) => Outcome::Ok { ended: fired == 1 },
+            Ok(fired) => Outcome::Ok {
+                ended: fired == 1,
+                value: None,
+            },
             Err(f) => lost(f),
         }
     }
@@ -645,6 +658,7 @@ impl AsyncRecorder for WatchHandle {
                 Ok(Some(n)) => {
                     return Outcome::Ok {
                         ended: n == base.players,
+                        value: Some(n),
                     }
                 }
                 Ok(None) => {
@@ -781,6 +795,7 @@ impl AsyncRecorder for IncrbyWaitHandle {
             // The replica has it: acknowledged, and the reply decides.
             Ok((n, acks)) if acks >= 1 => Outcome::Ok {
                 ended: n == self.base.players,
+                value: Some(n),
             },
             // Only the primary has it: a failover may lose it. Unknown, and
             // no end decision rests on it.

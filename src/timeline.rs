@@ -1,0 +1,206 @@
+//! One room-round's operations drawn as a timeline (SVG), the way Jepsen
+//! and Porcupine draw histories: one lane per worker, one bar per call from
+//! its invocation to its response, labelled with the count it returned.
+//!
+//! * green: acknowledged; grey: failed (did not apply); orange, open at the
+//!   right: unknown (its reply never came, so it may have applied any time
+//!   after it started);
+//! * a bar with a dark outline and `end` fired `endQuizTime`; a dashed
+//!   vertical line marks each `endQuizTime`;
+//! * red outlines: the witness of a linearizability violation (two calls
+//!   whose returned counts no order of the calls explains).
+//!
+//! Times are relative to the first invocation of the room-round.
+
+use std::fmt::Write;
+
+use crate::format::duration_ns;
+use crate::result::Timeline;
+
+const WIDTH: f64 = 760.0;
+const LEFT: f64 = 86.0;
+const RIGHT: f64 = 16.0;
+const TOP: f64 = 34.0;
+const LANE: f64 = 26.0;
+const BOTTOM: f64 = 34.0;
+
+/// Escapes text for SVG.
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The timeline as a self-contained SVG document, titled `title`.
+pub fn svg(t: &Timeline, title: &str) -> String {
+    let mut workers: Vec<u16> = t.ops.iter().map(|o| o.worker).collect();
+    workers.sort_unstable();
+    workers.dedup();
+    let start = t.ops.iter().map(|o| o.invoke_ns).min().unwrap_or(0);
+    let responded_end = t
+        .ops
+        .iter()
+        .filter(|o| o.fate != 3)
+        .map(|o| o.invoke_ns + o.took_ns as u64)
+        .chain(t.fires.iter().copied())
+        .chain(t.ops.iter().map(|o| o.invoke_ns))
+        .max()
+        .unwrap_or(start);
+    // Unknown calls stay open: draw them to a little past the last event.
+    let span = (responded_end - start).max(1) as f64;
+    let end = start as f64 + span * 1.08;
+    let plot = WIDTH - LEFT - RIGHT;
+    let x = |ns: u64| LEFT + (ns as f64 - start as f64) / (end - start as f64) * plot;
+    let height = TOP + LANE * workers.len().max(1) as f64 + BOTTOM;
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}" font-family="sans-serif" font-size="11">"#
+    );
+    let _ = write!(
+        s,
+        r#"<text x="{LEFT}" y="16" font-size="13" font-weight="bold">{}</text>"#,
+        esc(title)
+    );
+    for (lane, w) in workers.iter().enumerate() {
+        let y = TOP + lane as f64 * LANE;
+        let _ = write!(
+            s,
+            r##"<text x="{}" y="{}" text-anchor="end" fill="#444">worker {w}</text><line x1="{LEFT}" x2="{}" y1="{}" y2="{}" stroke="#eee"/>"##,
+            LEFT - 8.0,
+            y + LANE * 0.6,
+            WIDTH - RIGHT,
+            y + LANE - 1.0,
+            y + LANE - 1.0
+        );
+    }
+    for (i, o) in t.ops.iter().enumerate() {
+        let lane = workers.binary_search(&o.worker).unwrap_or(0);
+        let y = TOP + lane as f64 * LANE + 4.0;
+        let x0 = x(o.invoke_ns);
+        let x1 = if o.fate == 3 {
+            WIDTH - RIGHT
+        } else {
+            x(o.invoke_ns + o.took_ns as u64).max(x0 + 2.0)
+        };
+        let (fill, dash) = match o.fate {
+            1 => ("#7fc97f", ""),
+            2 => ("#bbbbbb", ""),
+            _ => ("#fdb462", r#" stroke-dasharray="4 3""#),
+        };
+        let witness = t.highlight.contains(&i);
+        let stroke = if witness {
+            r##"stroke="#d7191c" stroke-width="3""##
+        } else if o.fired {
+            r##"stroke="#222" stroke-width="2""##
+        } else {
+            r##"stroke="#555" stroke-width="0.6""##
+        };
+        let value = if o.value == 0 {
+            String::new()
+        } else {
+            format!("→{}", o.value)
+        };
+        let fired = if o.fired { " end" } else { "" };
+        let _ = write!(
+            s,
+            r#"<rect x="{x0:.1}" y="{y:.1}" width="{:.1}" height="{:.1}" fill="{fill}" {stroke}{dash}><title>player {} on worker {}: {} at +{}, took {}{}{}</title></rect>"#,
+            x1 - x0,
+            LANE - 8.0,
+            o.player,
+            o.worker,
+            o.outcome(),
+            duration_ns((o.invoke_ns - start) as f64),
+            duration_ns(o.took_ns as f64),
+            if o.value == 0 {
+                String::new()
+            } else {
+                format!(", returned {}", o.value)
+            },
+            if o.fired { ", fired endQuizTime" } else { "" },
+        );
+        let _ = write!(
+            s,
+            r##"<text x="{:.1}" y="{:.1}" fill="#111">p{}{}{}</text>"##,
+            x0 + 3.0,
+            y + LANE * 0.5,
+            o.player,
+            esc(&value),
+            fired
+        );
+    }
+    for &f in &t.fires {
+        let fx = x(f);
+        let _ = write!(
+            s,
+            r##"<line x1="{fx:.1}" x2="{fx:.1}" y1="{}" y2="{}" stroke="#222" stroke-dasharray="3 3"/><text x="{fx:.1}" y="{}" text-anchor="middle" fill="#222">endQuizTime</text>"##,
+            TOP - 6.0,
+            height - BOTTOM + 2.0,
+            TOP - 8.0
+        );
+    }
+    // The time axis: five ticks.
+    let axis_y = height - BOTTOM + 4.0;
+    let _ = write!(
+        s,
+        r##"<line x1="{LEFT}" x2="{}" y1="{axis_y}" y2="{axis_y}" stroke="#888"/>"##,
+        WIDTH - RIGHT
+    );
+    for k in 0..=4 {
+        let ns = span * 1.08 * k as f64 / 4.0;
+        let tx = LEFT + plot * k as f64 / 4.0;
+        let _ = write!(
+            s,
+            r##"<line x1="{tx:.1}" x2="{tx:.1}" y1="{axis_y}" y2="{}" stroke="#888"/><text x="{tx:.1}" y="{}" text-anchor="middle" fill="#444">+{}</text>"##,
+            axis_y + 4.0,
+            axis_y + 16.0,
+            duration_ns(ns)
+        );
+    }
+    s.push_str("</svg>");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::HistOp;
+
+    #[test]
+    fn draws_lanes_bars_values_and_the_witness() {
+        let op = |worker, invoke_ns, value, fate, fired| HistOp {
+            invoke_ns,
+            took_ns: 1_000,
+            worker,
+            value,
+            fate,
+            fired,
+            player: worker as u32,
+            ..HistOp::default()
+        };
+        let t = Timeline {
+            slot: 3,
+            why: "non_linearizable".into(),
+            ops: vec![
+                op(0, 0, 1, 1, false),
+                op(1, 500, 1, 1, true),
+                op(2, 700, 0, 3, false),
+            ],
+            fires: vec![1_500],
+            highlight: vec![0, 1],
+        };
+        let svg = svg(&t, "racy-rmw <room-round 3>");
+        assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
+        assert_eq!(svg.matches("<rect").count(), 3);
+        assert!(svg.contains("worker 2"));
+        assert!(svg.contains("→1"));
+        assert_eq!(svg.matches("#d7191c").count(), 2, "the two witness bars");
+        assert!(svg.contains("endQuizTime"));
+        assert!(svg.contains("&lt;room-round 3&gt;"), "the title is escaped");
+        assert!(
+            svg.contains(r#"stroke-dasharray="4 3""#),
+            "the unknown call is open"
+        );
+    }
+}
