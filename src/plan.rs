@@ -262,6 +262,14 @@ fn redis_options(file: &ScenarioFile) -> Result<backend::redis::Options, Problem
             ))
         })?),
     };
+    if r.cluster == Some(true) && lab == Some(backend::redis::LabKind::PrimaryReplica) {
+        return Err(Problem::NoEffect(
+            "redis.cluster = true (--redis-cluster) and the primary-replica lab do not go \
+             together: the lab is one primary and its replica, not a cluster; use \
+             --redis-lab cluster for a cluster"
+                .into(),
+        ));
+    }
     Ok(backend::redis::Options {
         cluster: r.cluster.unwrap_or(false) || lab == Some(backend::redis::LabKind::Cluster),
         lab,
@@ -351,7 +359,9 @@ impl ScenarioPlan {
         let faults = file.faults()?;
         let mut env = env.clone();
         env.faults = faults.clone();
-        let env = backend::redis::apply_options(env, redis_options(&file)?)?;
+        let redis = redis_options(&file)?;
+        let url_unused = redis.lab.is_some() && env.backend(&backend::redis::FAMILY).is_some();
+        let env = backend::redis::apply_options(env, redis)?;
         let (entries, left_out) = resolve(&file, &workload, &env)?;
         let mut sweeps = Sweeps::new();
         for (k, values) in file.sweep.iter().flatten() {
@@ -387,6 +397,12 @@ impl ScenarioPlan {
             }
         }
         let mut warnings = Vec::new();
+        if url_unused {
+            warnings.push(format!(
+                "scenario `{name}`: the Redis lab starts its own servers, so the Redis URL given \
+                 (--redis-url or QUIZRACE_REDIS_URL) is not used"
+            ));
+        }
         if !faults.is_default() && !entries.iter().any(|e| e.id.networked()) {
             warnings.push(format!(
                 "scenario `{name}`: the fault settings (timeouts, retries, pause) apply to \

@@ -22,11 +22,13 @@ use crate::support::{
     RedisServer, TempDir,
 };
 
-fn scenario(name: &str) -> String {
+/// The path of a bundled scenario.
+pub(crate) fn scenario(name: &str) -> String {
     format!("{}/scenarios/{name}.toml", env!("CARGO_MANIFEST_DIR"))
 }
 
-fn get<'a>(f: &'a ResultsFile, strategy: &str) -> &'a StrategyResult {
+/// `strategy`'s result in `f`; panics when there is none.
+pub(crate) fn get<'a>(f: &'a ResultsFile, strategy: &str) -> &'a StrategyResult {
     f.results
         .iter()
         .find(|r| r.strategy == strategy)
@@ -51,7 +53,8 @@ fn run_ok(server: &RedisServer, name: &str, args: &[&str]) -> ResultsFile {
     read_results(&json)
 }
 
-fn assert_exact(r: &StrategyResult) {
+/// Exact verdict, every answer acknowledged.
+pub(crate) fn assert_exact(r: &StrategyResult) {
     assert_eq!(
         r.verdict,
         Verdict::Exact,

@@ -5,12 +5,16 @@
 //! * `shuttle`: async strategies under shuttle's seeded schedulers.
 //! * `redis`: the six Redis strategies, faults, key hygiene, secrets and bad
 //!   input, against a `redis-server` each test starts itself.
+//! * `redis_distributed`: the Redis strategies on a Redis Cluster the test
+//!   starts, and on the lab quizrace starts itself (primary and replica)
+//!   under the failover fault; the lab's servers stopped, also on Ctrl-C.
 //! * `report`: HTML report generation, escaping and the real-browser check.
 //! * `sql`: the PostgreSQL and MariaDB strategies against the machine's servers.
 //! * `fuzz`: bounded, seeded mutation of scenario and results inputs: no panics.
 //! * `msrv`: Cargo.toml's `rust-version` is at least every resolved dependency's.
 //! * `support`: shared helpers: running the binary, temp dirs, free ports, a
-//!   `redis-server` per test, the serial lock for server tests, finding Chromium.
+//!   `redis-server` (or a Redis Cluster) per test, the serial lock for
+//!   server tests, finding Chromium.
 //!
 //! Tests that need `redis-server` or Chromium are `#[ignore]`d with the
 //! reason: `cargo test` runs the rest; CI (`.ci/run`) installs both and runs
@@ -22,6 +26,7 @@ mod cli;
 mod fuzz;
 mod msrv;
 mod redis;
+mod redis_distributed;
 mod report;
 mod shuttle;
 mod sql;

@@ -332,7 +332,8 @@ mod tests {
                 over_counts: 1,
                 missed_end: 1,
                 duplicate_end: 1,
-                early_end: 1
+                early_end: 1,
+                non_linearizable: 0,
             }
         );
         assert_eq!(r.verdict, Verdict::Anomalies);
@@ -388,5 +389,46 @@ mod tests {
         w.rounds = 1;
         let r = evaluate(StrategyId::Atomic, &w, &Env::default(), &raw);
         assert_eq!(r.verdict, Verdict::Exact);
+    }
+
+    #[test]
+    fn histories_with_repeated_counts_are_not_linearizable_and_are_drawn() {
+        let op = |slot, worker, invoke_ns, value| HistOp {
+            invoke_ns,
+            took_ns: 10,
+            slot,
+            worker,
+            value,
+            fate: 1,
+            ..HistOp::default()
+        };
+        let raw = RawRun {
+            submitted: vec![2, 2],
+            ok: vec![2, 2],
+            unknown: vec![0, 0],
+            abandoned: vec![0, 0],
+            last_submit: vec![100, 100],
+            fires: vec![(0, 200), (1, 200)],
+            counts: vec![2, 1],
+            // Room-round 0 counted 1 then 2; room-round 1 returned 1 twice.
+            history: vec![
+                op(0, 0, 0, 1),
+                op(0, 1, 100, 2),
+                op(1, 0, 0, 1),
+                op(1, 1, 100, 1),
+            ],
+            history_kept: true,
+            ..RawRun::default()
+        };
+        let r = evaluate(StrategyId::RacyRmw, &wl(), &Env::default(), &raw);
+        assert_eq!(r.anomalies.non_linearizable, 1);
+        let h = r.history.expect("checked");
+        assert_eq!(h.checked_rounds, 2);
+        assert!(h.witness.unwrap().starts_with("room-round 1:"));
+        let t = r.timeline.expect("drawn");
+        assert_eq!(
+            (t.slot, t.why.as_str(), t.ops.len()),
+            (1, "non_linearizable", 2)
+        );
     }
 }

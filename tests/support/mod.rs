@@ -1,6 +1,7 @@
 //! Helpers shared by the test modules: running the real binary, temporary
-//! directories, free ports, a `redis-server` per test, the lock that keeps
-//! server tests one at a time, and finding Chromium.
+//! directories, free ports, a `redis-server` (or a Redis Cluster of three)
+//! per test, the lock that keeps server tests one at a time, and finding
+//! Chromium.
 //!
 //! Tests that need `redis-server` or Chromium are `#[ignore]`d with the
 //! reason, so a plain `cargo test` runs what needs nothing; CI installs both
@@ -209,7 +210,13 @@ impl RedisServer {
 
     /// Like [`RedisServer::start`] with another server binary (Valkey).
     pub(crate) fn start_binary(binary: std::path::PathBuf, extra: &[&str]) -> RedisServer {
-        let port = free_port();
+        Self::start_at(binary, free_port(), extra)
+    }
+
+    /// Like [`RedisServer::start_binary`] on a port the caller chose (a
+    /// cluster node, whose bus port must be free too and whose arguments
+    /// name its port).
+    pub(crate) fn start_at(binary: std::path::PathBuf, port: u16, extra: &[&str]) -> RedisServer {
         let mut s = RedisServer {
             child: None,
             port,
@@ -364,6 +371,153 @@ impl RedisServer {
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// A free loopback port for a Redis Cluster node: Redis listens for the
+/// cluster bus on the port + 10000 and refuses to start when that is past
+/// 65535 ("Your Redis port number must be 55535 or less"), so the port is
+/// at most 55535 and its bus port is free too. Never `taken` nor the bus
+/// port of one of them.
+fn free_cluster_port(taken: &[u16]) -> u16 {
+    const BUS: u16 = 10_000;
+    loop {
+        let p = free_port();
+        if p > u16::MAX - BUS {
+            continue;
+        }
+        let clashes = taken
+            .iter()
+            .any(|&t| t == p || t + BUS == p || p + BUS == t);
+        if !clashes && TcpListener::bind(("127.0.0.1", p + BUS)).is_ok() {
+            return p;
+        }
+    }
+}
+
+/// A Redis Cluster of three primaries owned by one test: three
+/// `redis-server` from `PATH` (as [`RedisServer`], persistence off, each in
+/// a fresh directory of its own for its `nodes-<port>.conf`), joined by
+/// `redis-cli --cluster create`. Stopped, and the directories removed, on
+/// drop.
+pub(crate) struct RedisCluster {
+    // Before `_dirs`: the servers stop (in `drop`) before their directories
+    // are removed (the fields drop in order).
+    nodes: Vec<RedisServer>,
+    _dirs: Vec<TempDir>,
+}
+
+impl RedisCluster {
+    /// How long the nodes may take to agree (`cluster_state:ok`).
+    const READY_WITHIN: Duration = Duration::from_secs(20);
+
+    /// Starts three nodes, creates the cluster (no replicas) and waits until
+    /// every node says `cluster_state:ok`. Panics, saying what to install,
+    /// when `redis-server` or `redis-cli` is not on `PATH`.
+    pub(crate) fn start() -> RedisCluster {
+        // Built up in place, so that a panic half-way stops what started.
+        let mut cluster = RedisCluster {
+            nodes: Vec::new(),
+            _dirs: Vec::new(),
+        };
+        let mut ports: Vec<u16> = Vec::new();
+        for _ in 0..3 {
+            let port = free_cluster_port(&ports);
+            ports.push(port);
+            let dir = TempDir::new(&format!("cluster-node-{port}"));
+            let dir_arg = dir.path().to_str().expect("temp dir is UTF-8").to_string();
+            cluster._dirs.push(dir);
+            let conf = format!("nodes-{port}.conf");
+            cluster.nodes.push(RedisServer::start_at(
+                "redis-server".into(),
+                port,
+                &[
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    &conf,
+                    "--dir",
+                    &dir_arg,
+                ],
+            ));
+        }
+        let out = Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(ports.iter().map(|p| format!("127.0.0.1:{p}")))
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdin(Stdio::null())
+            .output();
+        let out = match out {
+            Ok(o) => o,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
+                "this test needs redis-cli, which is not on PATH: install it (apt-get install \
+                 redis-tools, or redis-server, which brings it)"
+            ),
+            Err(e) => panic!("redis-cli --cluster create did not start: {e}"),
+        };
+        assert!(
+            out.status.success(),
+            "redis-cli --cluster create on ports {ports:?} failed ({}):\n{}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let deadline = Instant::now() + Self::READY_WITHIN;
+        for node in &cluster.nodes {
+            loop {
+                let info: Option<String> = redis::Client::open(node.url().as_str())
+                    .ok()
+                    .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(2)).ok())
+                    .and_then(|mut c| redis::cmd("CLUSTER").arg("INFO").query(&mut c).ok());
+                let info = info.unwrap_or_default();
+                let has = |line: &str| info.lines().any(|l| l.trim() == line);
+                if has("cluster_state:ok") && has("cluster_known_nodes:3") {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "the cluster node on port {} did not say cluster_state:ok (with 3 known \
+                     nodes) within {:?}; its CLUSTER INFO:\n{info}",
+                    node.port(),
+                    Self::READY_WITHIN
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        cluster
+    }
+
+    /// The first node's URL (without credentials): any node's will do.
+    pub(crate) fn url(&self) -> String {
+        self.nodes[0].url()
+    }
+
+    /// Every node's port.
+    pub(crate) fn ports(&self) -> Vec<u16> {
+        self.nodes.iter().map(RedisServer::port).collect()
+    }
+
+    /// The nodes, for per-node checks (`calls`).
+    pub(crate) fn nodes(&self) -> &[RedisServer] {
+        &self.nodes
+    }
+
+    /// Every quizrace key in the cluster: `SCAN` on each node (one node's
+    /// `SCAN` sees only its own slots).
+    pub(crate) fn quizrace_keys(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .flat_map(RedisServer::quizrace_keys)
+            .collect()
+    }
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            node.stop();
+        }
+        // `_dirs` drop after this: their directories are removed.
     }
 }
 

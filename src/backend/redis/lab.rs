@@ -132,19 +132,30 @@ fn lab_error(msg: impl Into<String>) -> SetupError {
     SetupError::Backend(format!("the Redis lab: {}", msg.into()))
 }
 
-/// A loopback port nobody listens on right now (never 6379).
-fn free_port() -> Result<u16, SetupError> {
-    loop {
+/// A loopback port nobody listens on right now (never 6379). A cluster
+/// node also listens on its port + 10000 (the cluster bus), so for one the
+/// port must be at most 55535 and that one free too.
+fn free_port(cluster: bool) -> Result<u16, SetupError> {
+    for _ in 0..10_000 {
         let l = TcpListener::bind("127.0.0.1:0")
             .map_err(|e| lab_error(format!("finding a free port: {e}")))?;
         let port = l
             .local_addr()
             .map_err(|e| lab_error(format!("finding a free port: {e}")))?
             .port();
-        if port != 6379 {
+        if port == 6379 {
+            continue;
+        }
+        if !cluster {
+            return Ok(port);
+        }
+        if port <= 55535 && TcpListener::bind(("127.0.0.1", port + 10000)).is_ok() {
             return Ok(port);
         }
     }
+    Err(lab_error(
+        "found no free loopback port (with a free port 10000 above it)",
+    ))
 }
 
 impl Lab {
@@ -163,10 +174,11 @@ impl Lab {
             LabKind::Cluster => 3,
         };
         let mut ports = Vec::with_capacity(count);
+        let cluster = kind == LabKind::Cluster;
         for _ in 0..count {
-            let mut p = free_port()?;
-            while ports.contains(&p) {
-                p = free_port()?;
+            let mut p = free_port(cluster)?;
+            while ports.contains(&p) || ports.iter().any(|&q| q + 10000 == p || p + 10000 == q) {
+                p = free_port(cluster)?;
             }
             ports.push(p);
         }
