@@ -29,8 +29,16 @@ pub enum OutputError {
          existing directory (one file per strategy), or run one strategy (-s NAME)"
     )]
     OneHistory(PathBuf, usize),
+    /// A history file cannot be created or written.
+    #[error("--history: cannot write to {path}: {source}")]
+    WriteHistory {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The file (or its directory) cannot be created or written.
-    #[error("cannot write to {path}: {source}")]
+    #[error("--json: cannot write to {path}: {source}")]
     Write {
         /// The path.
         path: PathBuf,
@@ -220,9 +228,9 @@ impl HistoryOutput {
             f.into_inner().map_err(|e| e.into_error())?.sync_all()?;
             std::fs::rename(&tmp, &path)
         })();
-        if let Err(e) = written {
+        if let Err(source) = written {
             let _ = std::fs::remove_file(&tmp);
-            return Err(write_error(&path)(e));
+            return Err(OutputError::WriteHistory { path, source });
         }
         Ok(path)
     }

@@ -88,6 +88,12 @@ fn check_six(f: &ResultsFile) {
         gs.anomalies
     );
     assert!(gs.anomalies_expected);
+    // Its returned counts repeat: the history checker catches it too.
+    assert!(
+        gs.anomalies.non_linearizable > 0,
+        "get-set's history must not be linearizable: {:?}",
+        gs.anomalies
+    );
     let ig = get(f, "redis-incr-get");
     assert!(
         ig.anomalies.duplicate_end > 0,

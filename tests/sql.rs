@@ -146,6 +146,10 @@ fn check(f: &ResultsFile, racy: &[&str], correct: &[&str]) {
     for name in racy {
         let r = by_name(f, name);
         assert!(r.anomalies.lost_updates > 0, "{name} lost nothing: {r:?}");
+        assert!(
+            r.anomalies.non_linearizable > 0,
+            "{name}: the history checker missed it: {r:?}"
+        );
         assert!(r.anomalies_expected);
     }
     for name in correct {
