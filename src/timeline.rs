@@ -75,6 +75,15 @@ pub fn svg(t: &Timeline, title: &str) -> String {
             y + LANE - 1.0
         );
     }
+    // Where the next call of the same worker starts: a label that would
+    // run into it is left out (the bar's tooltip still has it).
+    let next_start = |i: usize| {
+        t.ops
+            .iter()
+            .filter(|n| n.worker == t.ops[i].worker && n.invoke_ns > t.ops[i].invoke_ns)
+            .map(|n| n.invoke_ns)
+            .min()
+    };
     for (i, o) in t.ops.iter().enumerate() {
         let lane = workers.binary_search(&o.worker).unwrap_or(0);
         let y = TOP + lane as f64 * LANE + 4.0;
@@ -120,6 +129,11 @@ pub fn svg(t: &Timeline, title: &str) -> String {
             },
             if o.fired { ", fired endQuizTime" } else { "" },
         );
+        let room = next_start(i).map_or(f64::INFINITY, |n| x(n) - x0);
+        let label = format!("p{}{}{}", o.player, value, fired);
+        if room < 7.0 * label.chars().count() as f64 {
+            continue;
+        }
         let _ = write!(
             s,
             r##"<text x="{:.1}" y="{:.1}" fill="#111">p{}{}{}</text>"##,
@@ -152,9 +166,14 @@ pub fn svg(t: &Timeline, title: &str) -> String {
         let tx = LEFT + plot * k as f64 / 4.0;
         let _ = write!(
             s,
-            r##"<line x1="{tx:.1}" x2="{tx:.1}" y1="{axis_y}" y2="{}" stroke="#888"/><text x="{tx:.1}" y="{}" text-anchor="middle" fill="#444">+{}</text>"##,
+            r##"<line x1="{tx:.1}" x2="{tx:.1}" y1="{axis_y}" y2="{}" stroke="#888"/><text x="{tx:.1}" y="{}" text-anchor="{}" fill="#444">+{}</text>"##,
             axis_y + 4.0,
             axis_y + 16.0,
+            match k {
+                0 => "start",
+                4 => "end",
+                _ => "middle",
+            },
             duration_ns(ns)
         );
     }

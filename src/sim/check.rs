@@ -37,6 +37,18 @@ struct Linearity {
     first_bad: Option<u32>,
 }
 
+/// Indices into `ops` (one room-round) of its violation's witness calls.
+fn witness_indices(ops: &[HistOp]) -> Vec<usize> {
+    let round: Vec<crate::history::Op> = ops.iter().map(crate::history::Op::from).collect();
+    let Err(v) = crate::history::check_round(&round) else {
+        return Vec::new();
+    };
+    v.ops
+        .iter()
+        .filter_map(|w| round.iter().position(|o| o == w))
+        .collect()
+}
+
 /// Checks every room-round of `ops` whose calls returned counts
 /// ([`crate::history::check_round`]); `by_slot` lists `ops` indices sorted
 /// by (slot, invocation).
@@ -214,20 +226,21 @@ pub fn evaluate_trial(id: StrategyId, w: &Workload, env: &Env, raw: &RawRun) -> 
         Some((slot, why)) if raw.history_kept => {
             let from = by_slot.partition_point(|&i| raw.history[i as usize].slot < slot);
             let to = by_slot.partition_point(|&i| raw.history[i as usize].slot <= slot);
+            let ops: Vec<HistOp> = by_slot[from..to]
+                .iter()
+                .map(|&i| raw.history[i as usize])
+                .collect();
             Some(Timeline {
+                highlight: witness_indices(&ops),
                 slot,
                 why: why.to_string(),
-                ops: by_slot[from..to]
-                    .iter()
-                    .map(|&i| raw.history[i as usize])
-                    .collect(),
+                ops,
                 fires: raw
                     .fires
                     .iter()
                     .filter(|(s, _)| *s == slot)
                     .map(|&(_, t)| t)
                     .collect(),
-                highlight: Vec::new(),
             })
         }
         _ => None,
