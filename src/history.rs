@@ -350,7 +350,7 @@ impl Interner {
                 use fmt::Write as _;
                 self.scratch.clear();
                 write!(self.scratch, "{n}").expect("writing to a String cannot fail");
-                &self.scratch
+                self.scratch.as_str()
             }
             Key::Text(s) => s,
         };
@@ -418,8 +418,10 @@ fn read_capped(mut reader: impl BufRead, cap: usize) -> Result<History, HistoryE
     for o in &ops {
         starts[o.round as usize + 1] += 1;
     }
-    for r in 1..starts.len() {
-        starts[r] += starts[r - 1];
+    let mut total = 0u32;
+    for s in &mut starts {
+        total += *s;
+        *s = total;
     }
     Ok(History {
         header,
@@ -451,8 +453,10 @@ fn describe(v: &Value) -> String {
 
 fn parse_header(line: usize, text: &str) -> Result<Map<String, Value>, HistoryError> {
     let found = match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(map)) if map.get("schema").and_then(Value::as_str) == Some(SCHEMA) => {
+            return Ok(map)
+        }
         Ok(Value::Object(map)) => match map.get("schema") {
-            Some(Value::String(s)) if s == SCHEMA => return Ok(map),
             Some(Value::String(s)) => format!("schema {}", excerpt(s)),
             Some(other) => format!("schema {}", describe(other)),
             None if map.contains_key("room_round") => {
@@ -648,7 +652,7 @@ fn diagnose(line: usize, text: &str, err: serde_json::Error) -> HistoryError {
         Err(_) => return HistoryError::Invalid { line, message },
     };
     for (name, value) in &map {
-        match FIELDS.iter().find(|f| f.name == name) {
+        match FIELDS.iter().find(|f| f.name == name.as_str()) {
             None => {
                 return HistoryError::UnknownField {
                     line,
@@ -814,13 +818,11 @@ impl fmt::Display for Explanation<'_> {
                 unknown,
             } => write!(
                 f,
-                "{} returned {}, but at most {} can have been counted ({} acknowledged, {} of \
-                 unknown fate)",
+                "{} returned {}, but at most {} can have been counted ({acknowledged} \
+                 acknowledged, {unknown} of unknown fate)",
                 Call(&op),
                 op.value,
                 plural(acknowledged + unknown, "increment"),
-                acknowledged,
-                unknown
             ),
             Violation::RealTimeInversion { ops: [a, b] } => write!(
                 f,
@@ -1556,7 +1558,7 @@ mod tests {
     #[test]
     fn the_caps_hold() {
         let a = line("1", 0, 1, "2", "1", "ok");
-        let text = [HEADER, &a, &a, &a].join("\n");
+        let text = [HEADER, a.as_str(), a.as_str(), a.as_str()].join("\n");
         let e = read_capped(text.as_bytes(), 2).unwrap_err();
         assert!(
             matches!(e, HistoryError::TooMany { line: 4, cap: 2 }),

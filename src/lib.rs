@@ -45,6 +45,9 @@
 //! * [`result`]: the results JSON (`quizrace.result.v2`).
 //! * [`report`]: renders results into one HTML page.
 //! * [`explain`]: traced short runs that find a real counterexample.
+//! * [`history`]: histories of counter increments (`quizrace.history.v1`,
+//!   JSON lines), their reader, and the O(n log n) linearizability check
+//!   shared by every run and `quizrace check`.
 //! * [`mod@format`]: number formatting (thousands, rates, durations) for the
 //!   terminal and the page.
 //! * [`plan`]: scenario files, command-line overrides and sweeps resolved

@@ -1,7 +1,8 @@
 //! The `quizrace` binary: the terminal around the library. It parses the
 //! command line (`cli`), prints tables and progress, handles Ctrl-C, and
 //! chooses the exit code (0 done, 1 `--check` failed: a broken guarantee or
-//! an inconclusive result, 2 bad input or environment, 130 interrupted).
+//! an inconclusive result, or `check` found a history that is not
+//! linearizable; 2 bad input or environment, 130 interrupted).
 //! Planning, running and checking live in the library (`quizrace::plan`,
 //! `quizrace::suite`).
 
@@ -45,6 +46,8 @@ fn main() -> ExitCode {
             );
             ExitCode::from(1)
         }
+        // The summary line on standard output already says why.
+        Ok(cli::Exit::NotLinearizable) => ExitCode::from(1),
         Err(e) => {
             eprintln!("quizrace: error: {e}");
             for cause in e.chain().skip(1) {

@@ -2,6 +2,7 @@
 //! knows about the terminal; everything it runs is in the library.
 
 mod args;
+mod check;
 mod explain;
 mod interrupt;
 mod progress;
@@ -46,6 +47,13 @@ enum Command {
         #[command(flatten)]
         backends: BackendArgs,
     },
+    /// Check a history file for linearizability (docs/history.md).
+    Check {
+        /// A history file (JSON lines, quizrace.history.v1), e.g. written by
+        /// `quizrace run --history`.
+        #[arg(value_name = "HISTORY.jsonl")]
+        path: PathBuf,
+    },
     /// Render results JSON files into one HTML page.
     Report {
         /// Results files written by `quizrace run --json`.
@@ -71,6 +79,8 @@ pub(crate) enum Exit {
     /// 1: `--check`, and a correct strategy showed an anomaly or a result
     /// was inconclusive.
     CheckFailed,
+    /// 1: `check`, and a room-round of the history is not linearizable.
+    NotLinearizable,
 }
 
 /// Runs the parsed command line.
@@ -83,6 +93,7 @@ pub(crate) fn main(cli: Cli) -> Result<Exit> {
             svg,
             backends,
         } => explain::explain(&strategy, svg.as_deref(), &backends),
+        Command::Check { path } => check::check(&path),
         Command::Report {
             results,
             criterion,

@@ -43,7 +43,7 @@ fn witness_indices(ops: &[HistOp]) -> Vec<usize> {
     let Err(v) = crate::history::check_round(&round) else {
         return Vec::new();
     };
-    v.ops
+    v.ops()
         .iter()
         .filter_map(|w| round.iter().position(|o| o == w))
         .collect()
