@@ -1014,3 +1014,125 @@ fn a_hand_fed_worker_spec_is_validated() {
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
 }
+
+/// `--history DIR` writes one file per strategy that `quizrace check`
+/// reads back: the correct strategy's history is linearizable (exit 0),
+/// the racy one's is not (exit 1, with a witness).
+#[test]
+fn histories_round_trip_through_check() {
+    let dir = TempDir::new("history");
+    let d = dir.path().to_str().unwrap();
+    let out = quizrace(&[
+        "run",
+        "-s",
+        "racy-rmw",
+        "-s",
+        "atomic",
+        "--quick",
+        "--history",
+        d,
+    ]);
+    assert!(out.success(), "{}", out.all());
+    let file = |s: &str| dir.path().join(format!("default-{s}.jsonl"));
+    let text = std::fs::read_to_string(file("atomic")).unwrap();
+    let header: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(header["schema"], "quizrace.history.v1");
+    assert_eq!(header["strategy"], "atomic");
+    let first: serde_json::Value = serde_json::from_str(text.lines().nth(1).unwrap()).unwrap();
+    for key in [
+        "room_round",
+        "worker",
+        "player",
+        "invoke_ns",
+        "response_ns",
+        "value",
+        "outcome",
+    ] {
+        assert!(first.get(key).is_some(), "{key} missing: {first}");
+    }
+    let good = quizrace(&["check", file("atomic").to_str().unwrap()]);
+    assert_eq!(good.code, Some(0), "{}", good.all());
+    assert!(good.stdout.contains(": linearizable"), "{}", good.stdout);
+    let bad = quizrace(&["check", file("racy-rmw").to_str().unwrap()]);
+    assert_eq!(bad.code, Some(1), "{}", bad.all());
+    bad.assert_no_panic();
+    assert!(bad.stdout.contains("not linearizable"), "{}", bad.stdout);
+    assert!(bad.stdout.contains("duplicate_value"), "{}", bad.stdout);
+    // One file for several strategies is refused before anything runs.
+    let one = dir.path().join("one.jsonl");
+    bad_input(
+        &[
+            "run",
+            "-s",
+            "racy-rmw",
+            "-s",
+            "atomic",
+            "--quick",
+            "--history",
+            one.to_str().unwrap(),
+        ],
+        &["--history", "give an existing directory"],
+    );
+}
+
+/// Bad history files exit 2 with the line and what is wrong.
+#[test]
+fn check_refuses_bad_history_files_with_the_line() {
+    let dir = TempDir::new("badhistory");
+    let header = r#"{"schema":"quizrace.history.v1"}"#;
+    let ok =
+        r#"{"room_round":1,"worker":0,"invoke_ns":1,"response_ns":2,"value":1,"outcome":"ok"}"#;
+    let cases: &[(&str, String, &[&str])] = &[
+        ("empty", String::new(), &["empty"]),
+        (
+            "schema",
+            r#"{"schema":"quizrace.result.v2"}"#.to_string(),
+            &["line 1"],
+        ),
+        ("json", format!("{header}\n{ok}\n{{not json\n"), &["line 3"]),
+        (
+            "outcome",
+            format!("{header}\n{}\n", ok.replace("\"ok\"", "\"maybe\"")),
+            &["line 2", "maybe"],
+        ),
+        (
+            "order",
+            format!(
+                "{header}\n{}\n",
+                ok.replace("\"invoke_ns\":1", "\"invoke_ns\":5")
+            ),
+            &["line 2"],
+        ),
+    ];
+    for (name, text, expect) in cases {
+        let path = dir.path().join(format!("{name}.jsonl"));
+        std::fs::write(&path, text).unwrap();
+        bad_input(&["check", path.to_str().unwrap()], expect);
+    }
+    bad_input(
+        &["check", "/nonexistent/h.jsonl"],
+        &["/nonexistent/h.jsonl"],
+    );
+}
+
+/// `explain --svg` draws a room-round that broke, its witness in red.
+#[test]
+fn explain_draws_the_broken_room_round() {
+    let dir = TempDir::new("svg");
+    let svg = dir.path().join("t.svg");
+    let out = quizrace(&["explain", "racy-rmw", "--svg", svg.to_str().unwrap()]);
+    assert!(out.success(), "{}", out.all());
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(
+        text.starts_with("<svg") && text.ends_with("</svg>"),
+        "{text}"
+    );
+    assert!(
+        text.contains("worker 0") && text.contains("<rect"),
+        "{text}"
+    );
+    assert!(
+        text.contains("#d7191c"),
+        "the witness is highlighted: {text}"
+    );
+}
