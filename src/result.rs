@@ -505,6 +505,10 @@ pub struct Timeline {
     /// Indices into `ops` of a linearizability violation's witness.
     #[serde(default)]
     pub highlight: Vec<usize>,
+    /// Faults injected around this room-round (a pause, a failover): ns on
+    /// the run's clock, and what happened.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<(u64, String)>,
 }
 
 /// What the linearizability check of a result's histories found.

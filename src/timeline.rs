@@ -8,7 +8,9 @@
 //! * a bar with a dark outline and `end` fired `endQuizTime`; a dashed
 //!   vertical line marks each `endQuizTime`;
 //! * red outlines: the witness of a linearizability violation (two calls
-//!   whose returned counts no order of the calls explains).
+//!   whose returned counts no order of the calls explains);
+//! * purple lines: faults injected around the room-round (a server pause
+//!   and its end, a replica promoted, the old primary demoted).
 //!
 //! Times are relative to the first invocation of the room-round.
 
@@ -45,7 +47,16 @@ pub fn svg(t: &Timeline, title: &str) -> String {
         .map(|o| o.invoke_ns + o.took_ns as u64)
         .chain(t.fires.iter().copied())
         .chain(t.ops.iter().map(|o| o.invoke_ns))
+        .chain(t.events.iter().map(|(at, _)| *at))
         .max()
+        .unwrap_or(start);
+    // An event just before the first call widens the picture to the left.
+    let start = t
+        .events
+        .iter()
+        .map(|(at, _)| *at)
+        .chain(std::iter::once(start))
+        .min()
         .unwrap_or(start);
     // Unknown calls stay open: draw them to a little past the last event.
     let span = (responded_end - start).max(1) as f64;
@@ -154,6 +165,19 @@ pub fn svg(t: &Timeline, title: &str) -> String {
             TOP - 8.0
         );
     }
+    // Injected faults: a purple line each, labelled at the top.
+    for (k, (at, what)) in t.events.iter().enumerate() {
+        let ex = x(*at);
+        let _ = write!(
+            s,
+            r##"<line x1="{ex:.1}" x2="{ex:.1}" y1="{}" y2="{}" stroke="#7b3294" stroke-width="2"/><text x="{:.1}" y="{}" fill="#7b3294" font-weight="bold">{}</text>"##,
+            TOP - 4.0,
+            height - BOTTOM + 2.0,
+            ex + 3.0,
+            TOP + 10.0 + 12.0 * (k % 3) as f64,
+            esc(what)
+        );
+    }
     // The time axis: five ticks.
     let axis_y = height - BOTTOM + 4.0;
     let _ = write!(
@@ -208,6 +232,7 @@ mod tests {
             ],
             fires: vec![1_500],
             highlight: vec![0, 1],
+            events: vec![(600, "replica promoted".into())],
         };
         let svg = svg(&t, "racy-rmw <room-round 3>");
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
@@ -221,5 +246,6 @@ mod tests {
             svg.contains(r#"stroke-dasharray="4 3""#),
             "the unknown call is open"
         );
+        assert!(svg.contains("replica promoted"), "fault events are drawn");
     }
 }

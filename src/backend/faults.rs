@@ -12,6 +12,25 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+/// Fault events of this process: when (on [`crate::sim::system_ns`]'s
+/// clock) and what. Injectors note them; `sim::run_trial` takes them after
+/// each trial, for the timeline picture.
+static EVENTS: std::sync::Mutex<Vec<(u64, String)>> = std::sync::Mutex::new(Vec::new());
+
+/// Notes that `what` happened now, or `at` on the system-wide clock.
+pub(crate) fn note_event(at: Option<u64>, what: impl Into<String>) {
+    let at = at.unwrap_or_else(crate::sim::system_ns);
+    EVENTS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push((at, what.into()));
+}
+
+/// Takes the fault events noted so far.
+pub fn take_events() -> Vec<(u64, String)> {
+    std::mem::take(&mut *EVENTS.lock().unwrap_or_else(|p| p.into_inner()))
+}
+
 /// Default time to open a connection (TCP connect plus handshake).
 pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Default time to wait for one reply. Loopback replies take well under a

@@ -40,7 +40,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use faults::{Failover, Faults, FaultsError, Pause, PauseMode};
+pub(crate) use faults::note_event;
+pub use faults::{take_events, Failover, Faults, FaultsError, Pause, PauseMode};
 pub use interrupt::{stopped, Cleaned};
 
 use crate::strategy::{Layout, SetupError};

@@ -37,6 +37,25 @@ struct Linearity {
     first_bad: Option<u32>,
 }
 
+/// The fault events within the room-round's span (widened by itself on
+/// each side): those a picture of it can show.
+fn events_near(events: &[(u64, String)], ops: &[HistOp]) -> Vec<(u64, String)> {
+    let Some(first) = ops.iter().map(|o| o.invoke_ns).min() else {
+        return Vec::new();
+    };
+    let last = ops
+        .iter()
+        .map(|o| o.invoke_ns + o.took_ns as u64)
+        .max()
+        .unwrap_or(first);
+    let span = (last - first).max(1);
+    events
+        .iter()
+        .filter(|(t, _)| *t + span >= first && *t <= last + span)
+        .cloned()
+        .collect()
+}
+
 /// Indices into `ops` (one room-round) of its violation's witness calls.
 fn witness_indices(ops: &[HistOp]) -> Vec<usize> {
     let round: Vec<crate::history::Op> = ops.iter().map(crate::history::Op::from).collect();
@@ -232,6 +251,7 @@ pub fn evaluate_trial(id: StrategyId, w: &Workload, env: &Env, raw: &RawRun) -> 
                 .collect();
             Some(Timeline {
                 highlight: witness_indices(&ops),
+                events: events_near(&raw.events, &ops),
                 slot,
                 why: why.to_string(),
                 ops,

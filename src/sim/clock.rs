@@ -29,6 +29,11 @@ impl Clock {
     pub fn now(&self) -> u64 {
         unix_ns().saturating_sub(self.epoch_unix_ns)
     }
+
+    /// The epoch on the system-wide clock ([`system_ns`]).
+    pub fn epoch(&self) -> u64 {
+        self.epoch_unix_ns
+    }
     /// Waits until `at_ns` without taking the CPU other workers need.
     ///
     /// Sleeps until shortly before (worker threads run with a 1 ns timer
@@ -51,6 +56,13 @@ impl Clock {
             }
         }
     }
+}
+
+/// Nanoseconds on the system-wide clock that every run's [`Clock`] counts
+/// from (`CLOCK_MONOTONIC` on Unix): for events noted outside a run's
+/// workers, such as an injected fault, placed on the run's axis later.
+pub fn system_ns() -> u64 {
+    unix_ns()
 }
 
 /// Asks the kernel to wake this thread's sleeps on time.

@@ -39,7 +39,7 @@ use crate::strategy::{
     AsyncStrategy, Kind, Layout, Mode, Replication, Runtime, SetupError, StrategyId, SyncStrategy,
     UnderRetries, Visitor,
 };
-pub use clock::{precise_timers, Clock};
+pub use clock::{precise_timers, system_ns, Clock};
 pub(crate) use raw::{Fate, WorkerOut};
 pub use raw::{HistOp, RawRun};
 pub use workload::{limits, Balance, Workload};
@@ -240,6 +240,8 @@ pub fn run_trial(
         Duration::ZERO
     };
     opts.env.namespace_ttl = backend::namespace_ttl(longest_run(w, &opts, delay));
+    // Fault events noted before this trial are not its own.
+    let _ = backend::take_events();
     let mut active = backend.begin(&opts.env, w.layout(), delay)?;
     let played = play(id, w, &opts);
     let lifted = active.before_counts();
@@ -268,6 +270,11 @@ pub fn run_trial(
     if raw.server_error.is_none() {
         raw.server_error = end.server_error;
     }
+    // The faults injected during the trial, on its clock, for the timeline.
+    raw.events = backend::take_events()
+        .into_iter()
+        .map(|(at, what)| (at.saturating_sub(raw.epoch_ns), what))
+        .collect();
     let mut trial = check::evaluate_trial(id, w, &opts.env, &raw);
     trial.history = std::mem::take(&mut raw.history);
     trial.result.server_restarted = end.restarted;
@@ -386,6 +393,7 @@ pub fn run_share(
             raw.server_error = raw.server_error.or_else(|| b.take_server_error());
         }
     }
+    raw.epoch_ns = clock.epoch();
     // Workers are numbered across processes in the history.
     let first = (process as usize * w.workers as usize).min(u16::MAX as usize) as u16;
     for op in &mut raw.history {

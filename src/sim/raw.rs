@@ -47,7 +47,7 @@ pub struct HistOp {
     pub slot: u32,
     /// The player who answered.
     pub player: u32,
-    /// The count the call produced, 0 for none ([`NO_VALUE`]).
+    /// The count the call produced, 0 for none.
     pub value: u32,
     /// The worker, numbered across processes.
     pub worker: u16,
@@ -172,13 +172,21 @@ pub struct RawRun {
     pub start_ns: u64,
     /// End of the measured region.
     pub end_ns: u64,
-    /// Every submitted answer, when the trial has at most [`MAX_HISTORY`]
+    /// Every submitted answer, when the trial has at most 2,000,000
     /// answers (else empty, and `history_kept` is false).
     #[serde(default)]
     pub history: Vec<HistOp>,
     /// Whether `history` holds every submitted answer.
     #[serde(default)]
     pub history_kept: bool,
+    /// The run clock's epoch on the system-wide clock
+    /// ([`crate::sim::system_ns`]).
+    #[serde(default)]
+    pub epoch_ns: u64,
+    /// Faults injected during the trial (a pause, a failover), ns on the
+    /// run's clock, and what happened.
+    #[serde(default)]
+    pub events: Vec<(u64, String)>,
 }
 
 impl RawRun {

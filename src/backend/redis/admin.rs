@@ -147,6 +147,16 @@ pub(crate) fn left_behind(site: &Site, e: SetupError) -> SetupError {
 /// The shell command that deletes the run's keys.
 pub(crate) fn manual_cleanup(site: &Site) -> String {
     let url = site.cfg.redacted_url();
+    if site.cfg.is_cluster() {
+        // SCAN sees one node, and one UNLINK of keys in several slots is
+        // refused: every primary, one key at a time.
+        return format!(
+            "on every primary (redis-cli -u '{url}' cluster nodes lists them): redis-cli -h HOST \
+             -p PORT --scan --pattern '{}*' | xargs -r -n 1 redis-cli -h HOST -p PORT unlink \
+             (add -a PASSWORD if the cluster needs one)",
+            site.prefix
+        );
+    }
     format!(
         "redis-cli -u '{url}' --scan --pattern '{}*' | xargs -r redis-cli -u '{url}' unlink \
          (add the password to the URL if the server needs one)",

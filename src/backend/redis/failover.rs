@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use redis::Value;
 
 use super::Site;
-use crate::backend::{interrupt, Failover};
+use crate::backend::{interrupt, note_event, Failover};
 use crate::strategy::SetupError;
 
 /// How long set-up waits for the replica to be in sync before a failover.
@@ -138,6 +138,7 @@ fn inject(
         .arg("ONE")
         .exec(&mut new)
         .map_err(|e| fault_error(format!("REPLICAOF NO ONE on the replica: {e}")))?;
+    note_event(None, "replica promoted");
     // Until T2, or at once if the run ends first.
     let _ = cancel.recv_timeout(failover.duration);
     // T2: the old primary follows the new one, losing what it acknowledged
@@ -158,5 +159,6 @@ fn inject(
         .arg("normal")
         .exec(&mut old)
         .map_err(|e| fault_error(format!("CLIENT KILL on the old primary: {e}")))?;
+    note_event(None, "old primary demoted");
     Ok(true)
 }

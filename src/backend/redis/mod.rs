@@ -24,7 +24,7 @@
 //! Rules for every Redis run (`docs/backends.md` has the rules of every back
 //! end):
 //!
-//! * **Keys** live under `quizrace:{namespace}:`, a fresh namespace per
+//! * **Keys** live under `quizrace:<namespace>:`, a fresh namespace per
 //!   strategy run, shared with its worker processes; the run's hooks delete
 //!   the prefix with `SCAN`/`UNLINK`, also after errors and on Ctrl-C (the
 //!   run's end and Ctrl-C share one lock and one count: the "deleted N" that
@@ -214,7 +214,7 @@ pub fn apply_options(env: Env, opts: Options) -> Result<Env, BackendError> {
     Ok(env.with_backend(Arc::new(cfg)))
 }
 
-/// The key prefix of a run: `quizrace:{namespace}:`.
+/// The key prefix of a run: `quizrace:<namespace>:`.
 fn prefix(namespace: &str) -> String {
     format!("quizrace:{namespace}:")
 }

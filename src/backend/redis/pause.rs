@@ -14,7 +14,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::{admin, Site};
-use crate::backend::{interrupt, Pause, PauseMode};
+use crate::backend::{interrupt, note_event, Pause, PauseMode};
 use crate::strategy::SetupError;
 
 /// The pause a run's injector has in force: until when (as measured after
@@ -138,6 +138,14 @@ fn inject(
     })?;
     let paused_until = Instant::now() + pause.duration;
     *recorded = Some((paused_until, pause.mode));
+    note_event(
+        None,
+        format!("server paused ({})", pause.mode.as_str().to_uppercase()),
+    );
+    note_event(
+        Some(crate::sim::system_ns() + pause.duration.as_nanos() as u64),
+        "pause ends",
+    );
     drop(recorded);
     let _ = cancel.recv();
     if Instant::now() < paused_until {

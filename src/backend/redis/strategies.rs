@@ -3,7 +3,8 @@
 //! All but `redis-watch` share one multiplexed connection per strategy
 //! (handles clone it, so 50 tasks pipeline their commands over one socket;
 //! see `link::Link`, which also reconnects after a server restart).
-//! Keys are `quizrace:{namespace}:{tag}:{slot}`; scoring work comes first
+//! Keys are `quizrace:<namespace>:<tag>:{<slot>}` (the braces are literal:
+//! the room-round is a Redis Cluster hash tag); scoring work comes first
 //! and the counting step after, except in `redis-get-set`, whose
 //! read–score–write *is* the bug. Every call goes through the run's one
 //! retry policy ([`Conn::call`]); the run's keys are deleted by the run's
@@ -49,7 +50,7 @@ pub(crate) const INCRBY_WAIT_EXPLAIN: &str = include_str!("text/incrby-wait.txt"
 /// What every Redis strategy keeps: where, key prefix and trace log.
 struct Base {
     site: Site,
-    /// `quizrace:{namespace}:{tag}:`; a slot number completes a key.
+    /// `quizrace:<namespace>:<tag>:`; a hash-tagged slot completes a key.
     keys: String,
     players: u32,
     slots: usize,
@@ -703,7 +704,7 @@ pub(crate) const WAIT_TIMEOUT_MS: u64 = 50;
 ///   sent on, so it cannot share the multiplexed one).
 /// * **Scaling:** concurrent `WAIT`s share the server's acknowledgement
 ///   requests to its replicas; without a replica every answer waits
-///   [`WAIT_TIMEOUT_MS`] and is unknown, so set-up refuses such a server.
+///   50 ms (`WAIT_TIMEOUT_MS`) and is unknown, so set-up refuses such a server.
 /// * **Checked by:** `tests/redis_distributed.rs` (the failover lab).
 pub struct IncrbyWait {
     base: Arc<Base>,
