@@ -1044,9 +1044,11 @@ impl Checker {
                 continue;
             }
             let bound = valued[b as usize];
-            // Fillers invoked before T; at least `matched`, since earlier
-            // missing counts had a smaller or equal T.
-            let eligible = fillers.partition_point(|&t| t < bound.response_ns);
+            // Fillers invoked at or before T (a call invoked at the same ns
+            // as another's response overlaps it, as in the real-time rule);
+            // at least `matched`, since earlier missing counts had a
+            // smaller or equal T.
+            let eligible = fillers.partition_point(|&t| t <= bound.response_ns);
             if matched + missing > eligible {
                 let gap = op.value - missing as u32 + (eligible - matched) as u32;
                 return Err(Violation::UnfillableGap {
@@ -1237,6 +1239,12 @@ mod tests {
         // Invoked while that one ran: still possible.
         assert_eq!(
             kind(&[ok(0, 0, 10, 1), unknown(1, 25), ok(2, 20, 30, 3)]),
+            None
+        );
+        // Invoked at the very ns it completed: they overlap, as in the
+        // real-time rule, so still possible.
+        assert_eq!(
+            kind(&[ok(0, 0, 10, 1), unknown(1, 30), ok(2, 20, 30, 3)]),
             None
         );
         // Invoked only after it completed: count 2 cannot have been made.

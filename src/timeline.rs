@@ -87,14 +87,17 @@ pub fn svg(t: &Timeline, title: &str) -> String {
         );
     }
     // Where the next call of the same worker starts: a label that would
-    // run into it is left out (the bar's tooltip still has it).
-    let next_start = |i: usize| {
-        t.ops
-            .iter()
-            .filter(|n| n.worker == t.ops[i].worker && n.invoke_ns > t.ops[i].invoke_ns)
-            .map(|n| n.invoke_ns)
-            .min()
-    };
+    // run into it is left out (the bar's tooltip still has it). One sort,
+    // not a scan per call: a hot room has thousands of calls.
+    let mut order: Vec<usize> = (0..t.ops.len()).collect();
+    order.sort_unstable_by_key(|&i| (t.ops[i].worker, t.ops[i].invoke_ns));
+    let mut next = vec![None; t.ops.len()];
+    for w in order.windows(2) {
+        if t.ops[w[0]].worker == t.ops[w[1]].worker {
+            next[w[0]] = Some(t.ops[w[1]].invoke_ns);
+        }
+    }
+    let next_start = |i: usize| next[i];
     for (i, o) in t.ops.iter().enumerate() {
         let lane = workers.binary_search(&o.worker).unwrap_or(0);
         let y = TOP + lane as f64 * LANE + 4.0;

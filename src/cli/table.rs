@@ -347,7 +347,7 @@ pub(crate) fn print_summary(results: &[(String, StrategyResult)], style: &Style)
             format!("{} of room-rounds", pct(a.non_linearizable, rounds)),
         );
         if let Some(w) = r.history.as_ref().and_then(|h| h.witness.as_ref()) {
-            parts.push(format!("first non-linearizable pair: {w}"));
+            parts.push(format!("first non-linearizable room-round: {w}"));
         }
         let o = &r.outcomes;
         if o.retries > 0 && o.failed + o.unknown == 0 {

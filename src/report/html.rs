@@ -380,7 +380,8 @@ fn timelines(run: &Run, reps: &[&StrategyResult]) -> Markup {
                     "One room-round as it ran: a lane per worker, a bar per call from its start to \
                      its reply, labelled with the player and the count it returned (→n); green \
                      acknowledged, orange unknown (open), grey failed; a dark outline fired \
-                     endQuizTime; red outlines are the two calls no order explains; purple lines are \
+                     endQuizTime; red outlines are the calls that witness a linearizability violation; \
+                     purple lines are \
                      injected faults (a pause, a failover)."
                 }))
             }

@@ -60,12 +60,22 @@ fn primary_and_replica(site: &Site) -> Result<(String, String), SetupError> {
     loop {
         let mut primary = None;
         let mut replica = None;
+        let mut primaries = 0;
         for u in &urls {
             match role(u) {
-                Ok((r, _)) if r == "master" => primary = Some(u.clone()),
+                Ok((r, _)) if r == "master" => {
+                    primaries += 1;
+                    primary = Some(u.clone());
+                }
                 Ok((r, true)) if r == "slave" => replica = Some(u.clone()),
                 _ => {}
             }
+        }
+        if primaries > 1 {
+            return Err(fault_error(
+                "both lab servers say they are the primary (an earlier failover did not \
+                 complete), so there is no replica to promote",
+            ));
         }
         if let (Some(p), Some(r)) = (primary, replica) {
             return Ok((p, r));
@@ -148,17 +158,53 @@ fn inject(
         .next()
         .and_then(|p| p.trim_end_matches('/').parse::<u16>().ok())
         .ok_or_else(|| fault_error("the replica's URL has no port"))?;
-    redis::cmd("REPLICAOF")
-        .arg("127.0.0.1")
-        .arg(port)
-        .exec(&mut old)
-        .map_err(|e| fault_error(format!("REPLICAOF on the old primary: {e}")))?;
-    redis::cmd("CLIENT")
-        .arg("KILL")
-        .arg("TYPE")
-        .arg("normal")
-        .exec(&mut old)
-        .map_err(|e| fault_error(format!("CLIENT KILL on the old primary: {e}")))?;
+    // A split lab (two primaries) would stall every later trial: retry on
+    // a fresh connection before giving up.
+    let mut last = None;
+    for attempt in 0..3 {
+        if attempt > 0 {
+            std::thread::sleep(Duration::from_millis(200));
+            match connect(&primary) {
+                Ok(c) => old = c,
+                Err(e) => {
+                    last = Some(format!("reconnecting to the old primary: {e}"));
+                    continue;
+                }
+            }
+        }
+        let demoted = redis::cmd("REPLICAOF")
+            .arg("127.0.0.1")
+            .arg(port)
+            .exec(&mut old)
+            .and_then(|()| {
+                redis::cmd("CLIENT")
+                    .arg("KILL")
+                    .arg("TYPE")
+                    .arg("normal")
+                    .exec(&mut old)
+            });
+        match demoted {
+            Ok(()) => {
+                last = None;
+                break;
+            }
+            Err(e) => last = Some(format!("REPLICAOF/CLIENT KILL on the old primary: {e}")),
+        }
+    }
+    if let Some(e) = last {
+        return Err(fault_error(format!(
+            "{e}; both lab servers may now be primaries"
+        )));
+    }
     note_event(None, "old primary demoted");
+    // Counts are read next, and redis-incrby-wait's set-up wants a
+    // connected replica: wait until the demoted node has resynchronised.
+    let deadline = Instant::now() + SYNC_WITHIN;
+    while Instant::now() < deadline && !interrupt::interrupted() {
+        if matches!(role(&primary), Ok((r, true)) if r == "slave") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
     Ok(true)
 }

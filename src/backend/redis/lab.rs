@@ -167,8 +167,6 @@ impl Lab {
             std::process::id(),
             NEXT.fetch_add(1, Ordering::Relaxed)
         ));
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| lab_error(format!("creating {}: {e}", dir.display())))?;
         let count = match kind {
             LabKind::PrimaryReplica => 2,
             LabKind::Cluster => 3,
@@ -182,6 +180,9 @@ impl Lab {
             }
             ports.push(p);
         }
+        // Created once the ports are known: nothing to remove before.
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| lab_error(format!("creating {}: {e}", dir.display())))?;
         let inner = Arc::new(Inner {
             servers: Mutex::new(Vec::new()),
             ports: ports.clone(),
