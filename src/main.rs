@@ -47,7 +47,7 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
         // The summary line on standard output already says why.
-        Ok(cli::Exit::NotLinearizable) => ExitCode::from(1),
+        Ok(cli::Exit::NotLinearizable | cli::Exit::GoalMissed) => ExitCode::from(1),
         Err(e) => {
             eprintln!("quizrace: error: {e}");
             for cause in e.chain().skip(1) {

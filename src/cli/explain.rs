@@ -5,16 +5,33 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use quizrace::backend;
 use quizrace::explain::{investigate, timeline_run, Evidence};
-use quizrace::strategy::{Replication, StrategyId, TraceOp};
+use quizrace::sched;
+use quizrace::strategy::{Replication, Runtime, ScoringWork, StrategyId};
 
 use super::args::BackendArgs;
 use super::table::{ns, thousands, Style};
 use super::Exit;
 
+/// `--seed` and the settings of the replayed run.
+#[derive(Debug)]
+pub(crate) struct Replay {
+    pub(crate) seed: u64,
+    pub(crate) runtime: Option<String>,
+    pub(crate) scoring_work: String,
+    pub(crate) players: u32,
+}
+
 /// `quizrace explain STRATEGY`: the catalogue's explanation, then what a
-/// short real run shows.
-pub(crate) fn explain(name: &str, svg: Option<&Path>, backends: &BackendArgs) -> Result<Exit> {
+/// short real run shows (or, with `--seed`, one replayable interleaving).
+pub(crate) fn explain(
+    name: &str,
+    svg: Option<&Path>,
+    replay: Option<Replay>,
+    backends: &BackendArgs,
+) -> Result<Exit> {
     let id = StrategyId::from_name(name)?;
+    // Check the replay's settings before printing anything.
+    let replay = replay.map(|r| settle_replay(id, r)).transpose()?;
     let info = id.info();
     let style = Style::detect();
     outln!(
@@ -52,6 +69,10 @@ pub(crate) fn explain(name: &str, svg: Option<&Path>, backends: &BackendArgs) ->
     } else {
         Vec::new()
     };
+    if let Some(setup) = replay {
+        seeded(&setup, &env, &style)?;
+        return Ok(Exit::Done);
+    }
     outln!("{}", style.bold("What a real run shows"));
     match investigate(id, &env)? {
         Evidence::Counterexample {
@@ -64,13 +85,7 @@ pub(crate) fn explain(name: &str, svg: Option<&Path>, backends: &BackendArgs) ->
             outln!("Setup: {setup}; reproduced on attempt {attempts}.\n");
             outln!("  order  worker  room  operation");
             for (i, e) in timeline.iter().enumerate() {
-                let op = match e.op {
-                    TraceOp::Read(v) => format!("read  count = {v}"),
-                    TraceOp::Write(v) => format!("write count = {v}"),
-                    TraceOp::Increment(v) => format!("increment -> {v}"),
-                    TraceOp::Check(v) => format!("check: count = {v}"),
-                    TraceOp::Fire => "emit endQuizTime".to_string(),
-                };
+                let op = e.op;
                 let line = format!("  {:>5}  {:>6}  {:>4}  {op}", e.seq + 1, e.worker, e.slot);
                 if culprits.contains(&i) {
                     outln!("{}", style.red(&format!("{line}   <--")));
@@ -131,4 +146,137 @@ pub(crate) fn explain(name: &str, svg: Option<&Path>, backends: &BackendArgs) ->
         );
     }
     Ok(Exit::Done)
+}
+
+/// The validated settings of a `--seed` replay.
+struct Seeded {
+    seed: u64,
+    setup: sched::Setup,
+}
+
+fn settle_replay(id: StrategyId, r: Replay) -> Result<Seeded> {
+    if !sched::schedulable(id) {
+        bail!(
+            "--seed replays strategies whose every step is traced; {} is not one of them: {}",
+            id.name(),
+            sched::SCHEDULABLE.join(", ")
+        );
+    }
+    let runtime = match &r.runtime {
+        Some(s) => quizrace::scenario::parse_runtime(s)?,
+        None if id.supports(Runtime::Threads) => Runtime::Threads,
+        None => Runtime::Tokio,
+    };
+    if !id.supports(runtime) {
+        let runtimes: Vec<_> = id.info().runtimes.iter().map(|r| r.as_str()).collect();
+        bail!(
+            "{} does not run on {runtime}; it runs on {}",
+            id.name(),
+            runtimes.join(", ")
+        );
+    }
+    if !(1..=8).contains(&r.players) {
+        bail!("--players: 1 to 8 in a replay, not {}", r.players);
+    }
+    let work: ScoringWork = r.scoring_work.parse()?;
+    Ok(Seeded {
+        seed: r.seed,
+        setup: sched::Setup {
+            strategy: id,
+            workers: r.players as usize,
+            runtime,
+            work,
+        },
+    })
+}
+
+/// One interleaving, chosen by the seed: at every step a seeded generator
+/// picks a worker that has not finished; a pick that must wait (a lock
+/// held by another, a task that cannot run before the running one awaits)
+/// is shown as such, and the pick goes to one that can run.
+fn seeded(s: &Seeded, env: &backend::Env, style: &Style) -> Result<()> {
+    let setup = &s.setup;
+    outln!(
+        "{}",
+        style.bold(&format!(
+            "One interleaving, replayed (seed {}: the same steps every time)",
+            s.seed
+        ))
+    );
+    outln!(
+        "Setup: one room of {} players, one worker each, on {}, scoring work = {}.\n",
+        setup.workers,
+        setup.runtime,
+        work_name(&setup.work)
+    );
+    let mut rng = sched::Seeded::new(s.seed);
+    let mut notes: Vec<(usize, usize, String)> = Vec::new();
+    let replay = sched::run(setup, env, &mut |view, refused| {
+        if let Some(r) = refused {
+            let why = match r.why {
+                Some(sched::Blocked::Lock { holder }) => {
+                    format!("(waits: worker {} holds the lock)", holder + 1)
+                }
+                Some(sched::Blocked::Cooperative { running }) => {
+                    format!("(cannot run: task {} has the thread)", running + 1)
+                }
+                _ => "(cannot move)".to_string(),
+            };
+            notes.push((view.events.len(), r.worker, why));
+            return rng.choose(view);
+        }
+        let unfinished: Vec<usize> = (0..view.workers.len())
+            .filter(|&w| view.workers[w].next.is_some())
+            .collect();
+        match rng.pick(&unfinished) {
+            Some(w) => sched::Choice::Go(w),
+            None => sched::Choice::Quit,
+        }
+    })?;
+    outln!(
+        "{}\n",
+        sched::lanes_with_notes(&replay.events, setup.workers, &notes)
+    );
+    let counts: Vec<String> = replay.counts.iter().map(u32::to_string).collect();
+    outln!(
+        "Count: {} of {} players; endQuizTime fired {} time{}.",
+        counts.join(" and "),
+        replay.players,
+        replay.fires(),
+        if replay.fires() == 1 { "" } else { "s" }
+    );
+    let anomalies = replay.anomalies();
+    if anomalies.is_empty() {
+        let waits = notes.len();
+        outln!(
+            "This interleaving kept the invariant{}.",
+            if waits > 0 {
+                format!(
+                    ": {waits} time{} a worker had to wait, and the contention was serialised",
+                    if waits == 1 { "" } else { "s" }
+                )
+            } else {
+                String::new()
+            }
+        );
+    } else {
+        for a in &anomalies {
+            outln!("  {}", style.red(a));
+        }
+    }
+    outln!(
+        "Moves: {} (replay it with `quizrace play` where this strategy is a level, or another \
+         seed for another interleaving).",
+        sched::moves(&replay)
+    );
+    Ok(())
+}
+
+fn work_name(w: &ScoringWork) -> String {
+    match w {
+        ScoringWork::None => "none".into(),
+        ScoringWork::Yield => "yield".into(),
+        ScoringWork::Spin(n) => format!("spin:{n}"),
+        ScoringWork::Sleep(d) => format!("sleep:{d:?}"),
+    }
 }

@@ -5,6 +5,7 @@ mod args;
 mod check;
 mod explain;
 mod interrupt;
+mod play;
 mod progress;
 mod run;
 mod table;
@@ -44,6 +45,42 @@ enum Command {
         /// into this file: a room-round with an anomaly, if one showed.
         #[arg(long, value_name = "FILE")]
         svg: Option<PathBuf>,
+        /// Replay one interleaving chosen by this seed instead of searching
+        /// for a race: the same output every time (one room, each worker
+        /// answering once, a controlled scheduler choosing every step).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// With --seed: where the workers run (threads, tokio,
+        /// tokio-current, processes); default threads, or tokio for an
+        /// async strategy.
+        #[arg(long, requires = "seed")]
+        runtime: Option<String>,
+        /// With --seed: scoring work inside each record call (none, yield,
+        /// spin:N, sleep:50us); on tokio-current only awaiting work lets
+        /// another task in.
+        #[arg(long, requires = "seed", default_value = "yield")]
+        scoring_work: String,
+        /// With --seed: players in the room, one worker each (1 to 8).
+        #[arg(long, requires = "seed", default_value_t = 2)]
+        players: u32,
+        #[command(flatten)]
+        backends: BackendArgs,
+    },
+    /// Be the scheduler: pick which worker takes its next step, and break a
+    /// racy strategy (or fail to break a correct one).
+    ///
+    /// Without a terminal, give the moves with --moves or on standard input.
+    /// Exit codes: 0 the level's goal was reached, 1 it was not, 2 bad input.
+    Play {
+        /// Level: a number (1-11) or a strategy name (racy-rmw, async-rmw,
+        /// check-then-act, local-map, redis-get-set, redis-incr-get,
+        /// pg-read-write, std-mutex, atomic, redis-incrby, redis-lua).
+        /// Without one, the game starts at level 1.
+        level: Option<String>,
+        /// Play these moves instead of asking: the worker that takes each
+        /// step, e.g. 1,2,1,2.
+        #[arg(long, value_name = "LIST")]
+        moves: Option<String>,
         #[command(flatten)]
         backends: BackendArgs,
     },
@@ -81,6 +118,8 @@ pub(crate) enum Exit {
     CheckFailed,
     /// 1: `check`, and a room-round of the history is not linearizable.
     NotLinearizable,
+    /// 1: `play`, and the level's goal was not reached.
+    GoalMissed,
 }
 
 /// Runs the parsed command line.
@@ -91,8 +130,25 @@ pub(crate) fn main(cli: Cli) -> Result<Exit> {
         Command::Explain {
             strategy,
             svg,
+            seed,
+            runtime,
+            scoring_work,
+            players,
             backends,
-        } => explain::explain(&strategy, svg.as_deref(), &backends),
+        } => {
+            let replay = seed.map(|seed| explain::Replay {
+                seed,
+                runtime,
+                scoring_work,
+                players,
+            });
+            explain::explain(&strategy, svg.as_deref(), replay, &backends)
+        }
+        Command::Play {
+            level,
+            moves,
+            backends,
+        } => play::play(level.as_deref(), moves.as_deref(), &backends),
         Command::Check { path } => check::check(&path),
         Command::Report {
             results,

@@ -2,7 +2,10 @@
 
 use crossbeam_utils::CachePadded;
 
-use crate::strategy::{Answer, Counted, Layout, Recorder, ScoringWork, SetupError, SyncStrategy};
+use crate::strategy::trace::{decided, step, Step};
+use crate::strategy::{
+    Answer, Counted, Layout, Recorder, ScoringWork, SetupError, SyncStrategy, TraceOp, Tracer,
+};
 use crate::sync::{Arc, AtomicU32, Ordering};
 
 pub(crate) const ATOMIC_EXPLAIN: &str = "\
@@ -56,6 +59,9 @@ fn read(counts: &[CachePadded<AtomicU32>]) -> Vec<u32> {
 pub struct Atomic {
     counts: Arc<Vec<CachePadded<AtomicU32>>>,
     players: u32,
+    /// Step log for `explain` and `play` (`None` in measured runs).
+    tracer: Option<Tracer>,
+    worker: usize,
 }
 
 impl SyncStrategy for Atomic {
@@ -65,10 +71,21 @@ impl SyncStrategy for Atomic {
         Ok(Atomic {
             counts: padded(layout),
             players: layout.players,
+            tracer: None,
+            worker: 0,
+        })
+    }
+    fn traced(layout: Layout, tracer: Tracer) -> Result<Self, SetupError> {
+        Ok(Atomic {
+            tracer: Some(tracer),
+            ..Self::new(layout)?
         })
     }
     fn handle(&self) -> Self {
-        self.clone()
+        Atomic {
+            worker: self.tracer.as_ref().map_or(0, Tracer::next_worker),
+            ..self.clone()
+        }
     }
     fn counts(&self) -> Vec<u32> {
         read(&self.counts)
@@ -83,8 +100,28 @@ impl Recorder for Atomic {
         // so whatever they wrote before counting (their scores) is visible to
         // the one that ends the round. The count alone would be fine Relaxed:
         // RMWs on one location are totally ordered either way.
-        let before = self.counts[answer.slot as usize].fetch_add(1, Ordering::AcqRel);
-        Counted::at(before + 1, self.players)
+        let c = &self.counts[answer.slot as usize];
+        let after = step(
+            &self.tracer,
+            self.worker,
+            answer.slot,
+            Step::Increment,
+            false,
+            || {
+                let after = c.fetch_add(1, Ordering::AcqRel) + 1;
+                (after, TraceOp::Increment(after))
+            },
+        );
+        let ended = decided(
+            &self.tracer,
+            self.worker,
+            answer.slot,
+            after == self.players,
+        );
+        Counted {
+            ended,
+            value: Some(after),
+        }
     }
 }
 

@@ -3,9 +3,10 @@
 
 use std::collections::HashMap;
 
+use crate::strategy::trace::{begin, decided, step, Step};
 use crate::strategy::{
     Answer, AsyncRecorder, AsyncStrategy, Counted, Env, Layout, Outcome, Recorder, ScoringWork,
-    SetupError, SyncStrategy, Tracer,
+    SetupError, SyncStrategy, TraceOp, Tracer,
 };
 use crate::sync::{lock, Arc, Mutex};
 
@@ -79,6 +80,9 @@ fn dense(layout: Layout) -> Vec<u32> {
 pub struct StdMutex {
     map: Arc<Mutex<Vec<u32>>>,
     players: u32,
+    /// Step log for `explain` and `play` (`None` in measured runs).
+    tracer: Option<Tracer>,
+    worker: usize,
 }
 
 impl SyncStrategy for StdMutex {
@@ -87,10 +91,21 @@ impl SyncStrategy for StdMutex {
         Ok(StdMutex {
             map: Arc::new(Mutex::new(dense(layout))),
             players: layout.players,
+            tracer: None,
+            worker: 0,
+        })
+    }
+    fn traced(layout: Layout, tracer: Tracer) -> Result<Self, SetupError> {
+        Ok(StdMutex {
+            tracer: Some(tracer),
+            ..Self::new(layout)?
         })
     }
     fn handle(&self) -> Self {
-        self.clone()
+        StdMutex {
+            worker: self.tracer.as_ref().map_or(0, Tracer::next_worker),
+            ..self.clone()
+        }
     }
     fn counts(&self) -> Vec<u32> {
         lock(&self.map).clone()
@@ -100,11 +115,29 @@ impl SyncStrategy for StdMutex {
 impl Recorder for StdMutex {
     #[inline]
     fn record(&mut self, answer: Answer, work: &ScoringWork) -> Counted {
+        let (t, w, slot) = (&self.tracer, self.worker, answer.slot);
+        // Traced, the lock is taken between the turn (`begin`) and the log
+        // entry, never inside the log's own lock.
+        begin(t, w, slot, Step::Lock);
         let mut map = lock(&self.map);
-        let v = map[answer.slot as usize];
+        step(t, w, slot, Step::Lock, false, || ((), TraceOp::Lock));
+        let v = step(t, w, slot, Step::Read, false, || {
+            let v = map[slot as usize];
+            (v, TraceOp::Read(v))
+        });
         work.run();
-        map[answer.slot as usize] = v + 1;
-        Counted::at(v + 1, self.players)
+        step(t, w, slot, Step::Write, false, || {
+            map[slot as usize] = v + 1;
+            ((), TraceOp::Write(v + 1))
+        });
+        step(t, w, slot, Step::Unlock, false, || {
+            drop(map);
+            ((), TraceOp::Unlock)
+        });
+        Counted {
+            ended: decided(t, w, slot, v + 1 == self.players),
+            value: Some(v + 1),
+        }
     }
 }
 
@@ -161,6 +194,9 @@ pub struct LocalMap {
     map: Arc<Mutex<HashMap<u32, u32>>>,
     slots: usize,
     players: u32,
+    /// Step log for `explain` and `play` (`None` in measured runs).
+    tracer: Option<Tracer>,
+    worker: usize,
 }
 
 impl SyncStrategy for LocalMap {
@@ -170,10 +206,21 @@ impl SyncStrategy for LocalMap {
             map: Arc::new(Mutex::new(HashMap::new())),
             slots: layout.slots(),
             players: layout.players,
+            tracer: None,
+            worker: 0,
+        })
+    }
+    fn traced(layout: Layout, tracer: Tracer) -> Result<Self, SetupError> {
+        Ok(LocalMap {
+            tracer: Some(tracer),
+            ..Self::new(layout)?
         })
     }
     fn handle(&self) -> Self {
-        self.clone()
+        LocalMap {
+            worker: self.tracer.as_ref().map_or(0, Tracer::next_worker),
+            ..self.clone()
+        }
     }
     fn counts(&self) -> Vec<u32> {
         let map = lock(&self.map);
@@ -186,11 +233,27 @@ impl SyncStrategy for LocalMap {
 impl Recorder for LocalMap {
     #[inline]
     fn record(&mut self, answer: Answer, work: &ScoringWork) -> Counted {
+        let (t, w, slot) = (&self.tracer, self.worker, answer.slot);
+        begin(t, w, slot, Step::Lock);
         let mut map = lock(&self.map);
-        let v = map.get(&answer.slot).copied().unwrap_or(0);
+        step(t, w, slot, Step::Lock, false, || ((), TraceOp::Lock));
+        let v = step(t, w, slot, Step::Read, false, || {
+            let v = map.get(&slot).copied().unwrap_or(0);
+            (v, TraceOp::Read(v))
+        });
         work.run();
-        map.insert(answer.slot, v + 1);
-        Counted::at(v + 1, self.players)
+        step(t, w, slot, Step::Write, false, || {
+            map.insert(slot, v + 1);
+            ((), TraceOp::Write(v + 1))
+        });
+        step(t, w, slot, Step::Unlock, false, || {
+            drop(map);
+            ((), TraceOp::Unlock)
+        });
+        Counted {
+            ended: decided(t, w, slot, v + 1 == self.players),
+            value: Some(v + 1),
+        }
     }
 }
 

@@ -40,7 +40,7 @@ pub mod snapshot;
 pub mod trace;
 
 pub use catalogue::StrategyId;
-pub use trace::{TraceEvent, TraceOp, Tracer};
+pub use trace::{Gate, Pending, Step, Stuck, TraceEvent, TraceOp, Tracer, WorkerState};
 
 use crate::backend::Family;
 
@@ -122,6 +122,13 @@ impl ScoringWork {
             }
             ScoringWork::Sleep(d) => std::thread::sleep(d),
         }
+    }
+
+    /// Whether [`ScoringWork::run_async`] suspends the task (an `.await`
+    /// where a single-threaded executor runs other tasks): `yield` and
+    /// `sleep` do, `none` and `spin` do not.
+    pub fn awaits(&self) -> bool {
+        matches!(self, ScoringWork::Yield | ScoringWork::Sleep(_))
     }
 
     /// Does the work in async code: yields to the executor or sleeps on its timer.

@@ -5,7 +5,7 @@
 //! shuttle tests must *catch* every one of them; a racy strategy that passes
 //! is a bug in the checker.
 
-use crate::strategy::trace::{decided, step};
+use crate::strategy::trace::{decided, step, Step};
 use crate::strategy::{
     Answer, AsyncRecorder, AsyncStrategy, Counted, Env, Layout, Outcome, Recorder, ScoringWork,
     SetupError, SyncStrategy, TraceOp, Tracer,
@@ -131,15 +131,29 @@ impl Recorder for RacyRmwHandle {
         let c = &s.counts[answer.slot as usize];
         // Relaxed is deliberate: the bug is the gap between the two steps,
         // and no memory ordering can close it.
-        let v = step(&s.tracer, self.worker, answer.slot, || {
-            let v = c.load(Ordering::Relaxed);
-            (v, TraceOp::Read(v))
-        });
+        let v = step(
+            &s.tracer,
+            self.worker,
+            answer.slot,
+            Step::Read,
+            false,
+            || {
+                let v = c.load(Ordering::Relaxed);
+                (v, TraceOp::Read(v))
+            },
+        );
         work.run();
-        step(&s.tracer, self.worker, answer.slot, || {
-            c.store(v + 1, Ordering::Relaxed);
-            ((), TraceOp::Write(v + 1))
-        });
+        step(
+            &s.tracer,
+            self.worker,
+            answer.slot,
+            Step::Write,
+            false,
+            || {
+                c.store(v + 1, Ordering::Relaxed);
+                ((), TraceOp::Write(v + 1))
+            },
+        );
         let ended = decided(&s.tracer, self.worker, answer.slot, v + 1 == s.players);
         Counted {
             ended,
@@ -189,18 +203,32 @@ impl Recorder for CheckThenActHandle {
     fn record(&mut self, answer: Answer, work: &ScoringWork) -> Counted {
         let s = &*self.shared;
         let c = &s.counts[answer.slot as usize];
-        let after = step(&s.tracer, self.worker, answer.slot, || {
-            let after = c.fetch_add(1, Ordering::AcqRel) + 1;
-            (after, TraceOp::Increment(after))
-        });
+        let after = step(
+            &s.tracer,
+            self.worker,
+            answer.slot,
+            Step::Increment,
+            false,
+            || {
+                let after = c.fetch_add(1, Ordering::AcqRel) + 1;
+                (after, TraceOp::Increment(after))
+            },
+        );
         // Scoring (saving the answer, say) happens between counting and
         // deciding: that gap is this race's window.
         work.run();
         // The bug: a second, separate read decides.
-        let seen = step(&s.tracer, self.worker, answer.slot, || {
-            let v = c.load(Ordering::Acquire);
-            (v, TraceOp::Check(v))
-        });
+        let seen = step(
+            &s.tracer,
+            self.worker,
+            answer.slot,
+            Step::Check,
+            false,
+            || {
+                let v = c.load(Ordering::Acquire);
+                (v, TraceOp::Check(v))
+            },
+        );
         Counted {
             ended: decided(&s.tracer, self.worker, answer.slot, seen >= s.players),
             value: Some(after),
@@ -271,15 +299,29 @@ impl AsyncRecorder for AsyncRmwHandle {
         use std::sync::atomic::Ordering::Relaxed;
         let s = &*self.shared;
         let c = &s.counts[answer.slot as usize];
-        let v = step(&s.tracer, self.worker, answer.slot, || {
-            let v = c.load(Relaxed);
-            (v, TraceOp::Read(v))
-        });
+        let v = step(
+            &s.tracer,
+            self.worker,
+            answer.slot,
+            Step::Read,
+            true,
+            || {
+                let v = c.load(Relaxed);
+                (v, TraceOp::Read(v))
+            },
+        );
         work.run_async().await; // other tasks run here and read the same `v`
-        step(&s.tracer, self.worker, answer.slot, || {
-            c.store(v + 1, Relaxed);
-            ((), TraceOp::Write(v + 1))
-        });
+        step(
+            &s.tracer,
+            self.worker,
+            answer.slot,
+            Step::Write,
+            work.awaits(),
+            || {
+                c.store(v + 1, Relaxed);
+                ((), TraceOp::Write(v + 1))
+            },
+        );
         let ended = decided(&s.tracer, self.worker, answer.slot, v + 1 == s.players);
         Outcome::Ok {
             ended,

@@ -12,7 +12,7 @@ use super::client::{self, classify, timed, Timed, Verdict};
 use super::Site;
 use crate::backend::retry::{Failure, Next, Retry};
 use crate::backend::stopped;
-use crate::strategy::trace::{decided, step};
+use crate::strategy::trace::{begin, decided, step, Step as TraceStep};
 use crate::strategy::{
     Answer, AsyncRecorder, AsyncStrategy, Counted, Env, Layout, Outcome, ScoringWork, SetupError,
     TraceOp, Tracer,
@@ -123,7 +123,10 @@ impl<const M: u8> AsyncStrategy for My<M> {
     async fn handle(&self) -> Result<MyHandle<M>, SetupError> {
         Ok(MyHandle {
             base: self.base.clone(),
-            worker: self.base.next_worker.fetch_add(1, Ordering::Relaxed),
+            worker: match &self.base.tracer {
+                Some(t) => t.next_worker(),
+                None => self.base.next_worker.fetch_add(1, Ordering::Relaxed),
+            },
             retried: 0,
         })
     }
@@ -199,6 +202,7 @@ impl<const M: u8> MyHandle<M> {
                 Ok(Counted::at(n.min(u32::MAX as u64) as u32, b.players))
             }
             Plan::ReadThenWrite { .. } => {
+                begin(&b.tracer, self.worker, answer.slot, TraceStep::Read);
                 timed(site, conn.query_drop("START TRANSACTION"))
                     .await
                     .map_err(step_err(false))?;
@@ -207,10 +211,16 @@ impl<const M: u8> MyHandle<M> {
                     .await
                     .map_err(step_err(false))?;
                 let v = v.unwrap_or(0) as u32;
-                step(&b.tracer, self.worker, answer.slot, || {
-                    ((), TraceOp::Read(v))
-                });
+                step(
+                    &b.tracer,
+                    self.worker,
+                    answer.slot,
+                    TraceStep::Read,
+                    true,
+                    || ((), TraceOp::Read(v)),
+                );
                 work.run_async().await; // the race window (or the lock's hold)
+                begin(&b.tracer, self.worker, answer.slot, TraceStep::Write);
                 timed(
                     site,
                     conn.exec_drop(b.write.as_str(), ((v + 1) as i32, slot)),
@@ -221,9 +231,14 @@ impl<const M: u8> MyHandle<M> {
                     .await
                     .map_err(step_err(true))?;
                 *in_tx = false;
-                step(&b.tracer, self.worker, answer.slot, || {
-                    ((), TraceOp::Write(v + 1))
-                });
+                step(
+                    &b.tracer,
+                    self.worker,
+                    answer.slot,
+                    TraceStep::Write,
+                    true,
+                    || ((), TraceOp::Write(v + 1)),
+                );
                 Ok(Counted {
                     ended: decided(&b.tracer, self.worker, answer.slot, v + 1 == b.players),
                     value: Some(v + 1),

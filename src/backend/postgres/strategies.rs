@@ -13,7 +13,7 @@ use super::client::{self, classify, timed, Timed, Verdict};
 use super::Site;
 use crate::backend::retry::{Failure, Next, Retry};
 use crate::backend::stopped;
-use crate::strategy::trace::{decided, step};
+use crate::strategy::trace::{begin, decided, step, Step as TraceStep};
 use crate::strategy::{
     Answer, AsyncRecorder, AsyncStrategy, Counted, Env, Layout, Outcome, ScoringWork, SetupError,
     TraceOp, Tracer,
@@ -236,7 +236,10 @@ impl<const M: u8> AsyncStrategy for Pg<M> {
     async fn handle(&self) -> Result<PgHandle<M>, SetupError> {
         Ok(PgHandle {
             base: self.base.clone(),
-            worker: self.base.next_worker.fetch_add(1, Ordering::Relaxed),
+            worker: match &self.base.tracer {
+                Some(t) => t.next_worker(),
+                None => self.base.next_worker.fetch_add(1, Ordering::Relaxed),
+            },
             retried: 0,
         })
     }
@@ -320,6 +323,7 @@ impl<const M: u8> PgHandle<M> {
                 Ok(Counted::at(n as u32, b.players))
             }
             Plan::ReadThenWrite { lock, .. } => {
+                begin(&b.tracer, self.worker, answer.slot, TraceStep::Read);
                 timed(site, client.batch_execute(&b.sql.begin))
                     .await
                     .map_err(step_err(false))?;
@@ -339,11 +343,17 @@ impl<const M: u8> PgHandle<M> {
                     .await
                     .map_err(step_err(false))?;
                 let v = row.get::<_, i32>(0) as u32;
-                step(&b.tracer, self.worker, answer.slot, || {
-                    ((), TraceOp::Read(v))
-                });
+                step(
+                    &b.tracer,
+                    self.worker,
+                    answer.slot,
+                    TraceStep::Read,
+                    true,
+                    || ((), TraceOp::Read(v)),
+                );
                 // The race window (or, with a lock, the time it is held).
                 work.run_async().await;
+                begin(&b.tracer, self.worker, answer.slot, TraceStep::Write);
                 let write = timed(site, client.prepare_cached(&b.sql.write))
                     .await
                     .map_err(step_err(false))?;
@@ -355,9 +365,14 @@ impl<const M: u8> PgHandle<M> {
                     .await
                     .map_err(step_err(true))?;
                 *in_tx = false;
-                step(&b.tracer, self.worker, answer.slot, || {
-                    ((), TraceOp::Write(v + 1))
-                });
+                step(
+                    &b.tracer,
+                    self.worker,
+                    answer.slot,
+                    TraceStep::Write,
+                    true,
+                    || ((), TraceOp::Write(v + 1)),
+                );
                 Ok(Counted {
                     ended: decided(&b.tracer, self.worker, answer.slot, v + 1 == b.players),
                     value: Some(v + 1),

@@ -27,7 +27,7 @@ use super::link::{Conn, Connection, Link, Op};
 use super::Site;
 use crate::backend::retry::{Failure, Fate, Next, Retry};
 use crate::backend::stopped;
-use crate::strategy::trace::{decided, step};
+use crate::strategy::trace::{begin, decided, step, Step};
 use crate::strategy::{
     Answer, AsyncRecorder, AsyncStrategy, Env, Layout, Outcome, ScoringWork, SetupError, TraceOp,
     Tracer,
@@ -89,7 +89,11 @@ impl Base {
     }
 
     fn worker(&self) -> usize {
-        self.next_worker.fetch_add(1, Ordering::Relaxed)
+        // Traced, the tracer numbers workers across strategy instances.
+        match &self.tracer {
+            Some(t) => t.next_worker(),
+            None => self.next_worker.fetch_add(1, Ordering::Relaxed),
+        }
     }
 
     /// The key of room-round `slot`: its number is a hash tag (`{12}`), so
@@ -378,6 +382,7 @@ impl AsyncRecorder for GetSetHandle {
         let h = &mut self.h;
         let key = key(&mut h.key, &h.base, answer.slot, "");
         let get = redis::Cmd::get(key);
+        begin(&h.base.tracer, h.worker, answer.slot, Step::Read);
         // A failed GET changed nothing: the answer was not counted.
         let Ok(v) = h
             .conn
@@ -387,18 +392,29 @@ impl AsyncRecorder for GetSetHandle {
         else {
             return Outcome::Failed;
         };
-        step(&h.base.tracer, h.worker, answer.slot, || {
-            ((), TraceOp::Read(v))
-        });
+        step(
+            &h.base.tracer,
+            h.worker,
+            answer.slot,
+            Step::Read,
+            true,
+            || ((), TraceOp::Read(v)),
+        );
         work.run_async().await; // the race window: other workers GET the same v here
         let mut set = redis::cmd("SET");
         set.arg(key).arg(v + 1).arg("EX").arg(h.base.site.ttl);
+        begin(&h.base.tracer, h.worker, answer.slot, Step::Write);
         if let Err(f) = h.conn.call::<()>(Op::Cmd(&set)).await {
             return lost(f);
         }
-        step(&h.base.tracer, h.worker, answer.slot, || {
-            ((), TraceOp::Write(v + 1))
-        });
+        step(
+            &h.base.tracer,
+            h.worker,
+            answer.slot,
+            Step::Write,
+            true,
+            || ((), TraceOp::Write(v + 1)),
+        );
         let ended = decided(
             &h.base.tracer,
             h.worker,
@@ -425,14 +441,21 @@ impl AsyncRecorder for IncrGetHandle {
         let h = &mut self.h;
         let key = key(&mut h.key, &h.base, answer.slot, "");
         let incr = redis::Cmd::incr(key, 1);
+        begin(&h.base.tracer, h.worker, answer.slot, Step::Increment);
         let n = match h.conn.call::<u32>(Op::Cmd(&incr)).await {
             Ok(n) => n,
             Err(f) => return lost(f),
         };
-        step(&h.base.tracer, h.worker, answer.slot, || {
-            ((), TraceOp::Increment(n))
-        });
+        step(
+            &h.base.tracer,
+            h.worker,
+            answer.slot,
+            Step::Increment,
+            true,
+            || ((), TraceOp::Increment(n)),
+        );
         // The bug: a second, separate command decides.
+        begin(&h.base.tracer, h.worker, answer.slot, Step::Check);
         let seen = h
             .conn
             .call::<Option<u32>>(Op::Cmd(&redis::Cmd::get(key)))
@@ -444,9 +467,14 @@ impl AsyncRecorder for IncrGetHandle {
                 value: Some(n),
             };
         };
-        step(&h.base.tracer, h.worker, answer.slot, || {
-            ((), TraceOp::Check(seen))
-        });
+        step(
+            &h.base.tracer,
+            h.worker,
+            answer.slot,
+            Step::Check,
+            true,
+            || ((), TraceOp::Check(seen)),
+        );
         let ended = decided(
             &h.base.tracer,
             h.worker,
@@ -473,13 +501,25 @@ impl AsyncRecorder for IncrbyHandle {
         let h = &mut self.h;
         let key = key(&mut h.key, &h.base, answer.slot, "");
         let incr = redis::Cmd::incr(key, 1);
+        begin(&h.base.tracer, h.worker, answer.slot, Step::Increment);
         match h.conn.call::<u32>(Op::Cmd(&incr)).await {
             // Exactly one INCRBY returns the target value. The key exists
             // since set-up, with its TTL (`Base::create_counters`).
-            Ok(n) => Outcome::Ok {
-                ended: n == h.base.players,
-                value: Some(n),
-            },
+            Ok(n) => {
+                step(
+                    &h.base.tracer,
+                    h.worker,
+                    answer.slot,
+                    Step::Increment,
+                    true,
+                    || ((), TraceOp::Increment(n)),
+                );
+                let players = h.base.players;
+                Outcome::Ok {
+                    ended: decided(&h.base.tracer, h.worker, answer.slot, n == players),
+                    value: Some(n),
+                }
+            }
             Err(f) => lost(f),
         }
     }
@@ -516,15 +556,22 @@ impl Shared {
         // The scripts give every key they create the run's TTL.
         let ttl = self.base.site.ttl.min(u32::MAX as u64) as u32;
         let args = [answer.player, self.base.players, ttl];
+        begin(&self.base.tracer, self.worker, answer.slot, Step::Script);
         match self
             .conn
             .call::<u32>(Op::Script(script, &keys, &args))
             .await
         {
-            Ok(fired) => Outcome::Ok {
-                ended: fired == 1,
-                value: None,
-            },
+            Ok(fired) => {
+                let (tracer, worker) = (&self.base.tracer, self.worker);
+                step(tracer, worker, answer.slot, Step::Script, true, || {
+                    ((), TraceOp::Script(fired == 1))
+                });
+                Outcome::Ok {
+                    ended: decided(tracer, worker, answer.slot, fired == 1),
+                    value: None,
+                }
+            }
             Err(f) => lost(f),
         }
     }
