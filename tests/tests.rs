@@ -11,6 +11,8 @@
 //! * `report`: HTML report generation, escaping and the real-browser check.
 //! * `sql`: the PostgreSQL and MariaDB strategies against the machine's servers.
 //! * `fuzz`: bounded, seeded mutation of scenario and results inputs: no panics.
+//! * `play`: `quizrace play` levels (winning moves break, every schedule of a
+//!   correct level holds) and `explain --seed` replays.
 //! * `msrv`: Cargo.toml's `rust-version` is at least every resolved dependency's.
 //! * `support`: shared helpers: running the binary, temp dirs, free ports, a
 //!   `redis-server` (or a Redis Cluster) per test, the serial lock for
@@ -25,6 +27,7 @@
 mod cli;
 mod fuzz;
 mod msrv;
+mod play;
 mod redis;
 mod redis_distributed;
 mod report;

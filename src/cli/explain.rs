@@ -214,11 +214,9 @@ fn seeded(s: &Seeded, env: &backend::Env, style: &Style) -> Result<()> {
     let replay = sched::run(setup, env, &mut |view, refused| {
         if let Some(r) = refused {
             let why = match r.why {
-                Some(sched::Blocked::Lock { holder }) => {
-                    format!("(waits: worker {} holds the lock)", holder + 1)
-                }
+                Some(sched::Blocked::Lock { .. }) => "(waits for the lock)".to_string(),
                 Some(sched::Blocked::Cooperative { running }) => {
-                    format!("(cannot run: task {} has the thread)", running + 1)
+                    format!("(waits for task {})", running + 1)
                 }
                 _ => "(cannot move)".to_string(),
             };

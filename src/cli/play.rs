@@ -94,8 +94,8 @@ fn scripted(level: &Level, moves: &[usize], backends: &BackendArgs) -> Result<Ex
         }
         let Some(&w) = moves.get(next) else {
             problem = Some(format!(
-                "the move list ended after {} moves, before the round did (waiting: {})",
-                moves.len(),
+                "the move list ended after {}, before the round did (waiting: {})",
+                plural(moves.len(), "move"),
                 waiting(view)
             ));
             return Choice::Quit;
@@ -108,8 +108,8 @@ fn scripted(level: &Level, moves: &[usize], backends: &BackendArgs) -> Result<Ex
     }
     if next < moves.len() {
         bail!(
-            "{} moves left over: every worker finished after move {next}",
-            moves.len() - next
+            "{} left over: every worker finished after move {next}",
+            plural(moves.len() - next, "move")
         );
     }
     Ok(summary(level, &replay))
@@ -402,5 +402,14 @@ mod tui {
                 .block(Block::bordered().title(format!(" keys: 1-{n} move a worker · q quit "))),
             foot,
         );
+    }
+}
+
+/// `1 move`, `2 moves`.
+fn plural(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
     }
 }
