@@ -18,8 +18,8 @@ pub enum Goal {
 /// One level.
 #[derive(Debug)]
 pub struct Level {
-    /// The strategy it runs; also the level's name.
-    pub strategy: &'static str,
+    /// The strategy it runs; its name is the level's.
+    pub strategy: StrategyId,
     /// Workers (= players in the room).
     pub workers: usize,
     /// Where they run.
@@ -41,7 +41,12 @@ pub struct Level {
 impl Level {
     /// The strategy.
     pub fn id(&self) -> StrategyId {
-        StrategyId::from_name(self.strategy).expect("levels name catalogue strategies")
+        self.strategy
+    }
+
+    /// The level's name: its strategy's.
+    pub fn name(&self) -> &'static str {
+        self.strategy.name()
     }
 
     /// The run this level is.
@@ -67,7 +72,7 @@ impl Level {
 /// The levels, in teaching order.
 pub static LEVELS: &[Level] = &[
     Level {
-        strategy: "racy-rmw",
+        strategy: StrategyId::RacyRmw,
         workers: 2,
         runtime: Runtime::Threads,
         work: ScoringWork::None,
@@ -83,7 +88,7 @@ pub static LEVELS: &[Level] = &[
         winning: &[1, 2, 1, 2],
     },
     Level {
-        strategy: "async-rmw",
+        strategy: StrategyId::AsyncRmw,
         workers: 2,
         runtime: Runtime::TokioCurrent,
         work: ScoringWork::Yield,
@@ -98,7 +103,7 @@ pub static LEVELS: &[Level] = &[
         winning: &[1, 2, 1, 2],
     },
     Level {
-        strategy: "check-then-act",
+        strategy: StrategyId::CheckThenAct,
         workers: 2,
         runtime: Runtime::Threads,
         work: ScoringWork::None,
@@ -113,7 +118,7 @@ pub static LEVELS: &[Level] = &[
         winning: &[1, 2, 1, 2, 1, 2],
     },
     Level {
-        strategy: "local-map",
+        strategy: StrategyId::LocalMap,
         workers: 2,
         runtime: Runtime::Processes,
         work: ScoringWork::None,
@@ -128,7 +133,7 @@ pub static LEVELS: &[Level] = &[
         winning: &[1, 1, 1, 1, 2, 2, 2, 2],
     },
     Level {
-        strategy: "redis-get-set",
+        strategy: StrategyId::RedisGetSet,
         workers: 2,
         runtime: Runtime::Tokio,
         work: ScoringWork::None,
@@ -141,7 +146,7 @@ pub static LEVELS: &[Level] = &[
         winning: &[1, 2, 1, 2],
     },
     Level {
-        strategy: "redis-incr-get",
+        strategy: StrategyId::RedisIncrGet,
         workers: 2,
         runtime: Runtime::Tokio,
         work: ScoringWork::None,
@@ -154,7 +159,7 @@ pub static LEVELS: &[Level] = &[
         winning: &[1, 2, 1, 2, 1, 2],
     },
     Level {
-        strategy: "pg-read-write",
+        strategy: StrategyId::PgReadWrite,
         workers: 2,
         runtime: Runtime::Tokio,
         work: ScoringWork::None,
@@ -168,7 +173,7 @@ pub static LEVELS: &[Level] = &[
         winning: &[1, 2, 1, 2],
     },
     Level {
-        strategy: "std-mutex",
+        strategy: StrategyId::StdMutex,
         workers: 3,
         runtime: Runtime::Threads,
         work: ScoringWork::None,
@@ -182,7 +187,7 @@ pub static LEVELS: &[Level] = &[
         winning: &[],
     },
     Level {
-        strategy: "atomic",
+        strategy: StrategyId::Atomic,
         workers: 3,
         runtime: Runtime::Threads,
         work: ScoringWork::None,
@@ -195,7 +200,7 @@ pub static LEVELS: &[Level] = &[
         winning: &[],
     },
     Level {
-        strategy: "redis-incrby",
+        strategy: StrategyId::RedisIncrby,
         workers: 2,
         runtime: Runtime::Tokio,
         work: ScoringWork::None,
@@ -208,7 +213,7 @@ pub static LEVELS: &[Level] = &[
         winning: &[],
     },
     Level {
-        strategy: "redis-lua",
+        strategy: StrategyId::RedisLua,
         workers: 2,
         runtime: Runtime::Tokio,
         work: ScoringWork::None,
@@ -227,14 +232,14 @@ pub fn level(name: &str) -> Option<&'static Level> {
     if let Ok(n) = name.parse::<usize>() {
         return n.checked_sub(1).and_then(|i| LEVELS.get(i));
     }
-    LEVELS.iter().find(|l| l.strategy == name)
+    LEVELS.iter().find(|l| l.name() == name)
 }
 
 /// Every level's name, for messages.
 pub fn names() -> String {
     LEVELS
         .iter()
-        .map(|l| l.strategy)
+        .map(Level::name)
         .collect::<Vec<_>>()
         .join(", ")
 }

@@ -31,27 +31,20 @@ use crate::strategy::{
 /// could not see).
 const STEP_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// The strategies whose every step is traced and none of whose steps can
-/// block where the scheduler cannot see it: the ones [`run`] accepts.
-pub const SCHEDULABLE: &[&str] = &[
-    "racy-rmw",
-    "async-rmw",
-    "check-then-act",
-    "local-map",
-    "std-mutex",
-    "atomic",
-    "redis-get-set",
-    "redis-incr-get",
-    "redis-incrby",
-    "redis-lua",
-    "redis-sadd",
-    "pg-read-write",
-    "mysql-read-write",
-];
+pub use crate::strategy::catalogue::SCHEDULABLE;
 
 /// Whether [`run`] can schedule `id`.
 pub fn schedulable(id: StrategyId) -> bool {
-    SCHEDULABLE.contains(&id.name())
+    SCHEDULABLE.contains(&id)
+}
+
+/// The schedulable strategies' names, for messages.
+pub fn schedulable_names() -> String {
+    SCHEDULABLE
+        .iter()
+        .map(|s| s.name())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// What to run.
@@ -219,7 +212,7 @@ pub fn run(
         return Err(SimError::Setup(SetupError::Resource(format!(
             "{} cannot be scheduled step by step; these can: {}",
             id.name(),
-            SCHEDULABLE.join(", ")
+            schedulable_names()
         ))));
     }
     if !id.supports(setup.runtime) {

@@ -49,13 +49,13 @@ fn winning_moves_break(levels: &[&Level], flags: &[String]) {
             .map(usize::to_string)
             .collect::<Vec<_>>()
             .join(",");
-        let mut args = vec!["play", level.strategy, "--moves", moves.as_str()];
+        let mut args = vec!["play", level.name(), "--moves", moves.as_str()];
         args.extend(flags.iter().map(String::as_str));
         let out = quizrace(&args);
         assert!(
             out.success() && out.stdout.contains("You broke it"),
             "{}: winning moves {moves} did not break it:\n{}",
-            level.strategy,
+            level.name(),
             out.all()
         );
         assert!(
@@ -63,7 +63,7 @@ fn winning_moves_break(levels: &[&Level], flags: &[String]) {
                 .iter()
                 .any(|a| out.stdout.contains(a)),
             "{}: no anomaly named:\n{}",
-            level.strategy,
+            level.name(),
             out.stdout
         );
         assert!(
@@ -88,19 +88,19 @@ fn every_schedule_holds(levels: &[&Level], url: Option<&str>) -> usize {
             assert!(
                 replay.anomalies().is_empty() && replay.fires() == 1,
                 "{}: moves {moves:?} broke a correct strategy: {:?}",
-                level.strategy,
+                level.name(),
                 replay.anomalies()
             );
             assert_eq!(
                 replay.counts,
                 vec![level.workers as u32],
                 "{}",
-                level.strategy
+                level.name()
             );
         })
         .expect("scheduled run");
-        assert!(complete, "{}: more than 20,000 schedules", level.strategy);
-        assert!(n > 1, "{}: only {n} schedule(s) explored", level.strategy);
+        assert!(complete, "{}: more than 20,000 schedules", level.name());
+        assert!(n > 1, "{}: only {n} schedule(s) explored", level.name());
         total += n;
     }
     total
@@ -129,7 +129,7 @@ fn in_process_correct_levels_hold_in_every_schedule() {
 /// would pass the winning-moves test too).
 #[test]
 fn racy_levels_also_have_schedules_that_do_not_break() {
-    for level in levels(|l| l.goal == Goal::Break && l.strategy != "local-map")
+    for level in levels(|l| l.goal == Goal::Break && l.name() != "local-map")
         .into_iter()
         .filter(|l| l.id().info().backend.is_none())
     {
@@ -146,7 +146,7 @@ fn racy_levels_also_have_schedules_that_do_not_break() {
         assert!(
             broken > 0 && fine > 0,
             "{}: {broken} broken, {fine} fine",
-            level.strategy
+            level.name()
         );
     }
 }

@@ -159,7 +159,7 @@ fn settle_replay(id: StrategyId, r: Replay) -> Result<Seeded> {
         bail!(
             "--seed replays strategies whose every step is traced; {} is not one of them: {}",
             id.name(),
-            sched::SCHEDULABLE.join(", ")
+            sched::schedulable_names()
         );
     }
     let runtime = match &r.runtime {

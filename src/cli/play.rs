@@ -161,7 +161,7 @@ fn summary(level: &Level, replay: &Replay) -> Exit {
         style.bold(&format!(
             "Level {number} of {}: {} on {} ({} workers)",
             LEVELS.len(),
-            level.strategy,
+            level.name(),
             level.runtime,
             level.workers
         ))
@@ -228,7 +228,7 @@ fn interactive_game(first: &'static Level, more: bool, backends: &BackendArgs) -
         outln!(
             "\nPress Enter for level {} ({}), or q and Enter to stop.",
             index + 1,
-            LEVELS[index].strategy
+            LEVELS[index].name()
         );
         let mut line = String::new();
         if std::io::stdin().read_line(&mut line).unwrap_or(0) == 0 || line.trim() == "q" {
@@ -314,7 +314,7 @@ mod tui {
             " quizrace play · level {} of {} · {} on {} ",
             index + 1,
             LEVELS.len(),
-            level.strategy,
+            level.name(),
             level.runtime
         );
         f.render_widget(

@@ -322,6 +322,26 @@ catalogue! {
     }
 }
 
+/// The strategies whose every step is traced, none of whose steps can block
+/// where a scheduler cannot see it: the ones `quizrace play` and `explain
+/// --seed` can run step by step ([`crate::sched`]). (`pg-select-for-update`
+/// and the like would wait inside the server, unseen.)
+pub const SCHEDULABLE: &[StrategyId] = &[
+    StrategyId::RacyRmw,
+    StrategyId::AsyncRmw,
+    StrategyId::CheckThenAct,
+    StrategyId::LocalMap,
+    StrategyId::StdMutex,
+    StrategyId::Atomic,
+    StrategyId::RedisGetSet,
+    StrategyId::RedisIncrGet,
+    StrategyId::RedisIncrby,
+    StrategyId::RedisLua,
+    StrategyId::RedisSadd,
+    StrategyId::PgReadWrite,
+    StrategyId::MysqlReadWrite,
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
