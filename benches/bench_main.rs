@@ -1,5 +1,6 @@
 //! quizrace's one criterion bench binary. Modules, one per dimension:
 //!
+//! * `harness`: the worker loop's own bookkeeping per answer, no strategy;
 //! * `record`: every correct in-process strategy x workers x rooms, plus the
 //!   hardware baselines (bare `fetch_add`, plain increment) in the same group;
 //! * `false_sharing`: per-worker counters packed versus cache-line padded;
@@ -14,6 +15,7 @@
 
 use criterion::{criterion_group, criterion_main};
 
+mod bookkeeping;
 mod false_sharing;
 mod harness;
 mod record;
@@ -22,6 +24,7 @@ mod sql;
 
 criterion_group!(
     benches,
+    bookkeeping::bench,
     record::bench,
     false_sharing::bench,
     redis::bench,

@@ -21,6 +21,7 @@ pub fn capture(env: &Env) -> Environment {
             "release"
         }
         .to_string(),
+        clock: crate::sim::Clock::start().source(),
     }
 }
 

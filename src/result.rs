@@ -139,6 +139,11 @@ pub struct Environment {
     /// Build profile (`release` or `debug`): debug figures are not comparable.
     #[serde(default)]
     pub profile: String,
+    /// The clock that timed every answer: `tsc` (the CPU's invariant
+    /// time-stamp counter, calibrated against `CLOCK_MONOTONIC`) or
+    /// `clock_gettime(CLOCK_MONOTONIC)` (`docs/measurement.md`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub clock: String,
 }
 
 /// The five invariants (ARCHITECTURE.md, "Invariants"), as counts.

@@ -42,6 +42,8 @@ use crate::strategy::{
 pub use clock::{precise_timers, system_ns, Clock};
 pub(crate) use raw::{Fate, WorkerOut};
 pub use raw::{HistOp, RawRun};
+#[doc(hidden)]
+pub use threads::bookkeeping;
 pub use workload::{limits, Balance, Workload};
 
 /// Options that are not part of the workload.
@@ -55,6 +57,10 @@ pub struct RunOptions {
     pub worker_exe: Option<PathBuf>,
     /// Workers start no earlier than this instant on the run's clock (0: at once).
     pub start_at_ns: u64,
+    /// Inside a worker process: once set up, tell the parent and take the
+    /// start and stop instants from its go message instead of
+    /// `start_at_ns`/`stop_at_ns` ([`process`]).
+    pub handshake: bool,
     /// Workers submit nothing after this instant on the run's clock (0: no
     /// limit but the rounds' own): the rest is abandoned, so a run against a
     /// stopped server ends in bounded time. Set by [`crate::suite`].
@@ -232,10 +238,10 @@ pub fn run_trial(
         .clone();
     let mut opts = opts.clone();
     opts.env.namespace = backend::new_namespace();
-    // Worker processes start playing after their start-up grace: the fault
-    // is timed from then.
+    // Worker processes start playing once all of them are set up (tens of
+    // ms after they are started): the fault is timed from about then.
     let delay = if w.runtime == Runtime::Processes {
-        process::STARTUP_GRACE
+        process::TYPICAL_STARTUP
     } else {
         Duration::ZERO
     };
@@ -400,4 +406,17 @@ pub fn run_share(
         op.worker = op.worker.saturating_add(first);
     }
     Ok(raw)
+}
+
+impl RunOptions {
+    /// The instants the workers start and stop at: known up front, or, in a
+    /// worker process, from the parent's go message once this process is
+    /// set up (call it after set-up, just before starting the workers).
+    pub(crate) fn start_window(&self) -> Result<(u64, u64), SimError> {
+        if self.handshake {
+            process::handshake()
+        } else {
+            Ok((self.start_at_ns, self.stop_at_ns))
+        }
+    }
 }

@@ -1,12 +1,15 @@
 //! The `processes` runtime: real child processes of quizrace, the story's two
 //! servers.
 //!
-//! The parent writes each child a spec (JSON on stdin, so a password in a
-//! back end's URL never shows in `ps`), children set up their strategy,
-//! wait for a common start instant, play their share of the players and
-//! print their raw observations (JSON on stdout). The parent merges them;
-//! shared counters are read, and shared state removed, by
-//! [`super::run_trial`] in the parent.
+//! The parent writes each child a spec (one JSON line on stdin, so a
+//! password in a back end's URL never shows in `ps`). Each child sets up its
+//! strategy and says so (`quizrace-ready` on stderr); once every child is
+//! ready the parent sends them all one go line (`go <start> <stop>` on
+//! stdin) with a start instant a few milliseconds ahead on the shared clock,
+//! so they start together with no fixed grace period. Children play their
+//! share of the players and print their raw observations (JSON on stdout).
+//! The parent merges them; shared counters are read, and shared state
+//! removed, by [`super::run_trial`] in the parent.
 
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
@@ -42,14 +45,30 @@ pub struct ChildSpec {
     pub env: EnvSpec,
 }
 
-/// Time children get to start and set up before the common start instant.
-pub(crate) const STARTUP_GRACE: Duration = Duration::from_millis(400);
+/// How long children may take to start and set up (connect to a server,
+/// allocate) before the run gives up on them.
+const SETUP_BUDGET: Duration = Duration::from_secs(30);
 
-fn spawn(
-    id: StrategyId,
-    w: &Workload,
-    opts: &RunOptions,
-) -> Result<Vec<std::process::Child>, SimError> {
+/// How far ahead of the go message the common start instant lies: time for
+/// every child to read it and start its workers.
+const GO_MARGIN: Duration = Duration::from_millis(3);
+
+/// About how long worker processes take from being started to playing
+/// (exec, set-up, the go message), measured on a 2-core VM: what a fault's
+/// timing allows for on the `processes` runtime.
+pub(crate) const TYPICAL_STARTUP: Duration = Duration::from_millis(30);
+
+/// The line a child writes to stderr once it is set up.
+const READY: &str = "quizrace-ready";
+
+/// Started worker processes, their stdin kept open for the go message.
+struct Spawned {
+    children: Vec<std::process::Child>,
+    stdins: Vec<Option<std::process::ChildStdin>>,
+    clock: Clock,
+}
+
+fn spawn(id: StrategyId, w: &Workload, opts: &RunOptions) -> Result<Spawned, SimError> {
     let exe = match &opts.worker_exe {
         Some(p) => p.clone(),
         None => std::env::current_exe().map_err(|e| SimError::Os {
@@ -59,20 +78,17 @@ fn spawn(
     };
     let count = w.effective_processes();
     let clock = Clock::start();
-    let start_at_ns = clock.now() + STARTUP_GRACE.as_nanos() as u64;
     let mut children = Vec::new();
+    let mut stdins = Vec::new();
     for index in 0..count {
+        // The start and stop instants come with the go message.
         let spec = ChildSpec {
             strategy: id.name().to_string(),
             workload: w.clone(),
             process: index,
             clock,
-            start_at_ns,
-            stop_at_ns: if opts.stop_at_ns == 0 {
-                0
-            } else {
-                start_at_ns.saturating_add(opts.stop_at_ns)
-            },
+            start_at_ns: 0,
+            stop_at_ns: 0,
             env: opts.env.to_spec(),
         };
         let mut cmd = Command::new(&exe);
@@ -86,14 +102,21 @@ fn spawn(
             source: e,
         })?;
         register_child(child.id());
-        let json = serde_json::to_vec(&spec).expect("specs always serialise");
-        if let Some(mut stdin) = child.stdin.take() {
+        let mut json = serde_json::to_vec(&spec).expect("specs always serialise");
+        json.push(b'\n');
+        let mut stdin = child.stdin.take();
+        if let Some(pipe) = &mut stdin {
             // A child that died at once shows up below with its stderr.
-            let _ = stdin.write_all(&json);
+            let _ = pipe.write_all(&json);
         }
+        stdins.push(stdin);
         children.push(child);
     }
-    Ok(children)
+    Ok(Spawned {
+        children,
+        stdins,
+        clock,
+    })
 }
 
 /// Makes the child die when this process dies, however it dies (`kill -9`
@@ -131,9 +154,9 @@ pub(crate) fn run_parent(
     w: &Workload,
     opts: &RunOptions,
 ) -> Result<RawRun, SimError> {
-    let children = spawn(id, w, opts)?;
+    let spawned = spawn(id, w, opts)?;
     let mut merged = RawRun::default();
-    for raw in collect(children, w, opts)? {
+    for raw in collect(spawned, w, opts)? {
         merged.merge(raw);
     }
     Ok(merged)
@@ -142,31 +165,32 @@ pub(crate) fn run_parent(
 /// Prefix of the progress lines children write to stderr.
 const PROGRESS: &str = "quizrace-progress ";
 
-/// Waits for every child (killing all of them if the run overruns its time
+/// Waits until every child is set up and sends them the go message, then
+/// waits for every child (killing all of them if the run overruns its time
 /// limits), reads their results, and forwards their progress.
-fn collect(
-    children: Vec<std::process::Child>,
-    w: &Workload,
-    opts: &RunOptions,
-) -> Result<Vec<RawRun>, SimError> {
+fn collect(spawned: Spawned, w: &Workload, opts: &RunOptions) -> Result<Vec<RawRun>, SimError> {
     use std::io::BufRead;
+    let Spawned {
+        children,
+        mut stdins,
+        clock,
+    } = spawned;
     let count = children.len() as u32;
-    // Each round may take its whole time limit; beyond that plus set-up
-    // slack, a child is stuck (e.g. a strategy that hangs) and is killed.
-    let mut budget =
-        STARTUP_GRACE + w.time_limit.saturating_mul(w.rounds) + Duration::from_secs(30);
+    // Each round may take its whole time limit; beyond that plus slack, a
+    // child is stuck (e.g. a strategy that hangs) and is killed.
+    let mut budget = w.time_limit.saturating_mul(w.rounds) + Duration::from_secs(30);
     if opts.stop_at_ns > 0 {
         // The run's own deadline, plus slack for one call in flight.
-        budget = budget
-            .min(STARTUP_GRACE + Duration::from_nanos(opts.stop_at_ns) + Duration::from_secs(30));
+        budget = budget.min(Duration::from_nanos(opts.stop_at_ns) + Duration::from_secs(30));
     }
-    let deadline = std::time::Instant::now() + budget;
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<bool>();
     let mut readers = Vec::new();
     let mut running = Vec::new();
     for mut child in children {
         let stdout = child.stdout.take();
         let stderr = child.stderr.take();
         let progress = opts.progress.clone();
+        let ready = ready_tx.clone();
         // Pipes are drained on their own threads so a chatty child never
         // blocks on a full pipe while we wait for another one.
         let out = std::thread::spawn(move || {
@@ -179,9 +203,14 @@ fn collect(
         let err = std::thread::spawn(move || {
             let mut tail: Vec<String> = Vec::new();
             let mut seen = 0u64;
+            let mut said_ready = false;
             if let Some(s) = stderr {
                 for line in std::io::BufReader::new(s).lines().map_while(Result::ok) {
-                    if let Some(n) = line.strip_prefix(PROGRESS).and_then(|n| n.parse().ok()) {
+                    if line == READY && !said_ready {
+                        said_ready = true;
+                        let _ = ready.send(true);
+                    } else if let Some(n) = line.strip_prefix(PROGRESS).and_then(|n| n.parse().ok())
+                    {
                         progress.add(u64::saturating_sub(n, seen));
                         seen = n;
                     } else {
@@ -192,11 +221,48 @@ fn collect(
                     }
                 }
             }
+            if !said_ready {
+                // Ended (or closed stderr) before it was set up.
+                let _ = ready.send(false);
+            }
             tail.join(" | ")
         });
         readers.push((out, err));
         running.push(Some(child));
     }
+    drop(ready_tx);
+    // Every child set up: one go message for all. A child that ended
+    // before it was ready, or set-up that overruns its budget, sends no go:
+    // closing stdin ends the children that wait for it, and their errors
+    // are reported below.
+    let setup_deadline = std::time::Instant::now() + SETUP_BUDGET;
+    let mut ready = 0;
+    while ready < count {
+        let left = setup_deadline.saturating_duration_since(std::time::Instant::now());
+        match ready_rx.recv_timeout(left) {
+            Ok(true) => ready += 1,
+            Ok(false) | Err(_) => break,
+        }
+    }
+    if ready == count {
+        let start_at = clock.now() + GO_MARGIN.as_nanos() as u64;
+        let stop_at = if opts.stop_at_ns == 0 {
+            0
+        } else {
+            start_at.saturating_add(opts.stop_at_ns)
+        };
+        let go = format!("go {start_at} {stop_at}\n");
+        for pipe in stdins.iter_mut().flatten() {
+            let _ = pipe.write_all(go.as_bytes());
+        }
+    } else if ready_rx.try_recv().is_err() && std::time::Instant::now() >= setup_deadline {
+        // Stuck in set-up: stop them all.
+        for child in running.iter_mut().flatten() {
+            let _ = child.kill();
+        }
+    }
+    stdins.clear();
+    let deadline = std::time::Instant::now() + budget;
     let mut statuses = vec![None; running.len()];
     let mut overran = false;
     while statuses.iter().any(Option::is_none) {
@@ -264,8 +330,8 @@ fn collect(
 /// Runs `id` on `w`'s processes and returns each process's own observations
 /// (used by `explain local-map` to show what each server counted).
 pub fn run_each(id: StrategyId, w: &Workload, opts: &RunOptions) -> Result<Vec<RawRun>, SimError> {
-    let children = spawn(id, w, opts)?;
-    collect(children, w, opts)
+    let spawned = spawn(id, w, opts)?;
+    collect(spawned, w, opts)
 }
 
 /// Worker processes alive right now, so Ctrl-C can stop them before the
@@ -302,9 +368,11 @@ pub fn kill_children() -> usize {
 /// Entry point of a worker process: reads a [`ChildSpec`] from stdin, plays
 /// its share, and returns the JSON to print on stdout.
 pub fn child_main() -> Result<String, SimError> {
+    // The spec is the first line; the go message follows once this
+    // process is set up ([`handshake`]).
     let mut input = String::new();
     std::io::stdin()
-        .read_to_string(&mut input)
+        .read_line(&mut input)
         .map_err(|e| SimError::BadSpec(format!("reading the worker spec from stdin: {e}")))?;
     let spec: ChildSpec =
         serde_json::from_str(&input).map_err(|e| SimError::BadSpec(format!("bad spec: {e}")))?;
@@ -322,25 +390,54 @@ pub fn child_main() -> Result<String, SimError> {
     let env = Env::from_spec(spec.env).map_err(|e| SimError::BadSpec(e.to_string()))?;
     let opts = RunOptions {
         env,
-        start_at_ns: spec.start_at_ns,
-        stop_at_ns: spec.stop_at_ns,
+        handshake: true,
         ..RunOptions::default()
     };
-    // Report progress to the parent on stderr while playing.
-    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Report progress to the parent on stderr while playing, every 100 ms;
+    // the end of the run wakes the reporter at once (its channel closes).
+    let (done, wake) = std::sync::mpsc::channel::<()>();
     let reporter = {
-        let (done, progress) = (done.clone(), opts.progress.clone());
+        let progress = opts.progress.clone();
         std::thread::spawn(move || {
-            while !done.load(std::sync::atomic::Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(100));
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                wake.recv_timeout(Duration::from_millis(100))
+            {
                 eprintln!("{PROGRESS}{}", progress.get());
             }
         })
     };
     let raw = run_share(id, &spec.workload, spec.process, spec.clock, &opts);
-    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    drop(done);
     let _ = reporter.join();
     Ok(serde_json::to_string(&raw?).expect("raw observations always serialise"))
+}
+
+/// In a worker process, once set up: tells the parent (`quizrace-ready` on
+/// stderr) and waits for its go message (`go <start> <stop>` on stdin), the
+/// instants on the run's clock at which to start and stop.
+pub(crate) fn handshake() -> Result<(u64, u64), SimError> {
+    eprintln!("{READY}");
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| SimError::BadSpec(format!("waiting for the go message: {e}")))?;
+    let mut words = line.split_whitespace();
+    match (words.next(), words.next(), words.next()) {
+        (Some("go"), Some(start), Some(stop)) => match (start.parse(), stop.parse()) {
+            (Ok(start), Ok(stop)) => Ok((start, stop)),
+            _ => Err(SimError::BadSpec(format!(
+                "bad go message `{}`",
+                line.trim()
+            ))),
+        },
+        _ if line.is_empty() => Err(SimError::BadSpec(
+            "the parent sent no go message (another worker process failed to start)".into(),
+        )),
+        _ => Err(SimError::BadSpec(format!(
+            "bad go message `{}`",
+            line.trim()
+        ))),
+    }
 }
 
 /// A one-thread tokio runtime for `quizrace explain`'s async traces.

@@ -111,6 +111,28 @@ pub(crate) struct WorkerOut {
 }
 
 impl WorkerOut {
+    /// Records a call too long for [`WorkerOut::took`] (over ~4.3 s) in the
+    /// latency histogram now; every other call is recorded from `took` after
+    /// the run ([`WorkerOut::latencies_from_took`]), keeping the histogram
+    /// out of the hot loop.
+    #[inline(always)]
+    pub(crate) fn record_long(&mut self, t0: u64, t1: u64) {
+        let d = t1.saturating_sub(t0);
+        if d >= u32::MAX as u64 {
+            self.latency.record(d);
+        }
+    }
+
+    /// Fills the latency histogram from the submitted answers' `took`
+    /// (those not already recorded by [`WorkerOut::record_long`]).
+    pub(crate) fn latencies_from_took(&mut self) {
+        for (took, fate) in self.took.iter().zip(&self.outcome) {
+            if *fate != Fate::NotSubmitted && *took < u32::MAX {
+                self.latency.record(*took as u64);
+            }
+        }
+    }
+
     pub(crate) fn new(answers: usize) -> Self {
         WorkerOut {
             latency: Latency::new(),

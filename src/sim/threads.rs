@@ -24,9 +24,7 @@ pub(super) fn run(
         w,
         plans,
         clock,
-        progress: &opts.progress,
-        start_at: opts.start_at_ns,
-        stop_at: opts.stop_at_ns,
+        opts,
     })
 }
 
@@ -34,9 +32,7 @@ struct Threads<'a> {
     w: &'a Workload,
     plans: Vec<WorkerPlan>,
     clock: Clock,
-    progress: &'a Progress,
-    start_at: u64,
-    stop_at: u64,
+    opts: &'a RunOptions,
 }
 
 impl Visitor for Threads<'_> {
@@ -47,13 +43,13 @@ impl Visitor for Threads<'_> {
             w,
             plans,
             clock,
-            progress,
-            start_at,
-            stop_at,
+            opts,
         } = self;
+        let progress = &opts.progress;
         // Set-up, handles and plans are all ready before the barrier.
         let strategy = S::new(w.layout())?;
         let handles: Vec<S::Handle> = plans.iter().map(|_| strategy.handle()).collect();
+        let (start_at, stop_at) = opts.start_window()?;
         let barrier = Barrier::new(plans.len());
         let outs = std::thread::scope(|scope| {
             let mut joins = Vec::with_capacity(plans.len());
@@ -144,21 +140,27 @@ fn worker<H: Recorder>(
         let first = plan.round_starts[r];
         out.round_start.push(round_start);
         let deadline = round_start.saturating_add(limit).min(stop_at);
+        // Back to back (no schedule), one clock read per answer: a call
+        // starts when the previous one's bookkeeping is done.
+        let mut last = clock.now();
         for (i, p) in plan.round(r).iter().enumerate() {
             let planned = round_start + p.at_ns;
             if planned > deadline {
                 break; // never wait for an answer that would be abandoned
             }
-            if scheduled {
+            let t0 = if scheduled {
                 clock.wait_until(planned);
-            }
-            let t0 = clock.now();
+                clock.now()
+            } else {
+                last
+            };
             if t0 > deadline {
                 break; // the round is over; the rest are abandoned, not submitted
             }
             let c = h.record(p.answer, &work);
             let t1 = clock.now();
-            out.latency.record(t1.saturating_sub(t0));
+            last = t1;
+            out.record_long(t0, t1);
             if scheduled {
                 out.lateness.record(t0.saturating_sub(planned));
                 out.response.record(t1.saturating_sub(planned));
@@ -175,5 +177,57 @@ fn worker<H: Recorder>(
         progress.add(plan.round(r).len() as u64);
         round_start = barrier.wait_stamped(|| clock.now()).ok()?;
     }
+    out.latencies_from_took();
     Some(out)
+}
+
+/// A strategy that does nothing: the worker loop's own cost.
+struct Noop;
+
+impl Recorder for Noop {
+    #[inline]
+    fn record(
+        &mut self,
+        answer: crate::strategy::Answer,
+        _work: &crate::strategy::ScoringWork,
+    ) -> crate::strategy::Counted {
+        crate::strategy::Counted {
+            ended: false,
+            value: Some(std::hint::black_box(answer.player)),
+        }
+    }
+}
+
+/// The bookkeeping of the threads runtime's real worker loop (timestamps,
+/// stores, latency), measured with a strategy that does nothing: one
+/// worker, one room-round of `answers` answers. Returns the measured
+/// region (what `answers/s` divides by). For the `harness` bench.
+#[doc(hidden)]
+pub fn bookkeeping(answers: u32) -> std::time::Duration {
+    let w = Workload {
+        rooms: 1,
+        rounds: 1,
+        players: answers.max(1),
+        workers: 1,
+        processes: 1,
+        runtime: crate::strategy::Runtime::Threads,
+        seed: 1,
+        window: std::time::Duration::ZERO,
+        work: crate::strategy::ScoringWork::None,
+        time_limit: std::time::Duration::from_secs(3600),
+        balance: super::Balance::RoundRobin,
+    };
+    let plans = w.plans(0);
+    let barrier = Barrier::new(1);
+    let out = worker(
+        Noop,
+        &plans[0],
+        &w,
+        Clock::start(),
+        &barrier,
+        &Progress::default(),
+        (0, 0),
+    )
+    .expect("one worker cannot break its own barrier");
+    std::time::Duration::from_nanos(out.end_ns.saturating_sub(out.start_ns))
 }

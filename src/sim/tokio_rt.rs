@@ -103,7 +103,7 @@ impl Visitor for Tokio<'_> {
             .collect();
         let (w, plans, clock, progress) =
             (self.w, self.plans, self.clock, self.opts.progress.clone());
-        let start_at = (self.opts.start_at_ns, self.opts.stop_at_ns);
+        let start_at = self.opts.start_window()?;
         let (plans, outs) = self.rt.block_on(drive(
             id,
             handles,
@@ -136,6 +136,7 @@ impl Visitor for Tokio<'_> {
             for _ in 0..plans.len() {
                 handles.push(strategy.handle().await?);
             }
+            let start_at = opts.start_window()?;
             let (plans, outs) = drive(
                 id,
                 handles,
@@ -143,7 +144,7 @@ impl Visitor for Tokio<'_> {
                 w.clone(),
                 clock,
                 opts.progress.clone(),
-                (opts.start_at_ns, opts.stop_at_ns),
+                start_at,
             )
             .await;
             // State on a back end is read once, after every process is
@@ -292,7 +293,7 @@ async fn worker<H: AsyncRecorder>(
             }
             let outcome = h.record(p.answer, &work).await;
             let t1 = clock.now();
-            out.latency.record(t1.saturating_sub(t0));
+            out.record_long(t0, t1);
             if scheduled {
                 out.lateness.record(t0.saturating_sub(planned));
                 out.response.record(t1.saturating_sub(planned));
@@ -312,5 +313,6 @@ async fn worker<H: AsyncRecorder>(
         round_start = sync.wait(r + 1).await;
     }
     out.retries = h.retries();
+    out.latencies_from_took();
     out
 }
