@@ -37,6 +37,25 @@ pub(crate) fn bench(c: &mut Criterion) {
                     })
                 })
             });
+            // Baseline: a bare arc-swap rcu on one pointer per room (what
+            // snapshot's immutable per-room scores build on).
+            let pointers: Vec<arc_swap::ArcSwap<u32>> = (0..rooms)
+                .map(|_| arc_swap::ArcSwap::from_pointee(0))
+                .collect();
+            g.bench_function(BenchmarkId::new("baseline-arcswap-rcu", &param), |b| {
+                b.iter_custom(|iters| {
+                    time_threads(iters, workers, |w, n| {
+                        let mut room = (w % rooms) as usize;
+                        for _ in 0..n {
+                            pointers[room].rcu(|v| **v + 1);
+                            room += 1;
+                            if room == rooms as usize {
+                                room = 0;
+                            }
+                        }
+                    })
+                })
+            });
             // Baseline: an uncontended plain increment (per-thread, no atomics).
             g.bench_function(BenchmarkId::new("baseline-plain", &param), |b| {
                 b.iter_custom(|iters| {

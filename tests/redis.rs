@@ -65,7 +65,10 @@ pub(crate) fn assert_exact(r: &StrategyResult) {
     assert_eq!(r.outcomes.ok, r.answers, "{}: {:?}", r.strategy, r.outcomes);
 }
 
-const ALL_SIX: [&str; 12] = [
+/// The six original Redis strategies and `redis-incrby-batched`.
+const ALL_SIX: [&str; 14] = [
+    "-s",
+    "redis-incrby-batched",
     "-s",
     "redis-get-set",
     "-s",
@@ -101,7 +104,13 @@ fn check_six(f: &ResultsFile) {
         ig.anomalies
     );
     assert_eq!(ig.anomalies.lost_updates, 0, "incr-get counts right");
-    for s in ["redis-incrby", "redis-lua", "redis-watch", "redis-sadd"] {
+    for s in [
+        "redis-incrby",
+        "redis-incrby-batched",
+        "redis-lua",
+        "redis-watch",
+        "redis-sadd",
+    ] {
         assert_exact(get(f, s));
         assert!(!get(f, s).anomalies_expected);
     }

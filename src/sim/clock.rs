@@ -60,13 +60,21 @@ impl Tsc {
     }
 }
 
-/// Reads the TSC.
+/// Reads the TSC, ordered: `lfence` first, so the read cannot run ahead of
+/// the instructions before it (a bare `rdtsc` may execute before the atomic
+/// operation it is meant to follow, and the history checker then sees a
+/// response before its effect). Linux's own `clock_gettime` reads the TSC
+/// the same way.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn ticks() -> u64 {
-    // SAFETY: rdtsc has no preconditions; it is only called after the
-    // calibration found an invariant TSC.
-    unsafe { core::arch::x86_64::_rdtsc() }
+    // SAFETY: lfence and rdtsc have no preconditions (both exist on every
+    // x86-64 CPU); the TSC is only used after the calibration found it
+    // invariant.
+    unsafe {
+        core::arch::x86_64::_mm_lfence();
+        core::arch::x86_64::_rdtsc()
+    }
 }
 
 #[cfg(not(target_arch = "x86_64"))]
@@ -190,6 +198,16 @@ impl Clock {
                 std::thread::yield_now();
             }
         }
+    }
+}
+
+/// Now, on the axis of every [`Clock`] this process starts (its epoch
+/// subtracted gives that clock's reading): for strategies that time events
+/// themselves, such as an owner thread emitting `endQuizTime`.
+pub fn stamp() -> u64 {
+    match calibration() {
+        Some(t) => t.ns(ticks()),
+        None => unix_ns(),
     }
 }
 

@@ -39,7 +39,7 @@ use crate::strategy::{
     AsyncStrategy, Kind, Layout, Mode, Replication, Runtime, SetupError, StrategyId, SyncStrategy,
     UnderRetries, Visitor,
 };
-pub use clock::{precise_timers, system_ns, Clock};
+pub use clock::{precise_timers, stamp, system_ns, Clock};
 pub(crate) use raw::{Fate, WorkerOut};
 pub use raw::{HistOp, RawRun};
 #[doc(hidden)]

@@ -212,6 +212,17 @@ pub struct RawRun {
 }
 
 impl RawRun {
+    /// Adds the ends a strategy emitted itself ([`crate::strategy::SyncStrategy::fires`]),
+    /// stamped on [`crate::sim::stamp`]'s axis, as times on the run's clock.
+    pub(crate) fn add_owner_fires(&mut self, fires: Vec<(u32, u64)>, clock: &super::Clock) {
+        let epoch = clock.epoch();
+        self.fires.extend(
+            fires
+                .into_iter()
+                .map(|(slot, at)| (slot, at.saturating_sub(epoch))),
+        );
+    }
+
     pub(crate) fn from_workers(
         slots: usize,
         plans: &[workload::WorkerPlan],

@@ -95,13 +95,15 @@ impl Visitor for Threads<'_> {
                 .collect::<Result<Vec<_>, _>>()
         })?;
         let counts = strategy.counts();
-        Ok(RawRun::from_workers(
+        let mut raw = RawRun::from_workers(
             w.layout().slots(),
             &plans,
             outs,
             counts,
             w.total_answers() <= MAX_HISTORY,
-        ))
+        );
+        raw.add_owner_fires(strategy.fires(), &clock);
+        Ok(raw)
     }
 
     fn visit_async<S: AsyncStrategy>(self, id: StrategyId) -> Self::Output {

@@ -113,13 +113,15 @@ impl Visitor for Tokio<'_> {
             progress,
             start_at,
         ));
-        Ok(RawRun::from_workers(
+        let mut raw = RawRun::from_workers(
             w.layout().slots(),
             &plans,
             outs?,
             strategy.counts(),
             w.total_answers() <= MAX_HISTORY,
-        ))
+        );
+        raw.add_owner_fires(strategy.fires(), &clock);
+        Ok(raw)
     }
 
     fn visit_async<S: AsyncStrategy>(self, id: StrategyId) -> Self::Output {

@@ -1,4 +1,9 @@
-//! The actor: one thread owns the map; everyone else sends messages.
+//! Actors: one thread owns the map; everyone else sends messages.
+//!
+//! * `actor`: workers send one-way messages and go on; the owner counts and
+//!   emits `endQuizTime` itself, as a room actor of a game server would
+//!   broadcast it.
+//! * `actor-rpc`: every worker waits for the owner's reply, which decides.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -9,18 +14,140 @@ use crate::strategy::{Answer, Counted, Layout, Recorder, ScoringWork, SetupError
 pub(crate) const ACTOR_EXPLAIN: &str = "\
 actor removes sharing instead of guarding it. One thread owns the scoring map;
 it is the only code that ever touches it, so it needs no lock and cannot race
-with itself. Workers score their answer, send (room-round, reply channel) to
-the owner's mailbox, and wait for its decision. The mailbox serialises the
-updates; the owner processes them one at a time and replies `true` to the
-message that moved the count to N.
+with itself. Workers score their answer, put (room-round) in the owner's
+mailbox and go on to the next answer; the owner takes the messages one at a
+time, counts, and when a count reaches N it emits endQuizTime itself, as the
+room actor of a game server would broadcast it to the room. Nobody waits for
+a reply, so a worker's cost is one send into a bounded queue (when the queue
+is full, senders wait: the owner sets the pace).
 
 This is the shape of Erlang processes, of Akka, and of Redis itself (a
-single-threaded server owning all keys). Cost: two channel hops per answer
-(send, reply) and a thread wake-up when the owner was idle, 20-30 ns on a
-busy mailbox and microseconds when every send wakes a sleeping owner. The
-owner is a single core: throughput cannot scale past it, but it never
-contends on a lock. Not modelled by loom (it cannot instrument crossbeam's
-channels); covered by the stress tests.";
+single-threaded server owning all keys). The owner is a single core:
+throughput cannot scale past it, but it never contends on a lock, and on a
+2-core machine it shares the cores with the workers. Compare actor-rpc, where
+every answer waits for the owner's reply: two cross-core hand-offs per
+answer instead of one. Not modelled by loom (it cannot instrument
+crossbeam's channels); covered by the stress tests.";
+
+pub(crate) const ACTOR_RPC_EXPLAIN: &str = "\
+actor-rpc is the actor with a request and a reply: one thread owns the
+scoring map, workers send (room-round, reply channel) to its mailbox and wait
+for its decision; the owner replies `true` to the message that moved the
+count to N, and that worker emits endQuizTime. The mailbox serialises the
+updates, so it is exact, like actor.
+
+Cost: every answer waits for two cross-core hand-offs (the request to the
+owner, the reply back), each a channel operation and, when the other side
+is asleep, a futex wake-up: microseconds per answer, not nanoseconds. That
+wait is what actor removes by letting the owner announce the end itself. Not
+modelled by loom; covered by the stress tests.";
+
+/// Capacity of `actor`'s mailbox: enough to keep the owner busy, bounded
+/// so that fast workers cannot queue unbounded memory ahead of it.
+const MAILBOX: usize = 4096;
+
+/// A message to `actor`'s owner.
+enum OneWay {
+    /// One answer for this room-round.
+    Record(u32),
+    /// The final counts and every end the owner emitted, (slot, time).
+    Report(Sender<(Vec<u32>, Vec<(u32, u64)>)>),
+}
+
+/// `actor`: a dedicated owner thread that counts and emits `endQuizTime`;
+/// workers send one-way messages.
+///
+/// * **Guarantees:** exact counts and one end per round (single owner).
+/// * **Costs:** one send per answer into a bounded mailbox.
+/// * **Scaling:** bounded by the one owner thread, whatever the rooms.
+/// * **Checked by:** the stress tests.
+#[derive(Debug)]
+pub struct Actor {
+    mailbox: Sender<OneWay>,
+}
+
+/// Worker handle of [`Actor`]: a mailbox sender.
+#[derive(Debug)]
+pub struct ActorHandle {
+    mailbox: Sender<OneWay>,
+}
+
+impl std::fmt::Debug for OneWay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OneWay::Record(slot) => write!(f, "Record({slot})"),
+            OneWay::Report(_) => f.write_str("Report"),
+        }
+    }
+}
+
+impl Actor {
+    fn report(&self) -> (Vec<u32>, Vec<(u32, u64)>) {
+        let (tx, rx) = bounded(1);
+        // Sent after every worker's last send (they were joined), so the
+        // owner has counted everything before it answers.
+        if self.mailbox.send(OneWay::Report(tx)).is_err() {
+            return (Vec::new(), Vec::new());
+        }
+        rx.recv().unwrap_or_default()
+    }
+}
+
+impl SyncStrategy for Actor {
+    type Handle = ActorHandle;
+    const SCORES_FIRST: bool = true;
+    fn new(layout: Layout) -> Result<Self, SetupError> {
+        let (tx, rx) = bounded::<OneWay>(MAILBOX);
+        let players = layout.players;
+        let mut map = vec![0u32; layout.slots()];
+        // Detached: it ends by itself once every sender is gone.
+        std::thread::Builder::new()
+            .name("quizrace-actor".into())
+            .spawn(move || {
+                let mut fires: Vec<(u32, u64)> = Vec::new();
+                for msg in rx {
+                    match msg {
+                        OneWay::Record(slot) => {
+                            let v = &mut map[slot as usize];
+                            *v += 1;
+                            if *v == players {
+                                // The owner emits endQuizTime, timed on the
+                                // run's clock axis.
+                                fires.push((slot, crate::sim::stamp()));
+                            }
+                        }
+                        OneWay::Report(reply) => {
+                            let _ = reply.send((map.clone(), fires.clone()));
+                        }
+                    }
+                }
+            })
+            .map_err(|e| SetupError::Resource(format!("starting the actor thread: {e}")))?;
+        Ok(Actor { mailbox: tx })
+    }
+    fn handle(&self) -> ActorHandle {
+        ActorHandle {
+            mailbox: self.mailbox.clone(),
+        }
+    }
+    fn counts(&self) -> Vec<u32> {
+        self.report().0
+    }
+    fn fires(&self) -> Vec<(u32, u64)> {
+        self.report().1
+    }
+}
+
+impl Recorder for ActorHandle {
+    #[inline]
+    fn record(&mut self, answer: Answer, work: &ScoringWork) -> Counted {
+        work.run();
+        // The owner decides and emits the end; the worker just goes on. The
+        // owner lives as long as a sender does, and we hold one.
+        let _ = self.mailbox.send(OneWay::Record(answer.slot));
+        Counted::decided(false)
+    }
+}
 
 enum Msg {
     /// A new worker's private reply channel, sent once at set-up.
@@ -36,22 +163,22 @@ enum Msg {
     Counts(Sender<Vec<u32>>),
 }
 
-/// `actor`: a dedicated owner thread and message passing.
+/// `actor-rpc`: a dedicated owner thread; every answer waits for its reply.
 ///
 /// * **Guarantees:** exact counts and one end per round (single owner).
 /// * **Costs:** a send and a reply per answer; wake-ups when the owner idles.
 /// * **Scaling:** bounded by the one owner thread, whatever the rooms.
 /// * **Checked by:** the stress tests.
 #[derive(Debug)]
-pub struct Actor {
+pub struct ActorRpc {
     mailbox: Option<Sender<Msg>>,
     next_worker: AtomicUsize,
 }
 
-/// Worker handle of [`Actor`]: a mailbox sender and a private reply channel,
+/// Worker handle of [`ActorRpc`]: a mailbox sender and a private reply channel,
 /// registered with the owner once so the hot path sends only plain data.
 #[derive(Debug)]
-pub struct ActorHandle {
+pub struct ActorRpcHandle {
     mailbox: Sender<Msg>,
     worker: usize,
     replies: Receiver<bool>,
@@ -67,8 +194,8 @@ impl std::fmt::Debug for Msg {
     }
 }
 
-impl SyncStrategy for Actor {
-    type Handle = ActorHandle;
+impl SyncStrategy for ActorRpc {
+    type Handle = ActorRpcHandle;
     const SCORES_FIRST: bool = true;
     fn new(layout: Layout) -> Result<Self, SetupError> {
         let (tx, rx) = unbounded::<Msg>();
@@ -107,18 +234,18 @@ impl SyncStrategy for Actor {
                 }
             })
             .map_err(|e| SetupError::Resource(format!("starting the actor thread: {e}")))?;
-        Ok(Actor {
+        Ok(ActorRpc {
             mailbox: Some(tx),
             next_worker: AtomicUsize::new(0),
         })
     }
-    fn handle(&self) -> ActorHandle {
+    fn handle(&self) -> ActorRpcHandle {
         let (reply, replies) = bounded(1);
         let mailbox = self.mailbox.clone().expect("actor is running");
         let worker = self.next_worker.fetch_add(1, Ordering::Relaxed);
         // The owner lives as long as any sender; we hold one, so this succeeds.
         let _ = mailbox.send(Msg::Register { worker, reply });
-        ActorHandle {
+        ActorRpcHandle {
             mailbox,
             worker,
             replies,
@@ -134,7 +261,7 @@ impl SyncStrategy for Actor {
     }
 }
 
-impl Recorder for ActorHandle {
+impl Recorder for ActorRpcHandle {
     #[inline]
     fn record(&mut self, answer: Answer, work: &ScoringWork) -> Counted {
         work.run();

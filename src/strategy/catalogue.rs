@@ -173,7 +173,7 @@ catalogue! {
         under_retries: UnderRetries::NotApplicable,
         replication: Replication::NotApplicable, proven_by: &[Proof::Stress],
         demo: Demo::Confirm, widen: "",
-        description: "immutable persistent scoreboard swapped atomically (arc-swap RCU)",
+        description: "an immutable score per room-round, swapped atomically (arc-swap RCU)",
         explanation: snapshot::SNAPSHOT_EXPLAIN,
     }
     Actor => sync actor::Actor {
@@ -181,8 +181,16 @@ catalogue! {
         under_retries: UnderRetries::NotApplicable,
         replication: Replication::NotApplicable, proven_by: &[Proof::Stress],
         demo: Demo::Confirm, widen: "",
-        description: "one thread owns the map; workers send messages and wait for the decision",
+        description: "one thread owns the map and emits endQuizTime; workers send one-way messages",
         explanation: actor::ACTOR_EXPLAIN,
+    }
+    ActorRpc => sync actor::ActorRpc {
+        name: "actor-rpc", kind: Kind::Correct, runtimes: IN_PROCESS, backend: None,
+        under_retries: UnderRetries::NotApplicable,
+        replication: Replication::NotApplicable, proven_by: &[Proof::Stress],
+        demo: Demo::Confirm, widen: "",
+        description: "one thread owns the map; workers send messages and wait for the decision",
+        explanation: actor::ACTOR_RPC_EXPLAIN,
     }
     RedisGetSet => async redis::GetSet {
         name: "redis-get-set", kind: Kind::Racy, runtimes: DISTRIBUTED,
@@ -207,6 +215,14 @@ catalogue! {
         proven_by: &[Proof::Integration], demo: Demo::Confirm, widen: "",
         description: "the story's fix: decide from INCRBY's return value (not safe under retries)",
         explanation: redis::INCRBY_EXPLAIN,
+    }
+    RedisIncrbyBatched => async redis::IncrbyBatched {
+        name: "redis-incrby-batched", kind: Kind::Correct, runtimes: DISTRIBUTED,
+        backend: Some(&redis::FAMILY), under_retries: UnderRetries::MayDoubleCount,
+        replication: Replication::PrimaryOnly,
+        proven_by: &[Proof::Integration], demo: Demo::Confirm, widen: "",
+        description: "INCRBY k per room-round for the answers that queued while the last pipeline was out",
+        explanation: redis::INCRBY_BATCHED_EXPLAIN,
     }
     RedisIncrbyWait => async redis::IncrbyWait {
         name: "redis-incrby-wait", kind: Kind::Correct, runtimes: DISTRIBUTED,

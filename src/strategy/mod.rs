@@ -261,6 +261,12 @@ pub trait SyncStrategy: Send + Sync + Sized + 'static {
     fn handle(&self) -> Self::Handle;
     /// Final value of every room-round counter, indexed by slot.
     fn counts(&self) -> Vec<u32>;
+    /// The `endQuizTime`s the strategy emitted itself rather than through a
+    /// worker's record call (an owner thread that announces the end):
+    /// (slot, time on [`crate::sim::stamp`]'s axis). Read after the run.
+    fn fires(&self) -> Vec<(u32, u64)> {
+        Vec::new()
+    }
 }
 
 /// What happened to one asynchronous record call.

@@ -1,42 +1,48 @@
-//! Immutable data: a persistent scoreboard swapped atomically (RCU).
+//! Immutable data: each room-round's score is an immutable value, replaced
+//! by a new one on every answer (read-copy-update).
 
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
+use arc_swap::ArcSwapOption;
 
 use crate::strategy::{Answer, Counted, Layout, Recorder, ScoringWork, SetupError, SyncStrategy};
 
 pub(crate) const SNAPSHOT_EXPLAIN: &str = "\
-snapshot never mutates the scoreboard. The board is an immutable persistent
-hash map (imbl's HAMT) behind an ArcSwap pointer. To record an answer a worker
-loads the current board, builds a new one with this room-round's count + 1
-(path copying: only the O(log n) nodes on the way to that key are copied,
-every other room is shared with the old board), and publishes it with a
-compare-and-swap on the pointer (arc-swap's rcu). If another worker published
-first, the swap fails and the update is redone on the newer board. Decisions
-come from the board the swap replaced, so exactly one worker sees N-1 -> N.
+snapshot never mutates a score. Each room-round's score is an immutable value
+behind its own ArcSwap pointer. To record an answer a worker loads the
+current score, builds a new one with count + 1, and publishes it with a
+compare-and-swap on that room-round's pointer (arc-swap's rcu). If another
+worker published first, the swap fails and the update is redone on the newer
+score. The decision comes from the score the swap replaced, so exactly one
+worker sees N-1 -> N.
 
-Readers (a leaderboard, a monitor) get a consistent snapshot of every room
-without any lock. Cost: an allocation and a few node copies per answer plus
-the retry loop, tens of ns alone and several hundred when two cores collide on
-the single pointer: immutable data buys readers and reasoning, not write
-throughput. Not modelled by loom (arc-swap's debt lists are outside it);
-covered by the stress tests.";
+Readers (a leaderboard, a monitor) load a room's score without any lock and
+can keep it as long as they like: it never changes under them. Cost: an
+allocation per answer plus arc-swap's bookkeeping and the retry loop; rooms
+do not contend with each other (one pointer each, eight to a cache line, so
+neighbouring rooms can still share a line). An earlier design kept every
+room in one persistent map behind one pointer: every update then copied a
+path of the map and all writers fought over that pointer. Not modelled by
+loom (arc-swap's debt lists are outside it); covered by the stress tests.";
 
-type Board = imbl::HashMap<u32, u32>;
+/// One room-round's score: immutable once published.
+#[derive(Debug)]
+struct Score {
+    count: u32,
+}
 
-/// `snapshot`: an immutable persistent map behind an [`ArcSwap`].
+/// `snapshot`: an immutable score per room-round behind its own pointer.
 ///
 /// * **Guarantees:** exact counts and one end per round; readers see whole
-///   snapshots.
-/// * **Costs:** an allocation and O(log rooms) node copies per answer, plus
-///   retries when the pointer swap loses.
-/// * **Scaling:** all rooms share one pointer, so writers contend globally.
+///   scores, never one being written.
+/// * **Costs:** an allocation and a pointer compare-and-swap per answer,
+///   plus retries when the swap loses.
+/// * **Scaling:** rooms have their own pointers; one hot room contends like
+///   a CAS loop.
 /// * **Checked by:** the stress tests.
 #[derive(Clone, Debug)]
 pub struct Snapshot {
-    board: Arc<ArcSwap<Board>>,
-    slots: usize,
+    scores: Arc<Vec<ArcSwapOption<Score>>>,
     players: u32,
 }
 
@@ -45,8 +51,11 @@ impl SyncStrategy for Snapshot {
     const SCORES_FIRST: bool = true;
     fn new(layout: Layout) -> Result<Self, SetupError> {
         Ok(Snapshot {
-            board: Arc::new(ArcSwap::from_pointee(Board::new())),
-            slots: layout.slots(),
+            scores: Arc::new(
+                (0..layout.slots())
+                    .map(|_| ArcSwapOption::empty())
+                    .collect(),
+            ),
             players: layout.players,
         })
     }
@@ -54,9 +63,9 @@ impl SyncStrategy for Snapshot {
         self.clone()
     }
     fn counts(&self) -> Vec<u32> {
-        let board = self.board.load();
-        (0..self.slots as u32)
-            .map(|s| board.get(&s).copied().unwrap_or(0))
+        self.scores
+            .iter()
+            .map(|s| s.load().as_ref().map_or(0, |s| s.count))
             .collect()
     }
 }
@@ -65,11 +74,11 @@ impl Recorder for Snapshot {
     #[inline]
     fn record(&mut self, answer: Answer, work: &ScoringWork) -> Counted {
         work.run();
-        let slot = answer.slot;
-        let replaced = self.board.rcu(|board| {
-            let v = board.get(&slot).copied().unwrap_or(0);
-            board.update(slot, v + 1)
+        let replaced = self.scores[answer.slot as usize].rcu(|score| {
+            Some(Arc::new(Score {
+                count: score.as_ref().map_or(0, |s| s.count) + 1,
+            }))
         });
-        Counted::at(replaced.get(&slot).copied().unwrap_or(0) + 1, self.players)
+        Counted::at(replaced.map_or(0, |s| s.count) + 1, self.players)
     }
 }

@@ -53,6 +53,7 @@
 //!   The checker's counter bounds `[ok, ok + unknown]` rely on this.
 
 mod admin;
+mod batched;
 mod config;
 mod errors;
 mod failover;
@@ -66,6 +67,8 @@ use std::any::Any;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub(crate) use batched::INCRBY_BATCHED_EXPLAIN;
+pub use batched::{IncrbyBatched, IncrbyBatchedHandle};
 pub use config::{RedisConfig, DEFAULT_URL};
 pub use lab::LabKind;
 pub use strategies::{

@@ -48,11 +48,11 @@ pub(crate) const SADD_EXPLAIN: &str = include_str!("text/sadd.txt");
 pub(crate) const INCRBY_WAIT_EXPLAIN: &str = include_str!("text/incrby-wait.txt");
 
 /// What every Redis strategy keeps: where, key prefix and trace log.
-struct Base {
-    site: Site,
+pub(super) struct Base {
+    pub(super) site: Site,
     /// `quizrace:<namespace>:<tag>:`; a hash-tagged slot completes a key.
     keys: String,
-    players: u32,
+    pub(super) players: u32,
     slots: usize,
     tracer: Option<Tracer>,
     next_worker: AtomicUsize,
@@ -70,7 +70,7 @@ impl fmt::Debug for Base {
 }
 
 impl Base {
-    fn new(
+    pub(super) fn new(
         layout: Layout,
         env: &Env,
         tracer: Option<Tracer>,
@@ -99,12 +99,12 @@ impl Base {
     /// The key of room-round `slot`: its number is a hash tag (`{12}`), so
     /// that every key of one room-round lands in one Redis Cluster slot and
     /// scripts and transactions over them are allowed.
-    fn key_of(&self, slot: usize, suffix: &str) -> String {
+    pub(super) fn key_of(&self, slot: usize, suffix: &str) -> String {
         format!("{}{{{slot}}}{suffix}", self.keys)
     }
 
     /// Reads `GET`-able counters with `MGET` on a fresh admin connection.
-    async fn mget_counts(&self) -> Result<Vec<u32>, SetupError> {
+    pub(super) async fn mget_counts(&self) -> Result<Vec<u32>, SetupError> {
         let mut c = admin::admin(&self.site).await?;
         admin::mget_counts(
             &mut c,
@@ -118,7 +118,7 @@ impl Base {
     /// timing starts (`SET key 0 EX ttl NX`: a second set-up of the same run,
     /// in a worker process or to read the counts, changes nothing). `INCRBY`
     /// keeps a key's TTL, so the hot path needs no `EXPIRE` of its own.
-    async fn create_counters(&self, conn: &Connection) -> Result<(), SetupError> {
+    pub(super) async fn create_counters(&self, conn: &Connection) -> Result<(), SetupError> {
         for chunk in (0..self.slots).collect::<Vec<_>>().chunks(1000) {
             let cmds = chunk
                 .iter()
