@@ -46,12 +46,16 @@ modelled by loom; covered by the stress tests.";
 /// so that fast workers cannot queue unbounded memory ahead of it.
 const MAILBOX: usize = 4096;
 
+/// What `actor`'s owner reports at the end: the counts, and every end it
+/// emitted as (slot, time).
+type Report = (Vec<u32>, Vec<(u32, u64)>);
+
 /// A message to `actor`'s owner.
 enum OneWay {
     /// One answer for this room-round.
     Record(u32),
     /// The final counts and every end the owner emitted, (slot, time).
-    Report(Sender<(Vec<u32>, Vec<(u32, u64)>)>),
+    Report(Sender<Report>),
 }
 
 /// `actor`: a dedicated owner thread that counts and emits `endQuizTime`;
@@ -82,7 +86,7 @@ impl std::fmt::Debug for OneWay {
 }
 
 impl Actor {
-    fn report(&self) -> (Vec<u32>, Vec<(u32, u64)>) {
+    fn report(&self) -> Report {
         let (tx, rx) = bounded(1);
         // Sent after every worker's last send (they were joined), so the
         // owner has counted everything before it answers.
