@@ -635,18 +635,18 @@ fn signal(pid: u32, sig: libc::c_int) {
     assert_eq!(rc, 0, "kill({pid}, {sig})");
 }
 
-/// The `N` of the interrupt handler's "deleted N objects" line.
+/// The `N` of the interrupt handler's "removed the Redis keys under …* (N
+/// deleted)" part.
 fn deleted_count(stderr: &str) -> u64 {
     stderr
         .lines()
+        .filter(|l| l.starts_with("quizrace: interrupted: "))
         .find_map(|l| {
-            l.strip_prefix("quizrace: deleted ")?
-                .split(' ')
-                .next()?
-                .parse()
-                .ok()
+            let (_, after) = l.split_once("removed the Redis keys under ")?;
+            let (_, n) = after.split_once(" (")?;
+            n.split(' ').next()?.parse().ok()
         })
-        .unwrap_or_else(|| panic!("no `deleted N objects` line:\n{stderr}"))
+        .unwrap_or_else(|| panic!("no `removed the Redis keys … (N deleted)` line:\n{stderr}"))
 }
 
 /// Every key under `quizrace:*` with its TTL; panics if one has none.

@@ -8,7 +8,7 @@ use quizrace::explain::{investigate, timeline_run, Evidence};
 use quizrace::strategy::{Replication, StrategyId, TraceOp};
 
 use super::args::BackendArgs;
-use super::table::{ns, thousands, Style};
+use super::table::{ns, reflow, si, thousands, width, wrap, Style};
 use super::Exit;
 
 /// `quizrace explain STRATEGY`: the catalogue's explanation, then what a
@@ -22,7 +22,7 @@ pub(crate) fn explain(name: &str, svg: Option<&Path>, backends: &BackendArgs) ->
         style.bold(info.name),
         style.kind(info.kind, 0)
     );
-    outln!("{}\n", info.explanation.trim_end());
+    outln!("{}\n", reflow(info.explanation.trim_end(), width()));
     let needed: Vec<_> = info.backend.into_iter().collect();
     let given: Vec<_> = backends
         .urls
@@ -53,7 +53,30 @@ pub(crate) fn explain(name: &str, svg: Option<&Path>, backends: &BackendArgs) ->
         Vec::new()
     };
     outln!("{}", style.bold("What a real run shows"));
-    match investigate(id, &env)? {
+    let evidence = match investigate(id, &env) {
+        Ok(e) => e,
+        // No server to run on: the explanation stands; say how to see a run.
+        Err(quizrace::sim::SimError::Setup(quizrace::strategy::SetupError::Backend(why)))
+            if why.contains("connecting") =>
+        {
+            let (family, url) = info
+                .backend
+                .and_then(|f| Some((f, env.backend(f)?.redacted_url())))
+                .map_or(("the", String::new()), |(f, u)| (f.display, u));
+            let flag = info.backend.map_or("", |f| f.url_flag);
+            outln!(
+                "{}",
+                wrap(&format!(
+                    "No {family} server answered at {url}: start one, or pass --{flag} URL, to \
+                     see a real run."
+                ))
+            );
+            eprintln!("quizrace: {why}");
+            return Ok(Exit::Unavailable);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    match evidence {
         Evidence::Counterexample {
             setup,
             attempts,
@@ -61,7 +84,10 @@ pub(crate) fn explain(name: &str, svg: Option<&Path>, backends: &BackendArgs) ->
             culprits,
             summary,
         } => {
-            outln!("Setup: {setup}; reproduced on attempt {attempts}.\n");
+            outln!(
+                "{}\n",
+                wrap(&format!("Setup: {setup}; reproduced on attempt {attempts}."))
+            );
             outln!("  order  worker  room  operation");
             for (i, e) in timeline.iter().enumerate() {
                 let op = match e.op {
@@ -78,7 +104,7 @@ pub(crate) fn explain(name: &str, svg: Option<&Path>, backends: &BackendArgs) ->
                     outln!("{line}");
                 }
             }
-            outln!("\n{summary}.");
+            outln!("\n{}", wrap(&format!("{summary}.")));
         }
         Evidence::Partitioned {
             players,
@@ -86,26 +112,50 @@ pub(crate) fn explain(name: &str, svg: Option<&Path>, backends: &BackendArgs) ->
             fires,
         } => {
             outln!(
-                "Setup: one room of {players} players, answers spread round-robin over 2 processes."
+                "{}",
+                wrap(&format!(
+                    "Setup: one room of {players} players, answers spread round-robin over 2 \
+                     processes."
+                ))
             );
             for (i, c) in counts.iter().enumerate() {
                 outln!("  process {i}: scoringMap[room] = {c} of {players}");
             }
             outln!(
-                "\nendQuizTime fired {fires} times: neither process ever sees {players} answers, so the room hangs."
+                "\n{}",
+                wrap(&format!(
+                    "endQuizTime fired {}: neither process ever sees {players} answers, so the \
+                     room hangs.",
+                    match fires {
+                        0 => "0 times".to_string(),
+                        1 => "once".to_string(),
+                        n => format!("{n} times"),
+                    }
+                ))
             );
         }
         Evidence::Confirmed { setup, result } => {
             outln!(
-                "A run just now ({setup}): {} answers, verdict {}, {} answers/s, p99 {}.",
-                thousands(result.answers),
-                style.verdict(&result).trim_end(),
-                thousands(result.answers_per_s as u64),
-                ns(result.latency_ns.p99)
+                "{}",
+                wrap(&format!(
+                    "A run just now ({setup}): {} answers, verdict {}, {} answers/s, record call \
+                     p50 {} and p99 {}.",
+                    thousands(result.answers),
+                    style.verdict(&result),
+                    si(result.answers_per_s),
+                    ns(result.latency_ns.p50),
+                    ns(result.latency_ns.p99)
+                ))
             );
         }
         Evidence::NotReproduced { setup } => {
-            outln!("The race did not show in this short run ({setup}). Races are timing-dependent; try `quizrace run --strategy {name} --scoring-work yield`.");
+            outln!(
+                "{}",
+                wrap(&format!(
+                    "The race did not show in this short run ({setup}). Races are \
+                     timing-dependent; try `quizrace run --strategy {name} --scoring-work yield`."
+                ))
+            );
         }
     }
     if let Some(path) = svg {
