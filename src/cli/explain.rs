@@ -124,12 +124,12 @@ pub(crate) fn explain(name: &str, svg: Option<&Path>, backends: &BackendArgs) ->
             outln!(
                 "\n{}",
                 wrap(&format!(
-                    "endQuizTime fired {}: neither process ever sees {players} answers, so the \
-                     room hangs.",
+                    "endQuizTime {}: neither process ever sees {players} answers, so the room \
+                     hangs.",
                     match fires {
-                        0 => "0 times".to_string(),
-                        1 => "once".to_string(),
-                        n => format!("{n} times"),
+                        0 => "never fired".to_string(),
+                        1 => "fired once".to_string(),
+                        n => format!("fired {n} times"),
                     }
                 ))
             );

@@ -162,8 +162,11 @@ impl Table {
             outln!("{}", safe(d.trim()));
             if plan.workload_changed {
                 outln!(
-                    "(the command line changed this workload: the text above may not apply, and \
-                     its promises are not checked)"
+                    "{}",
+                    wrap(
+                        "(the command line changed this workload: the text above may not apply, \
+                         and its promises are not checked)"
+                    )
                 );
             }
         }
@@ -177,7 +180,10 @@ impl Table {
             ))
         );
         for l in &plan.left_out {
-            outln!("left out: {} ({})", l.strategies.join(", "), l.why);
+            outln!(
+                "{}",
+                wrap(&format!("left out: {} ({})", l.strategies.join(", "), l.why))
+            );
         }
         let f = &plan.env.faults;
         if !f.is_default() && plan.entries.iter().any(|e| e.id.networked()) {

@@ -18,9 +18,12 @@ come from the board the swap replaced, so exactly one worker sees N-1 -> N.
 
 Readers (a leaderboard, a monitor) get a consistent snapshot of every room
 without any lock. Cost: an allocation and a few node copies per answer plus
-the retry loop, tens of ns alone and several hundred when two cores collide on
-the single pointer: immutable data buys readers and reasoning, not write
-throughput. Not modelled by loom (arc-swap's debt lists are outside it);
+the retry loop. On a 2-core VM (`quizrace run -s snapshot --scoring-work none
+--rooms 1 --players 64 --rounds 200 --workers N`, p50 per answer) that was 541 ns with
+one worker, 882 ns with two workers colliding on the one pointer, and
+1.44 µs with two workers over 1,000 rooms x 8 players x 10 rounds (a deeper
+map, more nodes to copy), against 30 ns for atomic: immutable data buys
+readers and reasoning, not write throughput. Not modelled by loom (arc-swap's debt lists are outside it);
 covered by the stress tests.";
 
 type Board = imbl::HashMap<u32, u32>;
