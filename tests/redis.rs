@@ -1296,3 +1296,62 @@ fn a_failed_clean_up_says_how_to_delete_what_is_left() {
     );
     assert!(out.stderr.contains("unlink"), "{}", out.all());
 }
+
+/// A run with a Redis strategy adds the outcome columns (ok, failed,
+/// unknown, retries), with `-` for in-process strategies; without one the
+/// table has none.
+#[test]
+#[ignore = "needs redis-server on PATH (CI runs it with --include-ignored)"]
+fn the_table_has_outcome_columns_when_a_redis_strategy_ran() {
+    let _g = serial();
+    let server = RedisServer::start(&[]);
+    let url = server.url();
+    let out = quizrace(&[
+        "run",
+        "-s",
+        "redis-watch",
+        "-s",
+        "atomic",
+        "--runtime",
+        "tokio",
+        "--rooms",
+        "2",
+        "--players",
+        "8",
+        "--rounds",
+        "4",
+        "--trials",
+        "1",
+        "--min-time",
+        "0s",
+        "--redis-url",
+        &url,
+    ]);
+    assert!(out.success(), "{}", out.all());
+    let s = &out.stdout;
+    let header = s.lines().find(|l| l.starts_with("strategy")).unwrap();
+    let cols: Vec<_> = header.split_whitespace().collect();
+    assert_eq!(
+        cols[cols.len() - 4..],
+        ["ok", "failed", "unknown", "retries"],
+        "{header}"
+    );
+    let row = |name: &str| -> Vec<String> {
+        let l = s.lines().find(|l| l.starts_with(name)).unwrap();
+        l.split_whitespace()
+            .rev()
+            .take(4)
+            .map(str::to_string)
+            .collect()
+    };
+    // Reversed: retries, unknown, failed, ok.
+    let watch = row("redis-watch");
+    assert_eq!(watch[3], "64", "every answer acknowledged: {s}");
+    assert_eq!((watch[2].as_str(), watch[1].as_str()), ("0", "0"), "{s}");
+    assert_eq!(row("atomic").concat(), "----", "{s}");
+    assert!(
+        s.contains("ok, failed, unknown"),
+        "the legend explains them: {s}"
+    );
+    assert!(server.quizrace_keys().is_empty());
+}

@@ -56,9 +56,8 @@ pub(crate) fn explain(name: &str, svg: Option<&Path>, backends: &BackendArgs) ->
     let evidence = match investigate(id, &env) {
         Ok(e) => e,
         // No server to run on: the explanation stands; say how to see a run.
-        Err(quizrace::sim::SimError::Setup(quizrace::strategy::SetupError::Backend(why)))
-            if why.contains("connecting") =>
-        {
+        Err(e) if info.backend.is_some() && unreachable(&e) => {
+            let why = e.to_string();
             let (family, url) = info
                 .backend
                 .and_then(|f| Some((f, env.backend(f)?.redacted_url())))
@@ -86,7 +85,9 @@ pub(crate) fn explain(name: &str, svg: Option<&Path>, backends: &BackendArgs) ->
         } => {
             outln!(
                 "{}\n",
-                wrap(&format!("Setup: {setup}; reproduced on attempt {attempts}."))
+                wrap(&format!(
+                    "Setup: {setup}; reproduced on attempt {attempts}."
+                ))
             );
             outln!("  order  worker  room  operation");
             for (i, e) in timeline.iter().enumerate() {
@@ -181,4 +182,18 @@ pub(crate) fn explain(name: &str, svg: Option<&Path>, backends: &BackendArgs) ->
         );
     }
     Ok(Exit::Done)
+}
+
+/// Whether a short run failed because its server could not be reached (the
+/// back ends' messages for a refused or failed connection).
+fn unreachable(e: &quizrace::sim::SimError) -> bool {
+    let msg = e.to_string();
+    [
+        "connecting failed",
+        "the connection failed",
+        "connection refused",
+        "Connection refused",
+    ]
+    .iter()
+    .any(|m| msg.contains(m))
 }

@@ -93,7 +93,9 @@ pub(crate) struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// List the strategies: name, kind, runtimes, description.
-    #[command(after_help = "Example:\n  quizrace list --json | jq -r '.[].name'\n\nExit codes: 0 done; 2 bad input.")]
+    #[command(
+        after_help = "Example:\n  quizrace list --json | jq -r '.[].name'\n\nExit codes: 0 done; 2 bad input."
+    )]
     List {
         /// Print JSON: [{"name","kind","runtimes","backend","proven_by","description"}].
         #[arg(long)]
@@ -139,7 +141,9 @@ enum Command {
     },
     /// Print a shell completion script (bash, zsh, fish, elvish,
     /// powershell) to standard output.
-    #[command(after_help = "Examples:\n  quizrace completions bash > ~/.local/share/bash-completion/completions/quizrace\n  quizrace completions zsh > ~/.zfunc/_quizrace\n  quizrace completions fish > ~/.config/fish/completions/quizrace.fish\n\nExit codes: 0 done; 2 bad input.")]
+    #[command(
+        after_help = "Examples:\n  quizrace completions bash > ~/.local/share/bash-completion/completions/quizrace\n  quizrace completions zsh > ~/.zfunc/_quizrace\n  quizrace completions fish > ~/.config/fish/completions/quizrace.fish\n\nExit codes: 0 done; 2 bad input."
+    )]
     Completions {
         /// The shell.
         shell: clap_complete::Shell,

@@ -142,8 +142,9 @@ impl Table {
         } else {
             w.runtime.to_string()
         };
-        outln!(
-            "\n{}  {} x {} x {} = {answers} | {runtime} | {}{} | scoring {} | window {} | seed {}",
+        let line =
+            format!(
+            "{}  {} x {} x {} = {answers} | {runtime} | {}{} | scoring {} | window {} | seed {}",
             style.bold(&safe(&plan.name)),
             swept(SweepKey::Rooms, "room"),
             swept(SweepKey::Players, "player"),
@@ -158,6 +159,7 @@ impl Table {
             if w.window.is_zero() { "burst".to_string() } else { duration(w.window) },
             w.seed
         );
+        outln!("\n{}", wrap(&line));
         if let Some(d) = &plan.file.description {
             outln!("{}", safe(d.trim()));
             if plan.workload_changed {
@@ -182,7 +184,11 @@ impl Table {
         for l in &plan.left_out {
             outln!(
                 "{}",
-                wrap(&format!("left out: {} ({})", l.strategies.join(", "), l.why))
+                wrap(&format!(
+                    "left out: {} ({})",
+                    l.strategies.join(", "),
+                    l.why
+                ))
             );
         }
         let f = &plan.env.faults;
@@ -295,7 +301,10 @@ impl Table {
         } else {
             format!("{:>9} {:>9}", ns(r.latency_ns.p50), ns(r.latency_ns.p99))
         };
-        let outcomes = match (self.networked, StrategyId::from_name(&r.strategy).is_ok_and(|id| id.networked())) {
+        let outcomes = match (
+            self.networked,
+            StrategyId::from_name(&r.strategy).is_ok_and(|id| id.networked()),
+        ) {
             (false, _) => String::new(),
             (true, false) => format!(" {:>9} {:>7} {:>7} {:>8}", "-", "-", "-", "-"),
             (true, true) => {
@@ -373,15 +382,20 @@ pub(crate) fn print_summary(
         let n = r.trials;
         let mut lines = Vec::new();
         if r.failed_trials > 0 {
-            lines.push((true, style.red(&format!(
-                "{label}: {} of {} failed: {}",
-                r.failed_trials,
-                plural(u64::from(r.failed_trials + n), "trial"),
-                r.trial_errors.join("; ")
-            ))));
+            lines.push((
+                true,
+                style.red(&format!(
+                    "{label}: {} of {} failed: {}",
+                    r.failed_trials,
+                    plural(u64::from(r.failed_trials + n), "trial"),
+                    r.trial_errors.join("; ")
+                )),
+            ));
         }
         if r.verdict == Verdict::Inconclusive {
-            lines.push((true, style.red(&format!(
+            lines.push((
+                true,
+                style.red(&format!(
                 "{label}: inconclusive: {} of {} room-rounds could not be judged (they hit the \
                  time limit or the --deadline with answers unsubmitted, or held an answer that \
                  failed or timed out), more than {:.0}%; raise --time-limit or --deadline, \
@@ -389,21 +403,28 @@ pub(crate) fn print_summary(
                 thousands(r.unjudged),
                 thousands(r.room_rounds),
                 Verdict::MAX_UNJUDGED * 100.0
-            ))));
+            )),
+            ));
         }
         if r.server_restarted {
-            lines.push((true, style.red(&format!(
-                "{label}: the server restarted during the run (its run_id changed): the \
+            lines.push((
+                true,
+                style.red(&format!(
+                    "{label}: the server restarted during the run (its run_id changed): the \
                  acknowledged answers it forgot are data loss by the server, not the strategy's \
                  lost updates (quizrace exits 2)."
-            ))));
+                )),
+            ));
         }
         if let Some(e) = r.server_error.as_ref().filter(|_| r.outcomes.failed > 0) {
-            lines.push((true, style.red(&format!(
-                "{label}: the server rejected {} answers: {e}. This is the environment, \
+            lines.push((
+                true,
+                style.red(&format!(
+                    "{label}: the server rejected {} answers: {e}. This is the environment, \
                  not the strategy (quizrace exits 2).",
-                thousands(r.outcomes.failed)
-            ))));
+                    thousands(r.outcomes.failed)
+                )),
+            ));
         }
         if r.not_reproduced() {
             // A correct strategy outside its guarantee (e.g. under retries)
@@ -416,10 +437,13 @@ pub(crate) fn print_summary(
                     "the fault did not hit a retried call this time; a longer pause or more \
                      rounds make it likelier",
                 );
-            lines.push((false, format!(
-                "{label}: not reproduced (0/{n} {}): the race did not show this time; {hint}",
-                if n == 1 { "trial" } else { "trials" }
-            )));
+            lines.push((
+                false,
+                format!(
+                    "{label}: not reproduced (0/{n} {}): the race did not show this time; {hint}",
+                    if n == 1 { "trial" } else { "trials" }
+                ),
+            ));
         }
         let mut parts = Vec::new();
         if r.timed_out > 0 {
@@ -573,10 +597,7 @@ pub(crate) fn width() -> usize {
             .ok()
             .and_then(|c| c.trim().parse::<usize>().ok())
             .filter(|&c| c > 0);
-        from_env
-            .or_else(terminal_width)
-            .unwrap_or(80)
-            .max(40)
+        from_env.or_else(terminal_width).unwrap_or(80).max(40)
     })
 }
 
