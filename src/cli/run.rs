@@ -50,7 +50,7 @@ impl Observer for Terminal<'_> {
             return;
         }
         let label = if point.is_empty() {
-            format!("{} strategies", plan.entries.len())
+            plural(plan.entries.len() as u64, "strategy")
         } else {
             fmt_point(point)
         };
@@ -218,9 +218,9 @@ pub(crate) fn run(args: RunArgs) -> Result<Exit> {
     }
     if outcome.failed_trials > 0 {
         bail!(
-            "{} trials could not complete (see the errors above); the results of the trials \
-             that did complete were kept",
-            outcome.failed_trials
+            "{} could not complete (see the errors above); the results of the trials that \
+             did complete were kept",
+            plural(u64::from(outcome.failed_trials), "trial")
         );
     }
     if args.check && outcome.check_failed {
