@@ -640,7 +640,8 @@ pub(crate) fn wrap_to(text: &str, width: usize) -> String {
         }
         let indent = &line[..line.len() - line.trim_start_matches(' ').len()];
         let mut col = 0;
-        for word in line[indent.len()..].split(' ').filter(|w| !w.is_empty()) {
+        for word in glue_units(&line[indent.len()..]) {
+            let word = word.as_str();
             let w = visible_len(word);
             if col == 0 {
                 out.push_str(indent);
@@ -658,6 +659,26 @@ pub(crate) fn wrap_to(text: &str, width: usize) -> String {
         }
     }
     out
+}
+
+/// The words of `line`, a unit (`ns`, `µs`, `ms`, `s`) kept with the
+/// number before it, so that `48.1 µs` never breaks across lines.
+fn glue_units(line: &str) -> Vec<String> {
+    let mut words: Vec<String> = Vec::new();
+    for w in line.split(' ').filter(|w| !w.is_empty()) {
+        let bare = w.trim_end_matches(['.', ',', ';', ':', ')']);
+        let after_number = words
+            .last()
+            .is_some_and(|p| p.ends_with(|c: char| c.is_ascii_digit()));
+        match words.last_mut() {
+            Some(prev) if after_number && ["ns", "µs", "us", "ms", "s"].contains(&bare) => {
+                prev.push(' ');
+                prev.push_str(w);
+            }
+            _ => words.push(w.to_string()),
+        }
+    }
+    words
 }
 
 /// Reflows prose written hard-wrapped (the catalogue's explanations) to
@@ -716,6 +737,7 @@ mod tests {
         assert_eq!(wrap_to("  aa bb cc", 7), "  aa bb\n  cc");
         assert_eq!(wrap_to("abcdefgh ij", 4), "abcdefgh\nij");
         assert_eq!(wrap_to("\x1b[31maa\x1b[0m bb", 5), "\x1b[31maa\x1b[0m bb");
+        assert_eq!(wrap_to("p99 48.1 µs.", 9), "p99\n48.1 µs.");
     }
 
     #[test]

@@ -20,8 +20,8 @@ per answer, two cross-core hand-offs (each a cache-line transfer, and a
 futex wake-up whenever the receiving thread had gone to sleep). On a 2-core
 VM (`quizrace run -s actor --scoring-work none --rooms 1 --players 64
 --rounds 200 --workers N`) the p50 per answer was 1.25 µs with one worker and 601 ns
-with two (the owner stays busier, so it sleeps less), with a p99 up to
-33 µs; over 1,000 rooms with two workers, 1.29 µs. The
+with two, with a p99 up to 33 µs; over 1,000 rooms with two workers,
+1.29 µs. The
 owner is a single core: throughput cannot scale past it, but it never
 contends on a lock. Not modelled by loom (it cannot instrument crossbeam's
 channels); covered by the stress tests.";
