@@ -87,7 +87,7 @@ pub fn investigate(id: StrategyId, env: &Env) -> Result<Evidence, sim::SimError>
             let result = sim::run(id, &w, &opts)?;
             Ok(Evidence::Confirmed {
                 setup: format!(
-                    "{} rooms x {} players x {} rounds on {} {} workers",
+                    "{} rooms x {} players x {} rounds, {} workers on {}",
                     w.rooms, w.players, w.rounds, w.workers, runtime
                 ),
                 result: Box::new(result),

@@ -7,10 +7,14 @@
 //!   (`1.53M`, `812.4k`); [`rate`] keeps at most three significant digits
 //!   and drops trailing zeros (`1.2M`, `450k`), for the page's tables and
 //!   chart axes;
-//! * durations: [`ns`] is compact for terminal columns (`850ns`, `12.3us`,
-//!   `4.5ms`, `-` for nothing measured); [`duration_ns`] is spaced with a
-//!   proper `µ` and goes up to seconds (`850 ns`, `12 µs`, `4.5 ms`), for the
-//!   page.
+//! * durations: [`duration_ns`] (and [`duration`] for a
+//!   [`std::time::Duration`]) is the one format everywhere, spaced with a
+//!   proper `µ` and at most three significant digits (`850 ns`, `7.89 µs`,
+//!   `2.16 ms`, `1.2 s`); [`ns`] is the same for terminal columns, with `-`
+//!   for nothing measured.
+//!
+//! [`plural`] puts a count before a noun in the right number (`1 room`,
+//! `2 rooms`, `1,000 answers`).
 
 /// An integer with a comma between groups of three digits: `1234567` →
 /// `1,234,567`.
@@ -41,16 +45,42 @@ pub fn si(v: f64) -> String {
     }
 }
 
-/// Nanoseconds, compact, for terminal columns: `-` for 0 (nothing
-/// measured), whole nanoseconds below 10 µs (`850ns`), then one decimal in
-/// microseconds below 10 ms (`12.3us`), else in milliseconds (`4.5ms`).
+/// Nanoseconds for terminal columns: `-` for 0 (nothing measured), else as
+/// [`duration_ns`] (`850 ns`, `7.89 µs`, `2.16 ms`).
 pub fn ns(v: u64) -> String {
     match v {
         0 => "-".into(),
-        v if v < 10_000 => format!("{v}ns"),
-        v if v < 10_000_000 => format!("{:.1}us", v as f64 / 1e3),
-        v => format!("{:.1}ms", v as f64 / 1e6),
+        v => duration_ns(v as f64),
     }
+}
+
+/// A [`std::time::Duration`] as [`duration_ns`] does it (`0 ns` for zero).
+pub fn duration(d: std::time::Duration) -> String {
+    duration_ns(d.as_nanos() as f64)
+}
+
+/// `n` and a noun in the right number, `n` with thousands separators:
+/// `plural(1, "room")` is `1 room`, `plural(2_000, "room")` `2,000 rooms`.
+/// English's regular plurals: `retry` → `retries`, `process` →
+/// `processes`, else an `s`.
+pub fn plural(n: u64, noun: &str) -> String {
+    if n == 1 {
+        return format!("1 {noun}");
+    }
+    let consonant_y = noun.ends_with('y')
+        && !noun
+            .chars()
+            .rev()
+            .nth(1)
+            .is_some_and(|c| "aeiou".contains(c));
+    let many = if consonant_y {
+        format!("{}ies", &noun[..noun.len() - 1])
+    } else if noun.ends_with('s') || noun.ends_with('x') || noun.ends_with("sh") {
+        format!("{noun}es")
+    } else {
+        format!("{noun}s")
+    };
+    format!("{} {many}", thousands(n))
 }
 
 /// Nanoseconds as a short human duration, for the report: the largest unit
@@ -128,15 +158,27 @@ mod tests {
     }
 
     #[test]
-    fn ns_is_compact() {
+    fn ns_is_duration_with_a_dash_for_nothing() {
         assert_eq!(ns(0), "-");
-        assert_eq!(ns(850), "850ns");
-        assert_eq!(ns(9_999), "9999ns");
-        assert_eq!(ns(10_000), "10.0us");
-        assert_eq!(ns(12_345), "12.3us");
-        assert_eq!(ns(9_999_999), "10000.0us");
-        assert_eq!(ns(10_000_000), "10.0ms");
-        assert_eq!(ns(4_500_000_000), "4500.0ms");
+        assert_eq!(ns(850), "850 ns");
+        assert_eq!(ns(7_891), "7.89 µs");
+        assert_eq!(ns(12_345), "12.3 µs");
+        assert_eq!(ns(2_160_600), "2.16 ms");
+        assert_eq!(ns(4_500_000_000), "4.5 s");
+        assert_eq!(duration(std::time::Duration::from_millis(200)), "200 ms");
+        assert_eq!(duration(std::time::Duration::ZERO), "0 ns");
+    }
+
+    #[test]
+    fn plural_agrees_with_the_count() {
+        assert_eq!(plural(0, "room"), "0 rooms");
+        assert_eq!(plural(1, "room"), "1 room");
+        assert_eq!(plural(2, "round"), "2 rounds");
+        assert_eq!(plural(1_000, "answer"), "1,000 answers");
+        assert_eq!(plural(3, "retry"), "3 retries");
+        assert_eq!(plural(2, "process"), "2 processes");
+        assert_eq!(plural(2, "key"), "2 keys");
+        assert_eq!(plural(14, "strategy"), "14 strategies");
     }
 
     #[test]

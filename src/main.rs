@@ -48,6 +48,7 @@ fn main() -> ExitCode {
         }
         // The summary line on standard output already says why.
         Ok(cli::Exit::NotLinearizable | cli::Exit::GoalMissed) => ExitCode::from(1),
+        Ok(cli::Exit::Unavailable) => ExitCode::from(2),
         Err(e) => {
             eprintln!("quizrace: error: {e}");
             for cause in e.chain().skip(1) {

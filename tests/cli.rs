@@ -359,7 +359,7 @@ fn explain_shows_a_real_counterexample() {
     let out = quizrace(&["explain", "local-map"]);
     let s = &out.stdout;
     assert!(s.contains("process 0: scoringMap[room] = 4 of 8"), "{s}");
-    assert!(s.contains("fired 0 times"), "{s}");
+    assert!(s.contains("endQuizTime never fired"), "{s}");
 
     let out = quizrace(&["explain", "atomic"]);
     assert!(out.stdout.contains("verdict exact"), "{}", out.stdout);
@@ -1135,4 +1135,157 @@ fn explain_draws_the_broken_room_round() {
         text.contains("#d7191c"),
         "the witness is highlighted: {text}"
     );
+}
+
+/// `--color`: never colours, always does (even into a pipe); auto does not
+/// into a pipe, and neither does TERM=dumb with --color unset.
+#[test]
+fn color_flag_and_term_dumb() {
+    let args = ["explain", "atomic"];
+    let never = quizrace_env(&[&args[..], &["--color", "never"]].concat(), &[]);
+    assert!(never.success(), "{}", never.all());
+    assert!(!never.stdout.contains('\x1b'), "{}", never.stdout);
+    // The helper sets NO_COLOR; --color always wins over it.
+    let always = quizrace(&["--color", "always", "explain", "atomic"]);
+    assert!(always.success(), "{}", always.all());
+    assert!(always.stdout.contains("\x1b[1m"), "{}", always.stdout);
+    let mut dumb = quizrace_cmd(&["list"], &[("TERM", "dumb")]);
+    dumb.env_remove("NO_COLOR");
+    let out = dumb.output().unwrap();
+    assert!(out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stdout).contains('\x1b'));
+    let bad = quizrace(&["--color", "sometimes", "list"]);
+    assert_eq!(bad.code, Some(2), "{}", bad.all());
+}
+
+#[test]
+fn completions_print_a_script() {
+    let out = quizrace(&["completions", "bash"]);
+    assert!(out.success(), "{}", out.all());
+    assert!(out.stdout.contains("complete -F"), "{}", out.stdout);
+    assert!(out.stdout.contains("explain"), "{}", out.stdout);
+    for shell in ["zsh", "fish"] {
+        let out = quizrace(&["completions", shell]);
+        assert!(out.success() && out.stdout.contains("quizrace"), "{shell}");
+    }
+    assert_eq!(quizrace(&["completions", "tcsh"]).code, Some(2));
+}
+
+#[test]
+fn help_gives_examples_and_exit_codes() {
+    for args in [&["--help"][..], &["run", "--help"], &["explain", "--help"]] {
+        let out = quizrace(args);
+        assert!(out.success(), "{args:?}");
+        assert!(
+            out.stdout.contains("Exit codes"),
+            "{args:?}: {}",
+            out.stdout
+        );
+        assert!(out.stdout.contains("Example"), "{args:?}: {}", out.stdout);
+    }
+}
+
+#[test]
+fn quiet_check_prints_one_line_when_it_passes() {
+    let out = quizrace(&[
+        "run",
+        "-s",
+        "atomic",
+        "-s",
+        "racy-rmw",
+        "--rooms",
+        "20",
+        "--rounds",
+        "4",
+        "--trials",
+        "2",
+        "--min-time",
+        "0s",
+        "--quiet",
+        "--check",
+    ]);
+    assert!(out.success(), "{}", out.all());
+    let lines: Vec<_> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "{}", out.stdout);
+    assert!(
+        lines[0].starts_with("check passed: 2 strategies in 1 scenario (2 results)"),
+        "{}",
+        lines[0]
+    );
+}
+
+/// Counts agree with their nouns and durations carry proper units.
+#[test]
+fn plurals_and_units_in_the_table() {
+    let out = quizrace(&[
+        "run",
+        "-s",
+        "atomic",
+        "--rooms",
+        "1",
+        "--rounds",
+        "1",
+        "--players",
+        "8",
+        "--workers",
+        "1",
+        "--trials",
+        "1",
+        "--min-time",
+        "0s",
+        "--window",
+        "2ms",
+    ]);
+    assert!(out.success(), "{}", out.all());
+    let s = &out.stdout;
+    assert!(
+        s.contains("1 room x 8 players x 1 round = 8 answers"),
+        "{s}"
+    );
+    assert!(s.contains("| 1 worker |"), "{s}");
+    assert!(s.contains("window 2 ms"), "{s}");
+    assert!(s.contains("0 ns of measured time"), "{s}");
+    // No `7891ns` or `2160.6us`: a number, a space, a unit.
+    let glued = s.split_whitespace().find(|w| {
+        w.starts_with(|c: char| c.is_ascii_digit())
+            && ["ns", "us", "µs", "ms"].iter().any(|u| w.ends_with(u))
+    });
+    assert_eq!(glued, None, "{s}");
+    let row = s.lines().find(|l| l.starts_with("atomic")).unwrap();
+    assert!(row.contains(" µs") || row.contains(" ns"), "{row}");
+    assert!(!row.contains("ok"), "no outcome columns in process: {s}");
+}
+
+/// Prose wraps at 80 columns when standard output is not a terminal.
+#[test]
+fn prose_wraps_to_80_columns() {
+    let mut c = quizrace_cmd(&["explain", "atomic"], &[]);
+    c.env_remove("COLUMNS");
+    let out = c.output().unwrap();
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    for l in s.lines() {
+        assert!(l.chars().count() <= 80, "longer than 80: {l}");
+    }
+    assert!(!s.contains("verdict exact ,"), "{s}");
+    assert!(s.contains("4 workers on threads"), "{s}");
+}
+
+/// A Redis strategy with no server: the explanation, then a note saying
+/// how to see a real run, exit 2, and no error chain.
+#[test]
+fn explain_without_a_server_ends_with_a_note() {
+    let port = crate::support::free_port();
+    let url = format!("redis://127.0.0.1:{port}");
+    let out = quizrace(&["explain", "redis-incrby", "--redis-url", &url]);
+    assert_eq!(out.code, Some(2), "{}", out.all());
+    let last = out.stdout.trim_end().lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with(&format!("No Redis server answered at {url}")),
+        "{}",
+        out.stdout
+    );
+    assert!(last.contains("--redis-url"), "{last}");
+    assert!(!out.stderr.contains("caused by"), "{}", out.stderr);
+    assert!(!out.stderr.contains("error:"), "{}", out.stderr);
 }

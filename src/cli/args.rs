@@ -88,7 +88,8 @@ pub(crate) struct RunArgs {
     /// inconclusive (too few room-rounds could be judged).
     #[arg(long)]
     pub(crate) check: bool,
-    /// No progress bar and no table (errors and the summary still print).
+    /// No progress bar, no table, and of the lines under it only problems
+    /// (errors still print); with --check, one line when it passes.
     #[arg(long, short)]
     pub(crate) quiet: bool,
     /// Shrink every scenario and its trials to a few seconds (CI smoke runs).

@@ -9,7 +9,7 @@ use quizrace::sched;
 use quizrace::strategy::{Replication, Runtime, ScoringWork, StrategyId};
 
 use super::args::BackendArgs;
-use super::table::{ns, thousands, Style};
+use super::table::{ns, reflow, si, thousands, width, wrap, Style};
 use super::Exit;
 
 /// `--seed` and the settings of the replayed run.
@@ -39,7 +39,7 @@ pub(crate) fn explain(
         style.bold(info.name),
         style.kind(info.kind, 0)
     );
-    outln!("{}\n", info.explanation.trim_end());
+    outln!("{}\n", reflow(info.explanation.trim_end(), width()));
     let needed: Vec<_> = info.backend.into_iter().collect();
     let given: Vec<_> = backends
         .urls
@@ -74,7 +74,29 @@ pub(crate) fn explain(
         return Ok(Exit::Done);
     }
     outln!("{}", style.bold("What a real run shows"));
-    match investigate(id, &env)? {
+    let evidence = match investigate(id, &env) {
+        Ok(e) => e,
+        // No server to run on: the explanation stands; say how to see a run.
+        Err(e) if info.backend.is_some() && unreachable(&e) => {
+            let why = e.to_string();
+            let (family, url) = info
+                .backend
+                .and_then(|f| Some((f, env.backend(f)?.redacted_url())))
+                .map_or(("the", String::new()), |(f, u)| (f.display, u));
+            let flag = info.backend.map_or("", |f| f.url_flag);
+            outln!(
+                "{}",
+                wrap(&format!(
+                    "No {family} server answered at {url}: start one, or pass --{flag} URL, to \
+                     see a real run."
+                ))
+            );
+            eprintln!("quizrace: {why}");
+            return Ok(Exit::Unavailable);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    match evidence {
         Evidence::Counterexample {
             setup,
             attempts,
@@ -82,7 +104,12 @@ pub(crate) fn explain(
             culprits,
             summary,
         } => {
-            outln!("Setup: {setup}; reproduced on attempt {attempts}.\n");
+            outln!(
+                "{}\n",
+                wrap(&format!(
+                    "Setup: {setup}; reproduced on attempt {attempts}."
+                ))
+            );
             outln!("  order  worker  room  operation");
             for (i, e) in timeline.iter().enumerate() {
                 let op = e.op;
@@ -93,7 +120,7 @@ pub(crate) fn explain(
                     outln!("{line}");
                 }
             }
-            outln!("\n{summary}.");
+            outln!("\n{}", wrap(&format!("{summary}.")));
         }
         Evidence::Partitioned {
             players,
@@ -101,26 +128,50 @@ pub(crate) fn explain(
             fires,
         } => {
             outln!(
-                "Setup: one room of {players} players, answers spread round-robin over 2 processes."
+                "{}",
+                wrap(&format!(
+                    "Setup: one room of {players} players, answers spread round-robin over 2 \
+                     processes."
+                ))
             );
             for (i, c) in counts.iter().enumerate() {
                 outln!("  process {i}: scoringMap[room] = {c} of {players}");
             }
             outln!(
-                "\nendQuizTime fired {fires} times: neither process ever sees {players} answers, so the room hangs."
+                "\n{}",
+                wrap(&format!(
+                    "endQuizTime {}: neither process ever sees {players} answers, so the room \
+                     hangs.",
+                    match fires {
+                        0 => "never fired".to_string(),
+                        1 => "fired once".to_string(),
+                        n => format!("fired {n} times"),
+                    }
+                ))
             );
         }
         Evidence::Confirmed { setup, result } => {
             outln!(
-                "A run just now ({setup}): {} answers, verdict {}, {} answers/s, p99 {}.",
-                thousands(result.answers),
-                style.verdict(&result).trim_end(),
-                thousands(result.answers_per_s as u64),
-                ns(result.latency_ns.p99)
+                "{}",
+                wrap(&format!(
+                    "A run just now ({setup}): {} answers, verdict {}, {} answers/s, record call \
+                     p50 {} and p99 {}.",
+                    thousands(result.answers),
+                    style.verdict(&result),
+                    si(result.answers_per_s),
+                    ns(result.latency_ns.p50),
+                    ns(result.latency_ns.p99)
+                ))
             );
         }
         Evidence::NotReproduced { setup } => {
-            outln!("The race did not show in this short run ({setup}). Races are timing-dependent; try `quizrace run --strategy {name} --scoring-work yield`.");
+            outln!(
+                "{}",
+                wrap(&format!(
+                    "The race did not show in this short run ({setup}). Races are \
+                     timing-dependent; try `quizrace run --strategy {name} --scoring-work yield`."
+                ))
+            );
         }
     }
     if let Some(path) = svg {
@@ -277,4 +328,18 @@ fn work_name(w: &ScoringWork) -> String {
         ScoringWork::Spin(n) => format!("spin:{n}"),
         ScoringWork::Sleep(d) => format!("sleep:{d:?}"),
     }
+}
+
+/// Whether a short run failed because its server could not be reached (the
+/// back ends' messages for a refused or failed connection).
+fn unreachable(e: &quizrace::sim::SimError) -> bool {
+    let msg = e.to_string();
+    [
+        "connecting failed",
+        "the connection failed",
+        "connection refused",
+        "Connection refused",
+    ]
+    .iter()
+    .any(|m| msg.contains(m))
 }

@@ -2,6 +2,7 @@
 
 use anyhow::{Context, Result};
 use quizrace::backend::interrupt;
+use quizrace::format::plural;
 use quizrace::sim;
 
 /// On Ctrl-C or SIGTERM: stop workers (and worker processes), remove what
@@ -44,21 +45,35 @@ pub(crate) fn install() -> Result<()> {
             eprintln!("\nquizrace: interrupted: stopping workers and cleaning up this run");
             interrupt::mark_interrupted();
             let killed = sim::process::kill_children();
+            // One line saying what was cleaned up, then what could not be.
+            let mut done = Vec::new();
             if killed > 0 {
-                eprintln!("quizrace: stopped {killed} worker processes");
+                done.push(format!(
+                    "stopped {}",
+                    plural(killed as u64, "worker process")
+                ));
             }
+            let mut failed = Vec::new();
             for c in interrupt::interrupt_cleanup() {
                 match c.result {
-                    Ok(n) => eprintln!("quizrace: deleted {n} objects: {}", c.what),
-                    Err(e) => eprintln!(
-                        "quizrace: could not delete {} ({e}); delete them with {}",
+                    Ok(n) => done.push(format!("removed {} ({n} deleted)", c.what)),
+                    Err(e) => failed.push(format!(
+                        "quizrace: could not remove {} ({e}); remove them with {}",
                         c.what, c.manual
-                    ),
+                    )),
                 }
             }
+            if done.is_empty() {
+                eprintln!("quizrace: interrupted: nothing to clean up");
+            } else {
+                eprintln!("quizrace: interrupted: {}", done.join("; "));
+            }
+            for f in failed {
+                eprintln!("{f}");
+            }
             eprintln!(
-                "quizrace: run interrupted; the scenario in progress was not written (with \
-                 --json DIR, scenarios that had finished are there)"
+                "quizrace: the scenario in progress was not written (with --json DIR, scenarios \
+                 that had finished are there)"
             );
             std::process::exit(130);
         })

@@ -11,7 +11,7 @@ use quizrace::play::{self, Goal, Level, LEVELS};
 use quizrace::sched::{self, Blocked, Choice, Refused, Replay, View};
 
 use super::args::BackendArgs;
-use super::table::Style;
+use super::table::{wrap, Style};
 use super::Exit;
 
 /// Runs `quizrace play`.
@@ -188,15 +188,20 @@ fn summary(level: &Level, replay: &Replay) -> Exit {
     let reached = level.reached(replay);
     match (level.goal, reached) {
         (Goal::Break, true) => outln!(
-            "\n{} {}",
-            style.bold("You broke it."),
-            wrap(level.lesson, 14)
+            "\n{}",
+            wrap(&format!("{} {}", style.bold("You broke it."), level.lesson))
         ),
         (Goal::Break, false) => outln!(
-            "\nNo anomaly this time: the round ended correctly. Look for the gap between two \
-             steps of one worker and put the other worker in it."
+            "\n{}",
+            wrap(
+                "No anomaly this time: the round ended correctly. Look for the gap between \
+                 two steps of one worker and put the other worker in it."
+            )
         ),
-        (Goal::Hold, true) => outln!("\n{} {}", style.bold("It held."), wrap(level.lesson, 9)),
+        (Goal::Hold, true) => outln!(
+            "\n{}",
+            wrap(&format!("{} {}", style.bold("It held."), level.lesson))
+        ),
         (Goal::Hold, false) if replay.quit => outln!("\nYou stopped before the end."),
         (Goal::Hold, false) => outln!(
             "\n{}",
@@ -416,31 +421,4 @@ fn plural(n: usize, noun: &str) -> String {
     } else {
         format!("{n} {noun}s")
     }
-}
-
-/// `text` wrapped at word boundaries to the terminal's width (80 when
-/// standard output is not a terminal); the first line starts `indent`
-/// columns in.
-fn wrap(text: &str, indent: usize) -> String {
-    let width = if std::io::stdout().is_terminal() {
-        ratatui::crossterm::terminal::size().map_or(80, |(w, _)| w as usize)
-    } else {
-        80
-    }
-    .clamp(40, 100);
-    let mut out = String::new();
-    let mut col = indent;
-    for word in text.split_whitespace() {
-        let len = word.chars().count();
-        if col > 0 && col + 1 + len > width {
-            out.push('\n');
-            col = 0;
-        } else if col > indent || (col > 0 && !out.is_empty()) {
-            out.push(' ');
-            col += 1;
-        }
-        out.push_str(word);
-        col += len;
-    }
-    out
 }

@@ -25,7 +25,8 @@ impl ProgressThread {
                     let b = indicatif::ProgressBar::new(total);
                     b.set_style(
                         indicatif::ProgressStyle::with_template(
-                            "{msg} [{bar:30}] {pos}/{len} answers",
+                            // The ETA is the current trial's: every trial restarts the bar.
+                            "{msg} [{bar:30}] {human_pos}/{human_len} answers, trial ETA {eta}",
                         )
                         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
                         .progress_chars("=> "),

@@ -12,7 +12,7 @@ use quizrace::suite::{self, Observer, SuiteError, TrialPolicy};
 
 use super::args::RunArgs;
 use super::progress::ProgressThread;
-use super::table::{print_promises, print_summary, Style, Table};
+use super::table::{plural, print_promises, print_summary, Style, Table};
 use super::{interrupt, Exit};
 
 /// Prints tables and progress as the suite runs, and writes each finished
@@ -50,7 +50,7 @@ impl Observer for Terminal<'_> {
             return;
         }
         let label = if point.is_empty() {
-            format!("{} strategies", plan.entries.len())
+            plural(plan.entries.len() as u64, "strategy")
         } else {
             fmt_point(point)
         };
@@ -115,7 +115,7 @@ impl Observer for Terminal<'_> {
         if let (false, Some(t)) = (self.quiet, &self.table) {
             t.legend();
         }
-        print_summary(labelled, &self.style);
+        print_summary(labelled, &self.style, self.quiet);
         print_promises(&file.promises, &self.style);
         if let Some(out) = self.output {
             out.write_one(file)?;
@@ -187,6 +187,17 @@ pub(crate) fn run(args: RunArgs) -> Result<Exit> {
         }
         Err(e) => return Err(e.into()),
     };
+    let passed = {
+        let results: Vec<_> = outcome.files.iter().flat_map(|f| &f.results).collect();
+        let strategies: std::collections::BTreeSet<_> =
+            results.iter().map(|r| r.strategy.as_str()).collect();
+        Some(format!(
+            "check passed: {} in {} ({}): no anomaly in a correct strategy, none inconclusive",
+            plural(strategies.len() as u64, "strategy"),
+            plural(plans.len() as u64, "scenario"),
+            plural(results.len() as u64, "result")
+        ))
+    };
     if let Some(out) = &output {
         let path = out.finish(outcome.files)?;
         if !args.quiet {
@@ -207,14 +218,17 @@ pub(crate) fn run(args: RunArgs) -> Result<Exit> {
     }
     if outcome.failed_trials > 0 {
         bail!(
-            "{} trials could not complete (see the errors above); the results of the trials \
-             that did complete were kept",
-            outcome.failed_trials
+            "{} could not complete (see the errors above); the results of the trials that \
+             did complete were kept",
+            plural(u64::from(outcome.failed_trials), "trial")
         );
     }
-    Ok(if args.check && outcome.check_failed {
-        Exit::CheckFailed
-    } else {
-        Exit::Done
-    })
+    if args.check && outcome.check_failed {
+        return Ok(Exit::CheckFailed);
+    }
+    if let (true, true, Some(line)) = (args.check, args.quiet, passed) {
+        // Quiet, and nothing to report: one line says the check ran.
+        outln!("{line}");
+    }
+    Ok(Exit::Done)
 }

@@ -17,20 +17,31 @@ read the count, so no two workers ever start from the same value: the
 read-modify-write becomes one indivisible step (mutual exclusion).
 
 Cost: every answer of every room serialises on one lock. Uncontended that is
-an atomic swap in and out (a few ns); contended, the loser spins briefly and
-then sleeps in the kernel (futex), and the cache line holding the lock moves
-between cores on every acquisition. Scoring work done inside the lock is
-serialised too: with sleep:50us scoring, throughput is capped at one answer
-per sleep whatever the number of workers (under 20,000 answers/s; about
-8,000/s measured here, because a 50 us sleep overshoots to ~120 us). One lock for all rooms means rooms
-do not help; see dashmap for a lock per shard.";
+one compare-and-swap to take it and one swap to release it. Contended, std's
+futex-based Mutex on Linux spins briefly (about 100 iterations, re-reading
+the lock) and then sleeps in the kernel (futex wait) until the holder's
+unlock wakes it; the cache line holding the lock moves between cores on every
+acquisition. Scoring work done inside the lock is serialised too: with
+sleep:50us scoring, throughput is capped at one answer per sleep whatever the
+number of workers, under 20,000 answers/s, and lower in practice because a
+sleep overshoots (on a 2-core VM, `quizrace run -s std-mutex --scoring-work
+sleep:50us --workers 4 --rooms 50 --rounds 4` measured 16,600 answers/s).
+One lock for all rooms means rooms do not help; see dashmap for a lock per
+shard.";
 
 pub(crate) const PARKING_LOT_EXPLAIN: &str = "\
-parking-lot-mutex is std-mutex with parking_lot's lock: one byte of state, an
-adaptive spin before parking, and eventual fairness (a long-waiting thread is
-handed the lock directly). Same guarantee (mutual exclusion across
-read-score-write), same serialisation of all rooms; usually cheaper under
-contention because it spins a little before going to the kernel.";
+parking-lot-mutex is std-mutex with parking_lot's lock: one byte of state,
+and eventual fairness (a thread that has waited long is handed the lock
+directly, about every half millisecond). Same guarantee (mutual exclusion
+across read-score-write), same serialisation of all rooms.
+
+Both locks spin before they sleep; they spin differently. std's spins about
+100 iterations, re-reading the lock, then futex-waits. parking_lot's spins
+adaptively with exponential backoff (a few pause rounds of 2, 4, 8
+iterations, then a few yields of the thread) and then parks the thread in its
+global parking lot. Which is cheaper depends on the machine and the
+contention; run both (`quizrace run -s std-mutex -s parking-lot-mutex`) and
+compare.";
 
 pub(crate) const TOKIO_MUTEX_EXPLAIN: &str = "\
 tokio-mutex is the straightforward fix of the story's async code: take an async
@@ -39,10 +50,10 @@ lock, read, await the scoring, write, release. The lock is held across the
 tokio's Mutex suspends the waiting task instead and queues waiters fairly
 (FIFO).
 
-Cost: every acquisition goes through tokio's semaphore and, under contention,
-a waker round trip through the scheduler: tens of ns uncontended, roughly a
-hundred ns contended on two workers. Like every single lock it serialises all
-rooms and all scoring work.";
+Cost: every acquisition goes through tokio's semaphore (an atomic operation
+when uncontended) and, under contention, a waker round trip through the
+scheduler. Like every single lock it serialises all rooms and all scoring
+work.";
 
 pub(crate) const DASHMAP_EXPLAIN: &str = "\
 dashmap is a concurrent hash map split into shards (by default 4x the CPU

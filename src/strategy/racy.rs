@@ -26,8 +26,18 @@ The scoring work sits between the load and the store, so it is the race
 window: --scoring-work yield or spin:N or sleep:50us widens it, which is how a
 real `await` on a database makes a rare race common.
 
-Cost: two uncontended memory operations; it is the cheapest strategy and the
-only one that is wrong inside a single process on threads.";
+Why no memory ordering fixes it: an ordering (Relaxed, Acquire/Release,
+SeqCst) only says which other writes a thread sees along with a load or a
+store; it never turns two operations into one. Even with SeqCst on both, the
+load and the store are two separate places in the single order of all
+operations, and another worker's load can land between them. The code uses
+Relaxed on purpose: the bug is the gap between the steps. Only a single
+read-modify-write (fetch_add, compare_exchange) or a lock held across the
+steps closes it.
+
+Cost: two uncontended memory operations; it is the cheapest strategy. With
+check-then-act it is one of the two strategies that are wrong inside a single
+process on threads (async-rmw is wrong even on one thread, across an await).";
 
 pub(crate) const ASYNC_RMW_EXPLAIN: &str = "\
 async-rmw is the story's original code translated to Rust:

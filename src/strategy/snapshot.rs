@@ -20,7 +20,11 @@ Readers (a leaderboard, a monitor) load a room's score without any lock and
 can keep it as long as they like: it never changes under them. Cost: an
 allocation per answer plus arc-swap's bookkeeping and the retry loop; rooms
 do not contend with each other (one pointer each, eight to a cache line, so
-neighbouring rooms can still share a line). An earlier design kept every
+neighbouring rooms can still share a line). On a 2-core VM (`quizrace run -s
+atomic -s snapshot --runtime threads --workers 2 --rooms 1000 --players 8
+--rounds 100 --scoring-work none`) snapshot recorded about 6M answers/s with
+a p50 of 260-270 ns, against 21-25M and 50-60 ns for atomic; criterion's
+`record` group puts it within 5% of a bare arc-swap rcu at 1,024 rooms. An earlier design kept every
 room in one persistent map behind one pointer: every update then copied a
 path of the map and all writers fought over that pointer. Not modelled by
 loom (arc-swap's debt lists are outside it); covered by the stress tests.";

@@ -57,6 +57,10 @@ pub(crate) fn quizrace_cmd(args: &[&str], env: &[(&str, &str)]) -> Command {
     c.args(args)
         .env_remove("QUIZRACE_REDIS_URL")
         .env("NO_COLOR", "1")
+        // Prose is wrapped to 80 columns by default; tests look for phrases
+        // that a wrap could split, so lines stay whole unless a test sets
+        // COLUMNS itself.
+        .env("COLUMNS", "1000")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
