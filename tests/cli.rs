@@ -24,7 +24,7 @@ fn list_json_has_the_catalogue_with_kinds() {
     let out = quizrace(&["list", "--json"]);
     assert!(out.success());
     let items: Vec<serde_json::Value> = serde_json::from_str(&out.stdout).unwrap();
-    assert_eq!(items.len(), 30);
+    assert_eq!(items.len(), 32);
     let kind = |n: &str| {
         items
             .iter()

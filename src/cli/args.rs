@@ -54,6 +54,30 @@ impl Args for BackendArgs {
     }
 }
 
+impl BackendArgs {
+    /// The back ends one strategy needs, configured from the URLs given
+    /// (or the families' defaults); the others' flags are ignored.
+    pub(crate) fn env_for(
+        &self,
+        id: quizrace::strategy::StrategyId,
+    ) -> Result<quizrace::backend::Env> {
+        let needed: Vec<_> = id.info().backend.into_iter().collect();
+        let given: Vec<_> = self
+            .urls
+            .iter()
+            .filter(|(f, _)| needed.contains(f))
+            .cloned()
+            .collect();
+        Ok(quizrace::backend::configure(&given, &needed)?)
+    }
+
+    /// Whether a URL was given for `id`'s back end.
+    pub(crate) fn gives(&self, id: quizrace::strategy::StrategyId) -> bool {
+        let needed = id.info().backend;
+        self.urls.iter().any(|(f, _)| Some(*f) == needed)
+    }
+}
+
 /// `quizrace run`'s arguments.
 #[derive(Debug, Args)]
 pub(crate) struct RunArgs {

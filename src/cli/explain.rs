@@ -40,14 +40,7 @@ pub(crate) fn explain(
         style.kind(info.kind, 0)
     );
     outln!("{}\n", reflow(info.explanation.trim_end(), width()));
-    let needed: Vec<_> = info.backend.into_iter().collect();
-    let given: Vec<_> = backends
-        .urls
-        .iter()
-        .filter(|(f, _)| needed.contains(f))
-        .cloned()
-        .collect();
-    let mut env = backend::configure(&given, &needed)?;
+    let mut env = backends.env_for(id)?;
     // Its short runs create keys, tables or worker processes: Ctrl-C and
     // SIGTERM must clean those up as `run` does.
     if info.backend.is_some() || info.demo == quizrace::strategy::Demo::Partition {
@@ -55,7 +48,7 @@ pub(crate) fn explain(
     }
     // A strategy that waits for a replica, without a URL of the user's:
     // a primary and a replica of quizrace's own (the Redis lab).
-    let _lab = if info.replication == Replication::WaitsForReplica && given.is_empty() {
+    let _lab = if info.replication == Replication::WaitsForReplica && !backends.gives(id) {
         env = backend::redis::apply_options(
             env,
             backend::redis::Options {

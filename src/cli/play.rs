@@ -69,18 +69,10 @@ fn parse_moves(text: &str) -> Result<Vec<usize>> {
 /// The back ends the level needs, configured from the flags (or their
 /// defaults); Ctrl-C cleans up what a server-side level creates.
 fn environment(level: &Level, backends: &BackendArgs) -> Result<backend::Env> {
-    let info = level.id().info();
-    let needed: Vec<_> = info.backend.into_iter().collect();
-    let given: Vec<_> = backends
-        .urls
-        .iter()
-        .filter(|(f, _)| needed.contains(f))
-        .cloned()
-        .collect();
-    if info.backend.is_some() {
+    if level.id().networked() {
         super::interrupt::install()?;
     }
-    Ok(backend::configure(&given, &needed)?)
+    backends.env_for(level.id())
 }
 
 fn scripted(level: &Level, moves: &[usize], backends: &BackendArgs) -> Result<Exit> {

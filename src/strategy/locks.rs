@@ -77,6 +77,41 @@ the number of players, so endQuizTime is never emitted and every room hangs
 No lock fixes this: the processes share no memory. The fix is a counter that
 lives outside both processes (redis-incrby, redis-lua, redis-sadd).";
 
+/// Read–score–write under a lock held throughout, each step traced when a
+/// tracer is present (`who`: tracer, worker, slot, players). Traced, the
+/// lock is taken between the turn (`begin`) and its log entry, never inside
+/// the log's own lock, and released by the `Unlock` step.
+#[inline(always)]
+fn locked_rmw<G>(
+    who: (&Option<Tracer>, usize, u32, u32),
+    work: &ScoringWork,
+    take: impl FnOnce() -> G,
+    read: impl FnOnce(&G) -> u32,
+    write: impl FnOnce(&mut G, u32),
+) -> Counted {
+    let (t, w, slot, players) = who;
+    begin(t, w, slot, Step::Lock);
+    let mut guard = take();
+    step(t, w, slot, Step::Lock, false, || ((), TraceOp::Lock));
+    let v = step(t, w, slot, Step::Read, false, || {
+        let v = read(&guard);
+        (v, TraceOp::Read(v))
+    });
+    work.run();
+    step(t, w, slot, Step::Write, false, || {
+        write(&mut guard, v + 1);
+        ((), TraceOp::Write(v + 1))
+    });
+    step(t, w, slot, Step::Unlock, false, || {
+        drop(guard);
+        ((), TraceOp::Unlock)
+    });
+    Counted {
+        ended: decided(t, w, slot, v + 1 == players),
+        value: Some(v + 1),
+    }
+}
+
 fn dense(layout: Layout) -> Vec<u32> {
     vec![0; layout.slots()]
 }
@@ -126,29 +161,14 @@ impl SyncStrategy for StdMutex {
 impl Recorder for StdMutex {
     #[inline]
     fn record(&mut self, answer: Answer, work: &ScoringWork) -> Counted {
-        let (t, w, slot) = (&self.tracer, self.worker, answer.slot);
-        // Traced, the lock is taken between the turn (`begin`) and the log
-        // entry, never inside the log's own lock.
-        begin(t, w, slot, Step::Lock);
-        let mut map = lock(&self.map);
-        step(t, w, slot, Step::Lock, false, || ((), TraceOp::Lock));
-        let v = step(t, w, slot, Step::Read, false, || {
-            let v = map[slot as usize];
-            (v, TraceOp::Read(v))
-        });
-        work.run();
-        step(t, w, slot, Step::Write, false, || {
-            map[slot as usize] = v + 1;
-            ((), TraceOp::Write(v + 1))
-        });
-        step(t, w, slot, Step::Unlock, false, || {
-            drop(map);
-            ((), TraceOp::Unlock)
-        });
-        Counted {
-            ended: decided(t, w, slot, v + 1 == self.players),
-            value: Some(v + 1),
-        }
+        let s = answer.slot as usize;
+        locked_rmw(
+            (&self.tracer, self.worker, answer.slot, self.players),
+            work,
+            || lock(&self.map),
+            |map| map[s],
+            |map, v| map[s] = v,
+        )
     }
 }
 
@@ -244,27 +264,16 @@ impl SyncStrategy for LocalMap {
 impl Recorder for LocalMap {
     #[inline]
     fn record(&mut self, answer: Answer, work: &ScoringWork) -> Counted {
-        let (t, w, slot) = (&self.tracer, self.worker, answer.slot);
-        begin(t, w, slot, Step::Lock);
-        let mut map = lock(&self.map);
-        step(t, w, slot, Step::Lock, false, || ((), TraceOp::Lock));
-        let v = step(t, w, slot, Step::Read, false, || {
-            let v = map.get(&slot).copied().unwrap_or(0);
-            (v, TraceOp::Read(v))
-        });
-        work.run();
-        step(t, w, slot, Step::Write, false, || {
-            map.insert(slot, v + 1);
-            ((), TraceOp::Write(v + 1))
-        });
-        step(t, w, slot, Step::Unlock, false, || {
-            drop(map);
-            ((), TraceOp::Unlock)
-        });
-        Counted {
-            ended: decided(t, w, slot, v + 1 == self.players),
-            value: Some(v + 1),
-        }
+        let slot = answer.slot;
+        locked_rmw(
+            (&self.tracer, self.worker, slot, self.players),
+            work,
+            || lock(&self.map),
+            |map| map.get(&slot).copied().unwrap_or(0),
+            |map, v| {
+                map.insert(slot, v);
+            },
+        )
     }
 }
 
