@@ -98,6 +98,22 @@ pub fn svg(t: &Timeline, title: &str) -> String {
         }
     }
     let next_start = |i: usize| next[i];
+    // The fault labels' boxes (drawn last, over the lanes): a call's label
+    // that would run into one is left out, as above.
+    let event_boxes: Vec<(f64, f64, f64, f64)> = t
+        .events
+        .iter()
+        .enumerate()
+        .map(|(k, (at, what))| {
+            let (left, base) = (x(*at) + 3.0, TOP + 10.0 + 12.0 * (k % 3) as f64);
+            (
+                left,
+                base - 11.0,
+                left + 7.5 * what.chars().count() as f64,
+                base + 3.0,
+            )
+        })
+        .collect();
     for (i, o) in t.ops.iter().enumerate() {
         let lane = workers.binary_search(&o.worker).unwrap_or(0);
         let y = TOP + lane as f64 * LANE + 4.0;
@@ -145,7 +161,15 @@ pub fn svg(t: &Timeline, title: &str) -> String {
         );
         let room = next_start(i).map_or(f64::INFINITY, |n| x(n) - x0);
         let label = format!("p{}{}{}", o.player, value, fired);
-        if room < 7.0 * label.chars().count() as f64 {
+        let width = 7.0 * label.chars().count() as f64;
+        if room < width {
+            continue;
+        }
+        let (left, base) = (x0 + 3.0, y + LANE * 0.5);
+        let hits = |b: &(f64, f64, f64, f64)| {
+            left < b.2 && b.0 < left + width && base - 11.0 < b.3 && b.1 < base + 3.0
+        };
+        if event_boxes.iter().any(hits) {
             continue;
         }
         let _ = write!(
@@ -158,15 +182,25 @@ pub fn svg(t: &Timeline, title: &str) -> String {
             fired
         );
     }
+    // A fire's label is left out when it would run into the previous one
+    // (two ends close together: the dashed lines still show both).
+    let mut labelled_at = f64::NEG_INFINITY;
     for &f in &t.fires {
         let fx = x(f);
         let _ = write!(
             s,
-            r##"<line x1="{fx:.1}" x2="{fx:.1}" y1="{}" y2="{}" stroke="#222" stroke-dasharray="3 3"/><text x="{fx:.1}" y="{}" text-anchor="middle" fill="#222">endQuizTime</text>"##,
+            r##"<line x1="{fx:.1}" x2="{fx:.1}" y1="{}" y2="{}" stroke="#222" stroke-dasharray="3 3"/>"##,
             TOP - 6.0,
             height - BOTTOM + 2.0,
-            TOP - 8.0
         );
+        if fx - labelled_at >= 80.0 {
+            labelled_at = fx;
+            let _ = write!(
+                s,
+                r##"<text x="{fx:.1}" y="{}" text-anchor="middle" fill="#222">endQuizTime</text>"##,
+                TOP - 8.0
+            );
+        }
     }
     // Injected faults: a purple line each, labelled at the top.
     for (k, (at, what)) in t.events.iter().enumerate() {

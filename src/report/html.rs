@@ -102,6 +102,18 @@ pub(crate) fn render(
                     (matrix(runs, summary))
                     section #scenarios {
                         h2 { "Scenarios and charts" }
+                        @if runs.iter().all(|r| summary::sweep_series(r).is_empty()) {
+                            (note(html! {
+                                "No scenario here sweeps the worker count, so there is no \
+                                 throughput-against-workers chart (a scenario that sweeps "
+                                code { "workers" } " draws one)."
+                            }))
+                        } @else if runs.iter().any(|r| summary::sweep_series(r).is_empty()) {
+                            p.muted {
+                                "Only the scenarios that sweep " code { "workers" } " have a \
+                                 throughput-against-workers chart."
+                            }
+                        }
                         @for s in &scenarios { (s) }
                     }
                     @if let Some(b) = benches { (criterion_table(b)) }
@@ -225,6 +237,10 @@ fn nav(criterion: bool) -> Markup {
     }
 }
 
+/// Scenarios per part of the correctness matrix: six columns of results
+/// and the strategy column fit the page at 1280 px (a browser test checks).
+const MATRIX_COLUMNS: usize = 6;
+
 /// Strategies × scenarios: one cell per strategy and scenario.
 fn matrix(runs: &[Run], s: &Summary) -> Markup {
     html! {
@@ -238,19 +254,31 @@ fn matrix(runs: &[Run], s: &Summary) -> Markup {
                  marked " em { "expected" } "; anomalies of a correct strategy are marked "
                 em { "unexpected" } "."
             }
-            div.table-wrap {
-                table.matrix {
-                    thead {
-                        tr {
-                            th scope="col" { "strategy" }
-                            @for run in runs { th scope="col" { (run.label) } }
-                        }
-                    }
-                    tbody {
-                        @for row in &s.rows {
+            @if runs.len() > MATRIX_COLUMNS {
+                p.muted {
+                    "In parts of " (MATRIX_COLUMNS) " scenarios, so that each part fits a \
+                     laptop's width; the strategy column repeats in every part."
+                }
+            }
+            @for (part, first) in (0..runs.len()).step_by(MATRIX_COLUMNS).enumerate() {
+                @let last = (first + MATRIX_COLUMNS).min(runs.len());
+                div.table-wrap {
+                    table.matrix data-part=(part + 1) {
+                        thead {
                             tr {
-                                th scope="row" { code { (row.name) } " " span.kind { (row.kind) } }
-                                @for cell in &row.cells { (matrix_cell(cell.as_ref())) }
+                                th scope="col" { "strategy" }
+                                @for run in &runs[first..last] { th scope="col" { (run.label) } }
+                            }
+                        }
+                        tbody {
+                            @for row in &s.rows {
+                                // A strategy none of these scenarios ran has no row here.
+                                @if row.cells[first..last].iter().any(Option::is_some) {
+                                    tr {
+                                        th scope="row" { code { (row.name) } " " span.kind { (row.kind) } }
+                                        @for cell in &row.cells[first..last] { (matrix_cell(cell.as_ref())) }
+                                    }
+                                }
                             }
                         }
                     }
@@ -315,6 +343,7 @@ fn figure(title: &str, svg: &str, caption: Markup) -> Markup {
     // plotters' own output, which escapes its text and attribute values
     // (see `plot`), so it goes in as it is.
     let label = html! { (title) }.into_string();
+    let svg = compact_svg(svg);
     let svg = svg.replacen(
         "<svg ",
         &format!("<svg class=\"chart\" role=\"img\" aria-label=\"{label}\" "),
@@ -326,6 +355,43 @@ fn figure(title: &str, svg: &str, caption: Markup) -> Markup {
             figcaption { (caption) }
         }
     }
+}
+
+/// plotters' SVG, smaller: without the default `opacity="1"` on every
+/// element, and with the long decimals of attribute values (font sizes such
+/// as `12.096774193548388`) cut to one decimal. Text content is untouched.
+fn compact_svg(svg: &str) -> String {
+    let svg = svg.replace(" opacity=\"1\"", "");
+    let mut out = String::with_capacity(svg.len());
+    let mut in_attr = false;
+    // Digits kept after a decimal point in an attribute value, if in one.
+    let mut decimals: Option<u32> = None;
+    let mut prev = ' ';
+    for c in svg.chars() {
+        if in_attr {
+            if c == '"' {
+                in_attr = false;
+                decimals = None;
+            } else if c == '.' && prev.is_ascii_digit() {
+                decimals = Some(0);
+            } else if let Some(d) = decimals {
+                if c.is_ascii_digit() {
+                    decimals = Some(d + 1);
+                    if d >= 1 {
+                        prev = c;
+                        continue; // dropped digit
+                    }
+                } else {
+                    decimals = None;
+                }
+            }
+        } else if c == '"' && prev == '=' {
+            in_attr = true;
+        }
+        out.push(c);
+        prev = c;
+    }
+    out
 }
 
 fn note(text: Markup) -> Markup {
@@ -427,7 +493,7 @@ fn params(run: &Run) -> Vec<(&'static str, String)> {
         if sc.window_us == 0 {
             "burst".to_string()
         } else {
-            format!("{} µs", sc.window_us)
+            duration_ns(sc.window_us as f64 * 1e3)
         },
     ));
     if let Some(f) = &sc.faults {
@@ -443,12 +509,9 @@ fn charts(run: &Run, reps: &[&StrategyResult]) -> Result<Vec<Markup>, ReportErro
     let mut out = Vec::with_capacity(4);
 
     let series = summary::sweep_series(run);
-    if series.is_empty() {
-        out.push(note(html! {
-            "No sweep data in this scenario: throughput against workers needs results at \
-             several worker counts (a scenario that sweeps " code { "workers" } ")."
-        }));
-    } else {
+    // Without a sweep there is no throughput-against-workers chart; the
+    // scenarios' introduction says so once, not under every scenario.
+    if !series.is_empty() {
         let title = format!("Throughput vs workers — {name}");
         let svg = plot::sweep_chart(&title, &series)?;
         out.push(figure(
@@ -586,7 +649,10 @@ fn result_row(r: &StrategyResult) -> Markup {
             td.num { (duration_ns(r.latency_ns.p99 as f64)) }
             td.num { (duration_ns(r.latency_ns.p999 as f64)) }
             td.num { (duration_ns(r.response_latency_ns.p99 as f64)) }
-            td.num { (duration_ns(r.end_latency_ns.p99 as f64)) }
+            td.num {
+                // No round ended (a hung room), so there is no end latency.
+                @if r.end_latency_ns.max == 0 { "—" } @else { (duration_ns(r.end_latency_ns.p99 as f64)) }
+            }
         }
     }
 }
@@ -720,7 +786,11 @@ fn environment_rows(runs: &[Run]) -> Vec<(&'static str, Distinct<'_>)> {
 /// Where the figures come from, and the seeds to reproduce them.
 fn environment(runs: &[Run]) -> Markup {
     let rows = environment_rows(runs);
-    let differs = rows.iter().any(|(_, values)| values.len() > 1);
+    // Servers differ between scenarios by design (one uses Redis, another
+    // none): only a different build or machine makes timings incomparable.
+    let differs = rows
+        .iter()
+        .any(|(key, values)| *key != "servers" && values.len() > 1);
     let debug = runs.iter().any(|r| r.file.environment.profile == "debug");
     html! {
         section #environment {
@@ -808,6 +878,16 @@ fn footer(runs: &[Run], benches: Option<&Benches>) -> Markup {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compact_svg_cuts_attribute_decimals_and_default_opacity_only() {
+        let svg = "<text x=\"95\" dy=\"0.5ex\" font-size=\"12.096774193548388\" opacity=\"1\">\
+                   v1.2345 = 0.125</text>";
+        assert_eq!(
+            compact_svg(svg),
+            "<text x=\"95\" dy=\"0.5ex\" font-size=\"12.0\">v1.2345 = 0.125</text>"
+        );
+    }
 
     #[test]
     fn the_style_sheet_cannot_close_its_style_element() {

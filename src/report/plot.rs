@@ -187,7 +187,29 @@ fn render(
         chart: title.to_string(),
         reason: e.to_string(),
     })?;
-    Ok(svg)
+    Ok(without_repeated_texts(&svg))
+}
+
+/// `svg` without a `<text>` element that repeats an earlier one exactly
+/// (same place, same words): plotters draws a log axis's label twice where
+/// two of its key points coincide, and the copies only thicken the glyphs.
+fn without_repeated_texts(svg: &str) -> String {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = String::with_capacity(svg.len());
+    let mut rest = svg;
+    while let Some(start) = rest.find("<text") {
+        out.push_str(&rest[..start]);
+        let Some(len) = rest[start..].find("</text>") else {
+            break;
+        };
+        let element = &rest[start..start + len + "</text>".len()];
+        if seen.insert(element) {
+            out.push_str(element);
+        }
+        rest = &rest[start + element.len()..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// A log-scale range covering `values` (all > 0), widened to whole powers of
@@ -268,7 +290,7 @@ pub(crate) fn sweep_chart(title: &str, series: &[SweepSeries]) -> Result<String,
             .y_label_formatter(&|v| log_label(*v, rate))
             .label_style(("sans-serif", LABEL_FONT))
             .axis_desc_style(("sans-serif", LABEL_FONT))
-            .light_line_style(WHITE)
+            .max_light_lines(0)
             .bold_line_style(GRID)
             .draw()?;
         for (s, e) in series.iter().zip(&entries) {
@@ -373,7 +395,7 @@ pub(crate) fn percentile_chart(
             .y_label_formatter(&label)
             .label_style(("sans-serif", LABEL_FONT))
             .axis_desc_style(("sans-serif", LABEL_FONT))
-            .light_line_style(WHITE)
+            .max_light_lines(0)
             .bold_line_style(GRID)
             .draw()?;
         for (i, (_, p)) in rows.iter().enumerate() {
@@ -411,13 +433,16 @@ type Rect = (i32, i32, i32, i32);
 
 /// Picks where a point's name goes, relative to the point: the first of
 /// right-above, right-below, left-above, left-below whose estimated box
-/// overlaps no label placed so far (else right-above). Without this, names
+/// overlaps no label placed so far (`None`: every place is taken, and the
+/// name is left out). Without this, names
 /// of strategies with similar cost pile up into an unreadable smear.
-fn place_label(point: (i32, i32), name: &str, placed: &mut Vec<Rect>) -> (i32, i32) {
+fn place_label(point: (i32, i32), name: &str, placed: &mut Vec<Rect>) -> Option<(i32, i32)> {
     // plotters' naive estimate at NAME_FONT: 0.7 em per byte, em = size / 1.24².
     let w = (f64::from(NAME_FONT) / 1.5376 * 0.7 * name.len() as f64).ceil() as i32;
-    let h = 11;
-    let candidates = [(7, -13), (7, 2), (-7 - w, -13), (-7 - w, 2)];
+    // The box a browser gives the text (ascent and descent), with a pixel
+    // to spare: about 1.3 times its font size of ~10.5 px.
+    let h = 15;
+    let candidates = [(7, -h - 1), (7, 2), (-7 - w, -h - 1), (-7 - w, 2)];
     let rect = |(dx, dy): (i32, i32)| {
         let (x, y) = (point.0 + dx, point.1 + dy);
         (x, y, x + w, y + h)
@@ -425,10 +450,9 @@ fn place_label(point: (i32, i32), name: &str, placed: &mut Vec<Rect>) -> (i32, i
     let overlaps = |a: Rect, b: Rect| a.0 < b.2 && b.0 < a.2 && a.1 < b.3 && b.1 < a.3;
     let chosen = candidates
         .into_iter()
-        .find(|&c| placed.iter().all(|&r| !overlaps(rect(c), r)))
-        .unwrap_or(candidates[0]);
+        .find(|&c| placed.iter().all(|&r| !overlaps(rect(c), r)))?;
     placed.push(rect(chosen));
-    chosen
+    Some(chosen)
 }
 
 /// One point of the cost-against-correctness chart.
@@ -497,7 +521,7 @@ pub(crate) fn cost_chart(title: &str, points: &[CostPoint]) -> Result<Option<Str
             .y_label_formatter(&|v| log_label(*v, rate))
             .label_style(("sans-serif", LABEL_FONT))
             .axis_desc_style(("sans-serif", LABEL_FONT))
-            .light_line_style(WHITE)
+            .max_light_lines(0)
             .bold_line_style(GRID)
             .draw()?;
         let font = ("sans-serif", NAME_FONT)
@@ -509,10 +533,13 @@ pub(crate) fn cost_chart(title: &str, points: &[CostPoint]) -> Result<Option<Str
             let e = &entries[i];
             let at = (p.p99_ns, p.answers_per_s);
             draw_marker(chart.plotting_area(), at, e.marker, e.color)?;
-            let offset = place_label(chart.backend_coord(&at), &p.name, &mut placed);
-            chart
-                .plotting_area()
-                .draw(&(EmptyElement::at(at) + Text::new(p.name.clone(), offset, font.clone())))?;
+            // A name with no free place is left out rather than drawn over
+            // another; the results table above the chart has every figure.
+            if let Some(offset) = place_label(chart.backend_coord(&at), &p.name, &mut placed) {
+                chart.plotting_area().draw(
+                    &(EmptyElement::at(at) + Text::new(p.name.clone(), offset, font.clone())),
+                )?;
+            }
         }
         Ok(())
     })
