@@ -1252,7 +1252,12 @@ fn plurals_and_units_in_the_table() {
     });
     assert_eq!(glued, None, "{s}");
     let row = s.lines().find(|l| l.starts_with("atomic")).unwrap();
-    assert!(row.contains(" µs") || row.contains(" ns"), "{row}");
+    // The unit follows its number after a space (which unit depends on how
+    // loaded the machine is: a preempted call takes milliseconds).
+    assert!(
+        [" ns", " µs", " ms"].iter().any(|u| row.contains(u)),
+        "{row}"
+    );
     assert!(!row.contains("ok"), "no outcome columns in process: {s}");
 }
 
