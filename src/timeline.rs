@@ -22,7 +22,7 @@ use crate::result::Timeline;
 const WIDTH: f64 = 760.0;
 const LEFT: f64 = 86.0;
 const RIGHT: f64 = 16.0;
-const TOP: f64 = 34.0;
+const TOP: f64 = 44.0;
 const LANE: f64 = 26.0;
 const BOTTOM: f64 = 34.0;
 
@@ -284,5 +284,36 @@ mod tests {
             "the unknown call is open"
         );
         assert!(svg.contains("replica promoted"), "fault events are drawn");
+    }
+
+    /// The title has its own row: an `endQuizTime` label at the very start
+    /// of the axis (where the title runs) sits below it, never on it.
+    #[test]
+    fn an_end_label_under_the_title_does_not_touch_it() {
+        let t = Timeline {
+            slot: 1,
+            why: "duplicate end".into(),
+            ops: vec![HistOp {
+                took_ns: 10,
+                fired: true,
+                fate: 1,
+                value: 1,
+                ..HistOp::default()
+            }],
+            fires: vec![0],
+            highlight: vec![],
+            events: vec![],
+        };
+        let svg = svg(&t, "default — check-then-act: room-round 1 (duplicate end)");
+        let baseline = |text: &str| -> f64 {
+            let at = svg.find(&format!(">{text}<")).expect(text);
+            let tag = &svg[svg[..at].rfind("<text").unwrap()..at];
+            let y = tag.split(" y=\"").nth(1).unwrap();
+            y[..y.find('"').unwrap()].parse().unwrap()
+        };
+        let title = baseline("default — check-then-act: room-round 1 (duplicate end)");
+        let end = baseline("endQuizTime");
+        // 13 px bold title (descent ~4 px) over an 11 px label (ascent ~11).
+        assert!(end - 11.0 > title + 4.0, "title at {title}, label at {end}");
     }
 }
