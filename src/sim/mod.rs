@@ -22,6 +22,7 @@
 mod barrier;
 pub mod check;
 mod clock;
+mod mem;
 pub mod process;
 mod raw;
 mod threads;

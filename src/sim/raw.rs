@@ -139,10 +139,12 @@ impl WorkerOut {
             response: Latency::new(),
             lateness: Latency::new(),
             round_start: Vec::new(),
-            submitted_at: vec![0; answers],
-            outcome: vec![Fate::NotSubmitted; answers],
-            value: vec![NO_VALUE; answers],
-            took: vec![0; answers],
+            // Written once per answer in the hot loop: on huge pages, so
+            // that a large run is not a page-fault storm (`mem`).
+            submitted_at: super::mem::filled(answers, 0),
+            outcome: super::mem::filled(answers, Fate::NotSubmitted),
+            value: super::mem::filled(answers, NO_VALUE),
+            took: super::mem::filled(answers, 0),
             fires: Vec::new(),
             start_ns: 0,
             end_ns: 0,

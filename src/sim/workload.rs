@@ -127,6 +127,13 @@ impl Workload {
     /// a seeded arrival time in `[0, window)` and a worker submits in
     /// arrival order.
     pub fn plans(&self, process: u32) -> Vec<WorkerPlan> {
+        let total = self.rooms as u64 * self.players as u64 * self.rounds as u64;
+        self.plans_on(process, total >= PARALLEL_PLANS_FROM)
+    }
+
+    /// [`Workload::plans`], built on every core when `parallel` (the same
+    /// plans either way).
+    fn plans_on(&self, process: u32, parallel: bool) -> Vec<WorkerPlan> {
         let layout = self.layout();
         let workers = self.workers.max(1) as usize;
         let window = self.window.as_nanos() as u64;
@@ -141,9 +148,11 @@ impl Workload {
                 }
             }
         }
-        for (plan, mine) in plans.iter_mut().zip(&mine) {
-            plan.answers.reserve(mine.len() * self.rounds as usize);
-            for round in 0..self.rounds {
+        let rounds = self.rounds;
+        let seed = self.seed;
+        let build = |plan: &mut WorkerPlan, mine: &[(u32, u32)]| {
+            plan.answers = super::mem::with_capacity(mine.len() * rounds as usize);
+            for round in 0..rounds {
                 plan.round_starts.push(plan.answers.len());
                 let start = plan.answers.len();
                 for &(room, player) in mine {
@@ -151,7 +160,7 @@ impl Workload {
                         0
                     } else {
                         let who = (room as u64) << 32 | player as u64;
-                        mix(self.seed ^ mix(who) ^ mix(mix(round as u64))) % window
+                        mix(seed ^ mix(who) ^ mix(mix(round as u64))) % window
                     };
                     plan.answers.push(Planned {
                         answer: layout.answer(room, round, player),
@@ -163,10 +172,33 @@ impl Workload {
                 }
             }
             plan.round_starts.push(plan.answers.len());
+        };
+        // A large run's plans are gigabytes of fresh memory, and most of
+        // their cost is the kernel clearing its pages: build the workers'
+        // plans on every core, a share of the workers each.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if parallel && cores > 1 && workers > 1 {
+            let share = workers.div_ceil(cores);
+            std::thread::scope(|scope| {
+                for (plans, mine) in plans.chunks_mut(share).zip(mine.chunks(share)) {
+                    scope.spawn(move || {
+                        for (plan, mine) in plans.iter_mut().zip(mine) {
+                            build(plan, mine);
+                        }
+                    });
+                }
+            });
+        } else {
+            for (plan, mine) in plans.iter_mut().zip(&mine) {
+                build(plan, mine);
+            }
         }
         plans
     }
 }
+
+/// From this many answers, [`Workload::plans`] builds plans on every core.
+const PARALLEL_PLANS_FROM: u64 = 4_000_000;
 
 /// SplitMix64's finaliser: a fast, well-mixed 64-bit hash (Steele et al., 2014).
 pub(crate) fn mix(mut z: u64) -> u64 {
@@ -369,5 +401,26 @@ mod tests {
         assert_eq!(plan(&a), plan(&b));
         b.seed = 43;
         assert_ne!(plan(&a), plan(&b));
+    }
+
+    /// Plans built on every core are the plans built on one, worker by
+    /// worker, with and without a window.
+    #[test]
+    fn plans_built_in_parallel_are_the_same_plans() {
+        for balance in [Balance::RoundRobin, Balance::Hash] {
+            for window in [Duration::ZERO, Duration::from_millis(1)] {
+                let mut wl = w(2, 5, balance, window);
+                wl.workers = 7;
+                let flat = |plans: Vec<WorkerPlan>| -> Vec<(Vec<usize>, Vec<Planned>)> {
+                    plans
+                        .into_iter()
+                        .map(|p| (p.round_starts, p.answers))
+                        .collect()
+                };
+                for p in 0..2 {
+                    assert_eq!(flat(wl.plans_on(p, true)), flat(wl.plans_on(p, false)));
+                }
+            }
+        }
     }
 }
