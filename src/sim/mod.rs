@@ -8,7 +8,7 @@
 //! * `threads`, `tokio_rt`, [`process`]: the runtimes that execute plans and
 //!   time every record call into per-worker histograms;
 //! * `clock`, `raw`: the shared time axis, and the raw observations the
-//!   runtimes produce;
+//!   runtimes produce; `mem`: their large buffers on huge pages;
 //! * [`check`]: compares the strategy's counts and decisions with the
 //!   simulator's own ground truth and counts the anomalies.
 //!
