@@ -1,10 +1,11 @@
 //! `redis-incrby-batched`: the story's fix, coalesced. Each process (each
-//! strategy instance) has one flusher task; a record call hands its answer
-//! to it and waits for the decision. While one pipeline of `INCRBY`s is on
+//! strategy instance) has one flusher task per runtime worker thread, each
+//! with its own connection; a record call hands its answer to its handle's
+//! flusher and waits for the decision. While one pipeline of `INCRBY`s is on
 //! the wire, the answers that arrive queue up; when it returns, the flusher
 //! sends them all as the next pipeline, one `INCRBY k` per room-round with
 //! `k` answers in it (group commit: no timer, and never more than one
-//! pipeline in flight per process).
+//! pipeline in flight per flusher).
 //!
 //! `INCRBY k` returns the count after the batch's `k` answers, so the
 //! answers of the batch get the consecutive values `after - k + 1 ..=
@@ -12,11 +13,12 @@
 //! players fires, exactly once, as with one `INCRBY` per answer.
 
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::link::{Link, Op};
+use super::link::{Conn, Link, Op};
 use super::strategies::Base;
 use crate::backend::stopped;
 use crate::strategy::{
@@ -48,7 +50,9 @@ struct Pending {
 ///   and on a cluster in `tests/redis_distributed.rs`).
 pub struct IncrbyBatched {
     base: Arc<Base>,
-    queue: mpsc::Sender<Pending>,
+    /// One queue per flusher; handles are dealt to them round-robin.
+    queues: Vec<mpsc::Sender<Pending>>,
+    next: AtomicUsize,
 }
 
 impl fmt::Debug for IncrbyBatched {
@@ -59,7 +63,7 @@ impl fmt::Debug for IncrbyBatched {
     }
 }
 
-/// Worker handle of [`IncrbyBatched`]: the flusher's queue.
+/// Worker handle of [`IncrbyBatched`]: its flusher's queue.
 #[derive(Debug)]
 pub struct IncrbyBatchedHandle {
     queue: mpsc::Sender<Pending>,
@@ -76,17 +80,29 @@ impl AsyncStrategy for IncrbyBatched {
             "incrby-batched",
             "redis-incrby-batched",
         )?;
-        let link = Link::connect(&base.site).await?;
+        // One lane (connection) per runtime worker thread, one flusher per
+        // lane: each flusher's `conn` is dealt the next lane.
+        let link = Link::connect_per_worker(&base.site).await?;
         base.create_counters(&link.get().await).await?;
-        let (queue, rx) = mpsc::channel(MAX_BATCH * 4);
-        // The flusher ends when every sender (strategy and handles) is gone.
-        tokio::spawn(flusher(base.clone(), link, rx));
-        Ok(IncrbyBatched { base, queue })
+        let mut queues = Vec::with_capacity(link.lanes());
+        for _ in 0..link.lanes() {
+            let (queue, rx) = mpsc::channel(MAX_BATCH * 4);
+            let conn = link.conn(false).await;
+            // A flusher ends when every sender (strategy and handles) is gone.
+            tokio::spawn(flusher(base.clone(), conn, rx));
+            queues.push(queue);
+        }
+        Ok(IncrbyBatched {
+            base,
+            queues,
+            next: AtomicUsize::new(0),
+        })
     }
 
     async fn handle(&self) -> Result<IncrbyBatchedHandle, SetupError> {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.queues.len();
         Ok(IncrbyBatchedHandle {
-            queue: self.queue.clone(),
+            queue: self.queues[i].clone(),
         })
     }
 
@@ -116,8 +132,7 @@ impl AsyncRecorder for IncrbyBatchedHandle {
 
 /// The flusher: takes whatever queued, sends it as one pipeline, hands out
 /// the decisions, repeats.
-async fn flusher(base: Arc<Base>, link: Arc<Link>, mut rx: mpsc::Receiver<Pending>) {
-    let mut conn = link.conn(false).await;
+async fn flusher(base: Arc<Base>, mut conn: Conn, mut rx: mpsc::Receiver<Pending>) {
     let cluster = base.site.cfg.is_cluster();
     let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
     // Per room-round of the batch: (slot, indices into `batch`), in order

@@ -1,5 +1,6 @@
-//! Connections: one multiplexed connection shared by a strategy's handles,
-//! replaced after it breaks, and a handle's retrying calls over it.
+//! Connections: multiplexed connections shared by a strategy's handles (one
+//! per runtime worker thread), each replaced after it breaks, and a handle's
+//! retrying calls over them.
 //!
 //! A [`Connection`] is either one server's multiplexed connection or redis-rs's
 //! cluster client (which follows `MOVED`/`ASK` and refreshes the slot map
@@ -134,46 +135,86 @@ async fn open(site: &Site) -> Result<Connection, RedisError> {
     open_with(site, site.faults.response_timeout).await
 }
 
-/// A connection shared by handles, and its replacement after it breaks.
+/// Connections shared by handles, each replaced after it breaks.
 ///
-/// Handles clone the [`MultiplexedConnection`] once and then use their
-/// clone with no shared state on the hot path: 50 tasks pipeline their
-/// commands over one socket. redis-rs's `ConnectionManager` would also
-/// reconnect, but it consults an `ArcSwap` and a shared future on every
-/// command; here the shared lock is only taken after a connection broke.
+/// A link has one or more *lanes*, each a [`MultiplexedConnection`] (or a
+/// cluster connection) with its own socket and the task that drives it.
+/// Handles are dealt round-robin to the lanes, clone their lane's connection
+/// once and then use their clone with no shared state on the hot path: 50
+/// tasks pipeline their commands over the lanes' sockets. redis-rs's
+/// `ConnectionManager` would also reconnect, but it consults an `ArcSwap`
+/// and a shared future on every command; here a lane's lock is only taken
+/// after its connection broke.
+///
+/// One lane per runtime worker thread ([`Link::connect_per_worker`]) lets
+/// each thread drive a socket of its own: on the multi-thread runtime a
+/// single connection's driver task is the one place every command passes
+/// through, woken for every reply batch.
 pub(crate) struct Link {
     site: Site,
-    /// The current connection and its generation; the time of the last
-    /// failed reconnect, so a dead server is not hammered by every handle.
-    current: tokio::sync::Mutex<(u64, Connection, Option<Instant>)>,
+    lanes: Vec<Lane>,
+    /// The lane the next handle gets (round-robin).
+    next: std::sync::atomic::AtomicUsize,
 }
+
+/// One lane: its current connection and that connection's generation, and
+/// the time of its last failed reconnect, so a dead server is not hammered
+/// by every handle.
+type Lane = tokio::sync::Mutex<(u64, Connection, Option<Instant>)>;
 
 /// While a reconnect failed this recently, other handles fail at once
 /// instead of each waiting for their own refused connect.
 const RECONNECT_BACKOFF: Duration = Duration::from_millis(20);
 
 impl Link {
-    /// Connects and checks the server with `PING`; errors say how to fix them.
+    /// Connects one lane and checks the server with `PING`; errors say how
+    /// to fix them.
     pub(crate) async fn connect(site: &Site) -> Result<Arc<Link>, SetupError> {
-        let mut conn = open(site)
-            .await
-            .map_err(|e| explain(site, "connecting", &e))?;
-        super::admin::ping(site, &mut conn).await?;
+        Self::connect_lanes(site, 1).await
+    }
+
+    /// Connects one lane per worker thread of the current tokio runtime (one
+    /// on a current-thread runtime, so each worker process keeps one); a
+    /// cluster connection already holds a socket per node and gets one lane.
+    pub(crate) async fn connect_per_worker(site: &Site) -> Result<Arc<Link>, SetupError> {
+        let workers = tokio::runtime::Handle::current().metrics().num_workers();
+        let lanes = if site.cfg.is_cluster() {
+            1
+        } else {
+            workers.max(1)
+        };
+        Self::connect_lanes(site, lanes).await
+    }
+
+    async fn connect_lanes(site: &Site, n: usize) -> Result<Arc<Link>, SetupError> {
+        let mut lanes = Vec::with_capacity(n);
+        for _ in 0..n {
+            let mut conn = open(site)
+                .await
+                .map_err(|e| explain(site, "connecting", &e))?;
+            if lanes.is_empty() {
+                super::admin::ping(site, &mut conn).await?;
+            }
+            lanes.push(tokio::sync::Mutex::new((0, conn, None)));
+        }
         Ok(Arc::new(Link {
             site: site.clone(),
-            current: tokio::sync::Mutex::new((0, conn, None)),
+            lanes,
+            next: std::sync::atomic::AtomicUsize::new(0),
         }))
     }
 
-    /// A handle's own view of the link.
+    /// A handle's own view of the link, on the next lane.
     ///
     /// `reset_on_any_error` is for `redis-watch`: after any error the
     /// server-side state of the connection (`WATCH`, an open `MULTI`) is
     /// unknown, so the handle starts afresh on a new connection.
     pub(crate) async fn conn(self: &Arc<Link>, reset_on_any_error: bool) -> Conn {
-        let g = self.current.lock().await;
+        let lane = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.lanes.len();
+        let g = self.lanes[lane].lock().await;
         Conn {
             link: self.clone(),
+            lane,
             conn: g.1.clone(),
             generation: g.0,
             broken: false,
@@ -183,9 +224,14 @@ impl Link {
         }
     }
 
+    /// How many lanes (sockets) this link has.
+    pub(crate) fn lanes(&self) -> usize {
+        self.lanes.len()
+    }
+
     /// A connection for one-off commands at set-up (script loading).
     pub(crate) async fn get(&self) -> Connection {
-        self.current.lock().await.1.clone()
+        self.lanes[0].lock().await.1.clone()
     }
 }
 
@@ -204,6 +250,8 @@ pub(crate) enum Op<'a> {
 /// A handle's connection: a clone of the link's, replaced after it broke.
 pub(crate) struct Conn {
     link: Arc<Link>,
+    /// The link's lane this handle was dealt.
+    lane: usize,
     conn: Connection,
     generation: u64,
     broken: bool,
@@ -271,7 +319,7 @@ impl Conn {
     }
 
     async fn reconnect(&mut self) -> Result<(), Failure> {
-        let mut g = self.link.current.lock().await;
+        let mut g = self.link.lanes[self.lane].lock().await;
         // With `reset_on_any_error` the connection is this handle's alone.
         if g.0 == self.generation || self.reset_on_any_error {
             if g.2.is_some_and(|t| t.elapsed() < RECONNECT_BACKOFF) {
@@ -289,5 +337,72 @@ impl Conn {
         self.generation = g.0;
         self.broken = false;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The server's id of the connection behind `c`.
+    async fn client_id(c: &mut Conn) -> i64 {
+        redis::cmd("CLIENT")
+            .arg("ID")
+            .query_async(&mut c.conn)
+            .await
+            .unwrap()
+    }
+
+    /// Deals `n` handles and returns each one's (lane, server connection id).
+    async fn deal(n: usize) -> Vec<(usize, i64)> {
+        // Needs the Redis server every machine runs (QUIZRACE_REDIS_URL to
+        // use another): a missing server fails the test.
+        let url =
+            std::env::var("QUIZRACE_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+        let env = crate::backend::configure(&[(&super::super::FAMILY, url)], &[]).unwrap();
+        let site = Site::of(&env, "t").unwrap();
+        let link = Link::connect_per_worker(&site).await.unwrap();
+        let mut out = Vec::new();
+        for _ in 0..n {
+            let mut c = link.conn(false).await;
+            out.push((c.lane, client_id(&mut c).await));
+        }
+        out
+    }
+
+    #[test]
+    fn each_worker_thread_gets_a_socket_of_its_own_and_handles_are_dealt_round_robin() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(3)
+            .enable_all()
+            .build()
+            .unwrap();
+        let dealt = rt.block_on(deal(7));
+        let lanes: Vec<usize> = dealt.iter().map(|d| d.0).collect();
+        assert_eq!(lanes, [0, 1, 2, 0, 1, 2, 0]);
+        let ids: std::collections::BTreeSet<i64> = dealt.iter().map(|d| d.1).collect();
+        assert_eq!(
+            ids.len(),
+            3,
+            "three lanes, three server connections: {dealt:?}"
+        );
+        for (lane, id) in &dealt {
+            assert_eq!(*id, dealt[*lane].1, "a lane's handles share its socket");
+        }
+    }
+
+    #[test]
+    fn a_current_thread_runtime_keeps_one_socket() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let dealt = rt.block_on(deal(4));
+        assert!(
+            dealt
+                .iter()
+                .all(|&(lane, id)| lane == 0 && id == dealt[0].1),
+            "{dealt:?}"
+        );
     }
 }

@@ -1,8 +1,10 @@
 //! The six Redis strategies.
 //!
-//! All but `redis-watch` share one multiplexed connection per strategy
-//! (handles clone it, so 50 tasks pipeline their commands over one socket;
-//! see `link::Link`, which also reconnects after a server restart).
+//! Five of them share one multiplexed connection per runtime worker thread
+//! (handles clone one, so 50 tasks pipeline their commands over two sockets
+//! on a 2-core machine; see `link::Link`, which also reconnects after a
+//! server restart); `redis-watch` and `redis-incrby-wait` give each worker
+//! a connection of its own, and `redis-incrby-batched` one per process.
 //! Keys are `quizrace:<namespace>:<tag>:{<slot>}` (the braces are literal:
 //! the room-round is a Redis Cluster hash tag); scoring work comes first
 //! and the counting step after, except in `redis-get-set`, whose
@@ -263,7 +265,7 @@ macro_rules! shared_strategy {
 
             async fn setup(layout: Layout, env: &Env, tracer: Option<Tracer>) -> Result<Self, SetupError> {
                 let base = Base::new(layout, env, tracer, $tag, $id)?;
-                let link = Link::connect(&base.site).await?;
+                let link = Link::connect_per_worker(&base.site).await?;
                 if matches!($tag, "incrby" | "incr-get") {
                     base.create_counters(&link.get().await).await?;
                 }
