@@ -12,7 +12,10 @@
 #   3. quizrace run --runtime tokio --workers 50 --strategy redis-incrby
 #      (the whole simulator: plans, timing, outcome bookkeeping, checks);
 #   4. the same with --strategy redis-incrby-batched (answers coalesced
-#      into one INCRBY k per room-round per pipeline),
+#      into one INCRBY k per room-round per pipeline);
+#   5. redis-incrby-batched with 16 times the workers (as many answers in
+#      flight as redis-benchmark -P 16 has commands), on tokio and on 2
+#      processes,
 # and the ratios of 3 and 4 to 2 and to redis-benchmark -P 1 and -P 16.
 # Timing is reported, not gated (CI gates on correctness, never on noisy
 # timing); the script fails only if a strategy is not exact or a step fails.
@@ -76,11 +79,13 @@ echo
 # should not make Redis create a new key for every few answers either.
 rooms=25
 players=$((N / rooms))
-quizrace_incrby() { # ROOMS PLAYERS [STRATEGY] -> "answers_per_s verdict"
-    local json
+quizrace_incrby() { # ROOMS PLAYERS [STRATEGY [RUN ARGS...]] -> "answers_per_s verdict"
+    local json rooms_=$1 players_=$2 strategy=${3:-redis-incrby}
+    shift $(( $# < 3 ? $# : 3 ))
+    [[ $# -gt 0 ]] || set -- --runtime tokio --workers "$TASKS"
     json=$(mktemp)
-    "$QUIZRACE_BIN" run --redis-url "$url" --runtime tokio --workers "$TASKS" \
-        --strategy "${3:-redis-incrby}" --rooms "$1" --players "$2" --rounds 1 \
+    "$QUIZRACE_BIN" run --redis-url "$url" "$@" \
+        --strategy "$strategy" --rooms "$rooms_" --players "$players_" --rounds 1 \
         --scoring-work none --json "$json" --quiet
     echo "$(grep -m1 '"answers_per_s"' "$json" | sed -E 's/[^0-9.]//g; s/\..*//') \
 $(grep -m1 '"verdict"' "$json" | sed -E 's/.*: "([a-z]+)".*/\1/')"
@@ -125,6 +130,30 @@ printf '  incrby     %9s  (%s)  = %3s%% of raw, %3s%% of raw x%s, %3s%% of -P 1,
     "$(echo "${sims[@]}" | spread)" $((100 * sim / raw)) $((100 * sim / rawc)) "$CORES" $((100 * sim / bench[1])) $((100 * sim / bench[16]))
 printf '  batched    %9s  (%s)  = %3s%% of raw, %3s%% of -P 1, %3s%% of -P 16\n' "$bat" \
     "$(echo "${bats[@]}" | spread)" $((100 * bat / raw)) $((100 * bat / bench[1])) $((100 * bat / bench[16]))
+
+# A closed-loop worker has one answer in flight, so 50 workers keep at most
+# 50 in flight while redis-benchmark -c 50 -P 16 keeps 800 commands in
+# flight. Batching only pays when answers queue up: the same 800 in flight,
+# as 800 tasks, and as 2 processes of 400.
+deep=$((TASKS * 16))
+echo
+echo "== 5. redis-incrby-batched with $deep answers in flight, as many as -c $TASKS -P 16 has commands"
+deeps=() deep2s=()
+for r in $(seq "$RUNS"); do
+    read -r d v < <(quizrace_incrby "$rooms" "$players" redis-incrby-batched --runtime tokio --workers "$deep")
+    deeps+=("$d")
+    [[ "$v" == exact ]] || verdict=$v
+    read -r d2 v < <(quizrace_incrby "$rooms" "$players" redis-incrby-batched \
+        --runtime processes --processes 2 --workers $((deep / 2)))
+    deep2s+=("$d2")
+    [[ "$v" == exact ]] || verdict=$v
+    printf '  run %s: tokio x%s %8s answers/s   2 processes x%s %8s answers/s (%s)\n' \
+        "$r" "$deep" "$d" $((deep / 2)) "$d2" "$v"
+done
+deep=$(echo "${deeps[@]}" | median "$RUNS")
+deep2=$(echo "${deep2s[@]}" | median "$RUNS")
+printf '  tokio       %9s  (%s)  = %3s%% of -P 16\n' "$deep" "$(echo "${deeps[@]}" | spread)" $((100 * deep / bench[16]))
+printf '  2 processes %9s  (%s)  = %3s%% of -P 16\n' "$deep2" "$(echo "${deep2s[@]}" | spread)" $((100 * deep2 / bench[16]))
 
 # Context: many small rooms, as real games have. Every room-round is a new
 # key, so the server does more work per answer than the one-key loops above.
