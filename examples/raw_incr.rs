@@ -65,13 +65,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             h.await??;
         }
         let elapsed = start.elapsed();
+        let connections = conns.len();
         let mut conn = conns.swap_remove(0);
         let count: u64 = redis::cmd("GET").arg(key.as_str()).query_async(&mut conn).await?;
         let _: u64 = redis::cmd("DEL").arg(key.as_str()).query_async(&mut conn).await?;
         let ops = (per_task * tasks) as f64;
         println!(
             "raw INCR: {tasks} tasks x {per_task} on {} multiplexed connection(s): {:.0} ops/s ({:.3} s; counter {count})",
-            conns.len() + 1,
+            connections,
             ops / elapsed.as_secs_f64(),
             elapsed.as_secs_f64()
         );

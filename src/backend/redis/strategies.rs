@@ -1,10 +1,10 @@
-//! The six Redis strategies.
+//! The Redis strategies but `redis-incrby-batched` (`batched.rs`).
 //!
 //! Five of them share one multiplexed connection per runtime worker thread
 //! (handles clone one, so 50 tasks pipeline their commands over two sockets
 //! on a 2-core machine; see `link::Link`, which also reconnects after a
 //! server restart); `redis-watch` and `redis-incrby-wait` give each worker
-//! a connection of its own, and `redis-incrby-batched` one per process.
+//! a connection of its own.
 //! Keys are `quizrace:<namespace>:<tag>:{<slot>}` (the braces are literal:
 //! the room-round is a Redis Cluster hash tag); scoring work comes first
 //! and the counting step after, except in `redis-get-set`, whose
