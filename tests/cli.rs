@@ -882,7 +882,7 @@ fn workloads_that_cannot_fit_in_memory_are_refused() {
             "--rounds",
             "20",
         ],
-        &["needs about 47.7 GiB of memory", "is available"],
+        &["needs about 42.5 GiB of memory", "is available"],
     );
 }
 

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::workload;
+use super::workload::WorkerPlan;
 use crate::metrics::{Buckets, Recorder as Latency};
 use crate::result::Outcomes;
 
@@ -72,6 +72,13 @@ impl HistOp {
 /// each: 64 MiB); larger trials are checked by their counts alone.
 pub(crate) const MAX_HISTORY: u64 = 2_000_000;
 
+/// Whether a trial of `w` keeps its history ([`MAX_HISTORY`]). Workers of
+/// a larger trial keep no per-answer values either: only the history
+/// reads them.
+pub(crate) fn keeps_history(w: &super::Workload) -> bool {
+    w.total_answers() <= MAX_HISTORY
+}
+
 /// "No value": the call produced no count, or none was acknowledged.
 pub(crate) const NO_VALUE: u32 = 0;
 
@@ -99,7 +106,8 @@ pub(crate) struct WorkerOut {
     /// What happened to each planned answer.
     pub(crate) outcome: Vec<Fate>,
     /// The count each acknowledged answer's call produced ([`NO_VALUE`]:
-    /// none), for the history checker.
+    /// none), for the history checker; empty when the trial keeps no
+    /// history ([`keeps_history`]).
     pub(crate) value: Vec<u32>,
     /// How long each submitted answer's call took, in ns (saturating at
     /// about 4.3 s: [`took`]).
@@ -133,7 +141,17 @@ impl WorkerOut {
         }
     }
 
-    pub(crate) fn new(answers: usize) -> Self {
+    /// Stores the count answer `i`'s call produced, if values are kept.
+    #[inline(always)]
+    pub(crate) fn set_value(&mut self, i: usize, value: u32) {
+        if let Some(v) = self.value.get_mut(i) {
+            *v = value;
+        }
+    }
+
+    /// Empty observations of a worker with `answers` planned answers, with
+    /// room for their values if `values` (the trial keeps its history).
+    pub(crate) fn new(answers: usize, values: bool) -> Self {
         WorkerOut {
             latency: Latency::new(),
             response: Latency::new(),
@@ -143,7 +161,11 @@ impl WorkerOut {
             // that a large run is not a page-fault storm (`mem`).
             submitted_at: super::mem::filled(answers, 0),
             outcome: super::mem::filled(answers, Fate::NotSubmitted),
-            value: super::mem::filled(answers, NO_VALUE),
+            value: if values {
+                super::mem::filled(answers, NO_VALUE)
+            } else {
+                Vec::new()
+            },
             took: super::mem::filled(answers, 0),
             fires: Vec::new(),
             start_ns: 0,
@@ -227,7 +249,7 @@ impl RawRun {
 
     pub(crate) fn from_workers(
         slots: usize,
-        plans: &[workload::WorkerPlan],
+        plans: &[WorkerPlan],
         outs: Vec<WorkerOut>,
         counts: Vec<u32>,
         keep_history: bool,
@@ -256,62 +278,25 @@ impl RawRun {
                 .sum();
             raw.history.reserve_exact(submitted);
         }
+        if keep_history || plans.iter().any(|p| !p.is_burst()) {
+            let (mut tally, history, outcomes) = Tally::whole(&mut raw);
+            for (worker, (plan, out)) in plans.iter().zip(&outs).enumerate() {
+                tally.add_in_order(history, worker, plan, out, keep_history);
+            }
+            tally.outcomes.add_to(outcomes);
+        } else {
+            let answers: u64 = plans.iter().map(|p| p.len() as u64).sum();
+            let parts = if answers >= PARALLEL_TALLY_FROM {
+                std::thread::available_parallelism().map_or(1, |n| n.get())
+            } else {
+                1
+            };
+            tally_bursts(&mut raw, plans, &outs, parts as u32);
+        }
         let mut latency = Latency::new();
         let mut response = Latency::new();
         let mut lateness = Latency::new();
-        for (worker, (plan, out)) in plans.iter().zip(outs).enumerate() {
-            // Fires were pushed in answer order: walk them alongside.
-            let mut fires = out.fires.iter().peekable();
-            for (i, p) in plan.answers.iter().enumerate() {
-                let s = p.answer.slot as usize;
-                match out.outcome[i] {
-                    Fate::NotSubmitted => {
-                        raw.abandoned[s] += 1;
-                        continue;
-                    }
-                    Fate::Ok => {
-                        raw.ok[s] += 1;
-                        raw.outcomes.ok += 1;
-                    }
-                    Fate::Failed => raw.outcomes.failed += 1,
-                    Fate::Unknown => {
-                        raw.unknown[s] += 1;
-                        raw.outcomes.unknown += 1;
-                    }
-                }
-                raw.submitted[s] += 1;
-                raw.last_submit[s] = raw.last_submit[s].max(out.submitted_at[i]);
-                // In a burst there is no schedule: the plan is "now".
-                let planned = match out.round_start.get(p.answer.round as usize) {
-                    Some(&start) if p.at_ns != 0 => start + p.at_ns,
-                    _ => out.submitted_at[i],
-                };
-                raw.last_planned[s] = raw.last_planned[s].max(planned);
-                let t0 = out.submitted_at[i];
-                let t1 = t0 + out.took[i] as u64;
-                let fired = fires
-                    .next_if(|&&(slot, at)| {
-                        slot == p.answer.slot && (at == t1 || (out.took[i] == u32::MAX && at >= t1))
-                    })
-                    .is_some();
-                if keep_history {
-                    raw.history.push(HistOp {
-                        invoke_ns: t0,
-                        took_ns: out.took[i],
-                        late_ns: t0.saturating_sub(planned).min(u32::MAX as u64) as u32,
-                        slot: p.answer.slot,
-                        player: p.answer.player,
-                        value: out.value[i],
-                        worker: worker.min(u16::MAX as usize) as u16,
-                        fate: match out.outcome[i] {
-                            Fate::Ok => 1,
-                            Fate::Failed => 2,
-                            _ => 3,
-                        },
-                        fired,
-                    });
-                }
-            }
+        for out in outs {
             raw.fires.extend_from_slice(&out.fires);
             raw.outcomes.retries += out.retries;
             latency.merge(&out.latency);
@@ -377,5 +362,300 @@ impl RawRun {
         if self.server_error.is_none() {
             self.server_error = o.server_error;
         }
+    }
+}
+
+/// A range of room-rounds' share of a [`RawRun`]'s per-room-round arrays,
+/// which workers' answers are tallied into: the whole range, or one part
+/// of it per core ([`tally_bursts`]).
+struct Tally<'a> {
+    /// The first room-round of the range.
+    base: usize,
+    submitted: &'a mut [u32],
+    ok: &'a mut [u32],
+    unknown: &'a mut [u32],
+    abandoned: &'a mut [u32],
+    last_submit: &'a mut [u64],
+    last_planned: &'a mut [u64],
+    outcomes: Outcomes,
+}
+
+impl<'a> Tally<'a> {
+    /// All of `raw`'s room-rounds, with its history and outcome totals
+    /// beside them.
+    fn whole(raw: &'a mut RawRun) -> (Tally<'a>, &'a mut Vec<HistOp>, &'a mut Outcomes) {
+        let RawRun {
+            submitted,
+            ok,
+            unknown,
+            abandoned,
+            last_submit,
+            last_planned,
+            history,
+            outcomes,
+            ..
+        } = raw;
+        let tally = Tally {
+            base: 0,
+            submitted,
+            ok,
+            unknown,
+            abandoned,
+            last_submit,
+            last_planned,
+            outcomes: Outcomes::default(),
+        };
+        (tally, history, outcomes)
+    }
+
+    /// Splits the range at room-round `at` (relative to its start).
+    fn split_at(self, at: usize) -> (Tally<'a>, Tally<'a>) {
+        let (submitted, submitted2) = self.submitted.split_at_mut(at);
+        let (ok, ok2) = self.ok.split_at_mut(at);
+        let (unknown, unknown2) = self.unknown.split_at_mut(at);
+        let (abandoned, abandoned2) = self.abandoned.split_at_mut(at);
+        let (last_submit, last_submit2) = self.last_submit.split_at_mut(at);
+        let (last_planned, last_planned2) = self.last_planned.split_at_mut(at);
+        (
+            Tally {
+                base: self.base,
+                submitted,
+                ok,
+                unknown,
+                abandoned,
+                last_submit,
+                last_planned,
+                outcomes: Outcomes::default(),
+            },
+            Tally {
+                base: self.base + at,
+                submitted: submitted2,
+                ok: ok2,
+                unknown: unknown2,
+                abandoned: abandoned2,
+                last_submit: last_submit2,
+                last_planned: last_planned2,
+                outcomes: Outcomes::default(),
+            },
+        )
+    }
+
+    /// Counts one planned answer: its fate, and its submission and planned
+    /// times, into its room-round `slot`.
+    #[inline(always)]
+    fn observe(&mut self, slot: usize, fate: Fate, submitted_at: u64, planned: u64) {
+        let s = slot - self.base;
+        match fate {
+            Fate::NotSubmitted => {
+                self.abandoned[s] += 1;
+                return;
+            }
+            Fate::Ok => {
+                self.ok[s] += 1;
+                self.outcomes.ok += 1;
+            }
+            Fate::Failed => self.outcomes.failed += 1,
+            Fate::Unknown => {
+                self.unknown[s] += 1;
+                self.outcomes.unknown += 1;
+            }
+        }
+        self.submitted[s] += 1;
+        self.last_submit[s] = self.last_submit[s].max(submitted_at);
+        self.last_planned[s] = self.last_planned[s].max(planned);
+    }
+
+    /// Adds a worker's answers in the order it submitted them, and to
+    /// `history` if `keep_history`.
+    fn add_in_order(
+        &mut self,
+        history: &mut Vec<HistOp>,
+        worker: usize,
+        plan: &WorkerPlan,
+        out: &WorkerOut,
+        keep_history: bool,
+    ) {
+        // Fires were pushed in answer order: walk them alongside.
+        let mut fires = out.fires.iter().peekable();
+        for (i, p) in plan.iter().enumerate() {
+            let t0 = out.submitted_at[i];
+            // In a burst there is no schedule: the plan is "now".
+            let planned = match out.round_start.get(p.answer.round as usize) {
+                Some(&start) if p.at_ns != 0 => start + p.at_ns,
+                _ => t0,
+            };
+            self.observe(p.answer.slot as usize, out.outcome[i], t0, planned);
+            if !keep_history || out.outcome[i] == Fate::NotSubmitted {
+                continue;
+            }
+            let t1 = t0 + out.took[i] as u64;
+            let fired = fires
+                .next_if(|&&(slot, at)| {
+                    slot == p.answer.slot && (at == t1 || (out.took[i] == u32::MAX && at >= t1))
+                })
+                .is_some();
+            history.push(HistOp {
+                invoke_ns: t0,
+                took_ns: out.took[i],
+                late_ns: t0.saturating_sub(planned).min(u32::MAX as u64) as u32,
+                slot: p.answer.slot,
+                player: p.answer.player,
+                value: out.value[i],
+                worker: worker.min(u16::MAX as usize) as u16,
+                fate: match out.outcome[i] {
+                    Fate::Ok => 1,
+                    Fate::Failed => 2,
+                    _ => 3,
+                },
+                fired,
+            });
+        }
+    }
+
+    /// Adds the answers of a burst worker's players in rooms
+    /// `rooms`, player by player and each player's rounds in turn. A
+    /// player's room-rounds are neighbours (`room * rounds + round`), so the
+    /// arrays are swept once per worker instead of once per round: most of
+    /// the memory traffic of tallying a large run. Counts and latest times
+    /// do not depend on the order.
+    fn add_burst(&mut self, plan: &WorkerPlan, out: &WorkerOut, rooms: std::ops::Range<u32>) {
+        let players = plan.players();
+        // A plan lists its players in room order.
+        let from = players.partition_point(|a| a.room < rooms.start);
+        let to = players.partition_point(|a| a.room < rooms.end);
+        for (k, first) in players.iter().enumerate().take(to).skip(from) {
+            for r in 0..plan.rounds() {
+                let i = plan.round_start(r) + k;
+                let t0 = out.submitted_at[i];
+                self.observe(first.slot as usize + r, out.outcome[i], t0, t0);
+            }
+        }
+    }
+}
+
+impl Outcomes {
+    /// Adds these outcome totals to `to`.
+    fn add_to(&self, to: &mut Outcomes) {
+        to.ok += self.ok;
+        to.failed += self.failed;
+        to.unknown += self.unknown;
+        to.retries += self.retries;
+    }
+}
+
+/// From this many answers a burst is tallied on every core.
+const PARALLEL_TALLY_FROM: u64 = 4_000_000;
+
+/// Tallies burst workers' answers without a history into `raw` in `parts`
+/// threads (one per core for a large run), each a range of rooms, so a
+/// range of room-rounds: the parts never share an array element.
+fn tally_bursts(raw: &mut RawRun, plans: &[WorkerPlan], outs: &[WorkerOut], parts: u32) {
+    let slots = raw.submitted.len();
+    let rounds = plans.first().map_or(1, |p| p.rounds().max(1));
+    let rooms = (slots / rounds) as u32;
+    let parts = parts.clamp(1, rooms.max(1));
+    let share = rooms.div_ceil(parts);
+    let mut tallies = Vec::with_capacity(parts as usize);
+    let (mut rest, _, total) = Tally::whole(raw);
+    for part in 0..parts {
+        let start = (part * share).min(rooms);
+        let end = (start + share).min(rooms);
+        let (this, more) = rest.split_at((end - start) as usize * rounds);
+        tallies.push((this, start..end));
+        rest = more;
+    }
+    let tallied: Vec<Outcomes> = std::thread::scope(|scope| {
+        let joins: Vec<_> = tallies
+            .into_iter()
+            .map(|(mut tally, rooms)| {
+                scope.spawn(move || {
+                    for (plan, out) in plans.iter().zip(outs) {
+                        tally.add_burst(plan, out, rooms.clone());
+                    }
+                    tally.outcomes
+                })
+            })
+            .collect();
+        joins
+            .into_iter()
+            .map(|j| j.join().expect("tallying a burst cannot panic"))
+            .collect()
+    });
+    for o in tallied {
+        o.add_to(total);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::{Balance, Workload};
+    use crate::strategy::{Runtime, ScoringWork};
+    use std::time::Duration;
+
+    /// A burst's tally without a history, player by player, is the tally in
+    /// the order answers were submitted, also when some were abandoned.
+    #[test]
+    fn a_burst_tallied_by_player_is_the_tally_in_submission_order() {
+        let w = Workload {
+            rooms: 5,
+            rounds: 4,
+            players: 7,
+            workers: 3,
+            processes: 1,
+            runtime: Runtime::Threads,
+            seed: 9,
+            window: Duration::ZERO,
+            work: ScoringWork::None,
+            time_limit: Duration::from_secs(1),
+            balance: Balance::Hash,
+        };
+        let plans = w.plans(0);
+        let fates = [
+            Fate::Ok,
+            Fate::Unknown,
+            Fate::Ok,
+            Fate::Failed,
+            Fate::NotSubmitted,
+        ];
+        let outs = || -> Vec<WorkerOut> {
+            plans
+                .iter()
+                .enumerate()
+                .map(|(worker, plan)| {
+                    let mut out = WorkerOut::new(plan.len(), true);
+                    for i in 0..plan.len() {
+                        out.outcome[i] = fates[(i * 7 + worker) % fates.len()];
+                        out.submitted_at[i] = 1_000 + ((i * 37 + worker * 11) % 101) as u64;
+                        out.took[i] = 5;
+                    }
+                    out
+                })
+                .collect()
+        };
+        let slots = w.layout().slots();
+        let by_player = RawRun::from_workers(slots, &plans, outs(), vec![], false);
+        let in_order = RawRun::from_workers(slots, &plans, outs(), vec![], true);
+        assert!(by_player.history.is_empty() && !in_order.history.is_empty());
+        assert_eq!(by_player.submitted, in_order.submitted);
+        assert_eq!(by_player.ok, in_order.ok);
+        assert_eq!(by_player.unknown, in_order.unknown);
+        assert_eq!(by_player.abandoned, in_order.abandoned);
+        assert_eq!(by_player.last_submit, in_order.last_submit);
+        assert_eq!(by_player.last_planned, in_order.last_planned);
+        assert_eq!(by_player.outcomes, in_order.outcomes);
+        // Tallied in parts (rooms split over threads), the same again.
+        for parts in 1..=6 {
+            // No workers: every array zero, then tallied here.
+            let mut split = RawRun::from_workers(slots, &plans, vec![], vec![], false);
+            tally_bursts(&mut split, &plans, &outs(), parts);
+            assert_eq!(split.submitted, in_order.submitted, "{parts} parts");
+            assert_eq!(split.abandoned, in_order.abandoned, "{parts} parts");
+            assert_eq!(split.last_submit, in_order.last_submit, "{parts} parts");
+            assert_eq!(split.outcomes, in_order.outcomes, "{parts} parts");
+        }
+        let planned: u32 = by_player.submitted.iter().chain(&by_player.abandoned).sum();
+        assert_eq!(planned as u64, w.total_answers());
+        assert!(by_player.abandoned.iter().any(|&a| a > 0));
     }
 }

@@ -8,7 +8,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use super::barrier::Barrier;
 
-use super::raw::{took, MAX_HISTORY, NO_VALUE};
+use super::raw::{keeps_history, took, NO_VALUE};
 use super::workload::{WorkerPlan, Workload};
 use super::{Clock, Fate, Progress, RawRun, RunOptions, SimError, WorkerOut};
 use crate::strategy::{AsyncStrategy, Recorder, StrategyId, SyncStrategy, Visitor};
@@ -95,13 +95,8 @@ impl Visitor for Threads<'_> {
                 .collect::<Result<Vec<_>, _>>()
         })?;
         let counts = strategy.counts();
-        let mut raw = RawRun::from_workers(
-            w.layout().slots(),
-            &plans,
-            outs,
-            counts,
-            w.total_answers() <= MAX_HISTORY,
-        );
+        let mut raw =
+            RawRun::from_workers(w.layout().slots(), &plans, outs, counts, keeps_history(w));
         raw.add_owner_fires(strategy.fires(), &clock);
         Ok(raw)
     }
@@ -125,7 +120,7 @@ fn worker<H: Recorder>(
     progress: &Progress,
     (start_at, stop_at): (u64, u64),
 ) -> Option<WorkerOut> {
-    let mut out = WorkerOut::new(plan.answers.len());
+    let mut out = WorkerOut::new(plan.len(), keeps_history(w));
     let work = w.work;
     let limit = w.time_limit.as_nanos() as u64;
     let stop_at = if stop_at == 0 { u64::MAX } else { stop_at };
@@ -139,13 +134,13 @@ fn worker<H: Recorder>(
     // workers): planned arrivals count from there.
     let mut round_start = released.max(start_at);
     for r in 0..w.rounds as usize {
-        let first = plan.round_starts[r];
+        let first = plan.round_start(r);
         out.round_start.push(round_start);
         let deadline = round_start.saturating_add(limit).min(stop_at);
         // Back to back (no schedule), one clock read per answer: a call
         // starts when the previous one's bookkeeping is done.
         let mut last = clock.now();
-        for (i, p) in plan.round(r).iter().enumerate() {
+        for (i, p) in plan.round(r).enumerate() {
             let planned = round_start + p.at_ns;
             if planned > deadline {
                 break; // never wait for an answer that would be abandoned
@@ -169,7 +164,7 @@ fn worker<H: Recorder>(
             }
             out.submitted_at[first + i] = t0;
             out.took[first + i] = took(t0, t1);
-            out.value[first + i] = c.value.unwrap_or(NO_VALUE);
+            out.set_value(first + i, c.value.unwrap_or(NO_VALUE));
             out.outcome[first + i] = Fate::Ok;
             if c.ended {
                 out.fires.push((p.answer.slot, t1));

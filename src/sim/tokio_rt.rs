@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use tokio::sync::Barrier;
 
-use super::raw::{took, MAX_HISTORY, NO_VALUE};
+use super::raw::{keeps_history, took, NO_VALUE};
 use super::workload::{WorkerPlan, Workload};
 use super::{Clock, Fate, Progress, RawRun, RunOptions, SimError, WorkerOut};
 use crate::strategy::{
@@ -118,7 +118,7 @@ impl Visitor for Tokio<'_> {
             &plans,
             outs?,
             strategy.counts(),
-            w.total_answers() <= MAX_HISTORY,
+            keeps_history(w),
         );
         raw.add_owner_fires(strategy.fires(), &clock);
         Ok(raw)
@@ -161,7 +161,7 @@ impl Visitor for Tokio<'_> {
                 &plans,
                 outs?,
                 counts,
-                w.total_answers() <= MAX_HISTORY,
+                keeps_history(w),
             ))
         })
     }
@@ -260,7 +260,7 @@ async fn worker<H: AsyncRecorder>(
     progress: &Progress,
     (start_at, stop_at): (u64, u64),
 ) -> WorkerOut {
-    let mut out = WorkerOut::new(plan.answers.len());
+    let mut out = WorkerOut::new(plan.len(), keeps_history(w));
     let work = w.work;
     let limit = w.time_limit.as_nanos() as u64;
     let stop_at = if stop_at == 0 { u64::MAX } else { stop_at };
@@ -274,10 +274,10 @@ async fn worker<H: AsyncRecorder>(
     out.start_ns = clock.now();
     let mut round_start = released.max(start_at);
     for r in 0..w.rounds as usize {
-        let first = plan.round_starts[r];
+        let first = plan.round_start(r);
         out.round_start.push(round_start);
         let deadline = round_start.saturating_add(limit).min(stop_at);
-        for (i, p) in plan.round(r).iter().enumerate() {
+        for (i, p) in plan.round(r).enumerate() {
             let planned = round_start + p.at_ns;
             if planned > deadline {
                 break; // never wait for an answer that would be abandoned
@@ -303,7 +303,7 @@ async fn worker<H: AsyncRecorder>(
             out.submitted_at[first + i] = t0;
             out.took[first + i] = took(t0, t1);
             if let Outcome::Ok { ended, value } = outcome {
-                out.value[first + i] = value.unwrap_or(NO_VALUE);
+                out.set_value(first + i, value.unwrap_or(NO_VALUE));
                 if ended {
                     out.fires.push((p.answer.slot, t1));
                 }

@@ -59,20 +59,144 @@ pub struct Planned {
 }
 
 /// What one worker will submit, round by round.
+///
+/// A worker answers for the same players every round, so the plan keeps
+/// them once, as their answers to round 0, and derives every round's
+/// answers from them as it is played (`slot + round`, [`Layout::slot`]).
+/// A burst plays them in that order every round; an answer window keeps
+/// each round's arrival order (4 bytes per answer) and recomputes the
+/// seeded arrival times. A 200 M-answer burst thus plans in 16 bytes per
+/// player of a worker, not 24 bytes per answer: the plans were most of a
+/// large run's fresh memory, and fresh memory, not answers, was most of
+/// its wall time.
+///
+/// [`Layout::slot`]: crate::strategy::Layout::slot
 #[derive(Clone, Debug, Default)]
 pub struct WorkerPlan {
-    /// All answers, grouped by round in order.
-    pub answers: Vec<Planned>,
-    /// `answers[round_starts[r]..round_starts[r + 1]]` belong to round `r`;
-    /// has `rounds + 1` entries.
-    pub round_starts: Vec<usize>,
+    /// This worker's players, as their answers to round 0, in burst order.
+    players: Vec<Answer>,
+    /// Rounds to play.
+    rounds: u32,
+    /// With an answer window, round `r`'s order of play (indices into
+    /// `players`, by arrival) is `order[r * players.len()..][..players.len()]`;
+    /// empty in a burst.
+    order: Vec<u32>,
+    /// The answer window in ns (0: a burst).
+    window: u64,
+    /// The workload's seed, for the arrival times.
+    seed: u64,
 }
 
 impl WorkerPlan {
-    /// The answers of round `r`.
-    pub fn round(&self, r: usize) -> &[Planned] {
-        &self.answers[self.round_starts[r]..self.round_starts[r + 1]]
+    /// Answers in the whole plan.
+    pub fn len(&self) -> usize {
+        self.players.len() * self.rounds as usize
     }
+
+    /// Whether the plan has no answers.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Index of round `r`'s first answer in the plan (and in a worker's
+    /// per-answer columns): rounds follow each other, each with one answer
+    /// per player of the worker.
+    pub fn round_start(&self, r: usize) -> usize {
+        r * self.players.len()
+    }
+
+    /// The answers of round `r`, in the order they are submitted.
+    pub fn round(&self, r: usize) -> RoundPlan<'_> {
+        RoundPlan {
+            plan: self,
+            round: r as u32,
+            order: if self.order.is_empty() {
+                &[]
+            } else {
+                &self.order[self.round_start(r)..self.round_start(r + 1)]
+            },
+            next: 0,
+        }
+    }
+
+    /// Every answer of the plan, round by round, in the order submitted.
+    pub fn iter(&self) -> impl Iterator<Item = Planned> + '_ {
+        (0..self.rounds as usize).flat_map(|r| self.round(r))
+    }
+
+    /// Rounds in the plan.
+    pub fn rounds(&self) -> usize {
+        self.rounds as usize
+    }
+
+    /// Whether the plan is a burst: every round in the players' order,
+    /// with no arrival times.
+    pub fn is_burst(&self) -> bool {
+        self.window == 0
+    }
+
+    /// This worker's players as their answers to round 0 (in burst order).
+    pub fn players(&self) -> &[Answer] {
+        &self.players
+    }
+
+    /// Round `round`'s answer of player `first` (given as its round-0 answer).
+    #[inline]
+    fn planned(&self, first: Answer, round: u32) -> Planned {
+        let at_ns = if self.window == 0 {
+            0
+        } else {
+            arrival(self.seed, self.window, first.room, first.player, round)
+        };
+        Planned {
+            answer: Answer {
+                round,
+                slot: first.slot + round,
+                ..first
+            },
+            at_ns,
+        }
+    }
+}
+
+/// The answers of one round of a [`WorkerPlan`], in the order submitted.
+#[derive(Clone, Debug)]
+pub struct RoundPlan<'a> {
+    plan: &'a WorkerPlan,
+    round: u32,
+    /// The round's order of play (empty in a burst: the players' order).
+    order: &'a [u32],
+    next: usize,
+}
+
+impl Iterator for RoundPlan<'_> {
+    type Item = Planned;
+
+    #[inline]
+    fn next(&mut self) -> Option<Planned> {
+        let players = &self.plan.players;
+        let k = if self.order.is_empty() {
+            self.next
+        } else {
+            *self.order.get(self.next)? as usize
+        };
+        let first = *players.get(k)?;
+        self.next += 1;
+        Some(self.plan.planned(first, self.round))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.plan.players.len() - self.next;
+        (n, Some(n))
+    }
+}
+
+impl ExactSizeIterator for RoundPlan<'_> {}
+
+/// The seeded arrival offset of `player` of `room` in `round`, in `[0, window)`.
+fn arrival(seed: u64, window: u64, room: u32, player: u32, round: u32) -> u64 {
+    let who = (room as u64) << 32 | player as u64;
+    mix(seed ^ mix(who) ^ mix(mix(round as u64))) % window
 }
 
 impl Workload {
@@ -137,61 +261,55 @@ impl Workload {
         let layout = self.layout();
         let workers = self.workers.max(1) as usize;
         let window = self.window.as_nanos() as u64;
-        let mut plans = vec![WorkerPlan::default(); workers];
-        // Who does what never changes between rounds; compute it once.
-        let mut mine: Vec<Vec<(u32, u32)>> = vec![Vec::new(); workers];
+        let mut plans: Vec<WorkerPlan> = (0..workers)
+            .map(|_| WorkerPlan {
+                rounds: self.rounds,
+                window,
+                seed: self.seed,
+                ..WorkerPlan::default()
+            })
+            .collect();
+        // Who answers for whom never changes between rounds.
         for room in 0..self.rooms {
             for player in 0..self.players {
                 let (p, w) = self.assign(room, player);
                 if p == process {
-                    mine[w as usize].push((room, player));
+                    plans[w as usize]
+                        .players
+                        .push(layout.answer(room, 0, player));
                 }
             }
         }
-        let rounds = self.rounds;
-        let seed = self.seed;
-        let build = |plan: &mut WorkerPlan, mine: &[(u32, u32)]| {
-            plan.answers = super::mem::with_capacity(mine.len() * rounds as usize);
-            for round in 0..rounds {
-                plan.round_starts.push(plan.answers.len());
-                let start = plan.answers.len();
-                for &(room, player) in mine {
-                    let at_ns = if window == 0 {
-                        0
-                    } else {
-                        let who = (room as u64) << 32 | player as u64;
-                        mix(seed ^ mix(who) ^ mix(mix(round as u64))) % window
-                    };
-                    plan.answers.push(Planned {
-                        answer: layout.answer(room, round, player),
-                        at_ns,
-                    });
-                }
-                if window != 0 {
-                    plan.answers[start..].sort_by_key(|p| p.at_ns);
-                }
+        if window == 0 {
+            return plans; // a burst plays the players' order every round
+        }
+        // An answer window orders each round by its seeded arrival times
+        // (a stable sort: ties keep the players' order).
+        let order = |plan: &mut WorkerPlan| {
+            let n = plan.players.len();
+            plan.order = super::mem::with_capacity(n * plan.rounds as usize);
+            let mut at = Vec::with_capacity(n);
+            for round in 0..plan.rounds {
+                at.clear();
+                at.extend(plan.players.iter().map(|a| plan.planned(*a, round).at_ns));
+                let start = plan.order.len();
+                plan.order.extend(0..n as u32);
+                plan.order[start..].sort_by_key(|&k| at[k as usize]);
             }
-            plan.round_starts.push(plan.answers.len());
         };
-        // A large run's plans are gigabytes of fresh memory, and most of
-        // their cost is the kernel clearing its pages: build the workers'
-        // plans on every core, a share of the workers each.
+        // A large run's orders are gigabytes of fresh memory, and most of
+        // their cost is the kernel clearing its pages: build them on every
+        // core, a share of the workers each.
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         if parallel && cores > 1 && workers > 1 {
             let share = workers.div_ceil(cores);
             std::thread::scope(|scope| {
-                for (plans, mine) in plans.chunks_mut(share).zip(mine.chunks(share)) {
-                    scope.spawn(move || {
-                        for (plan, mine) in plans.iter_mut().zip(mine) {
-                            build(plan, mine);
-                        }
-                    });
+                for plans in plans.chunks_mut(share) {
+                    scope.spawn(move || plans.iter_mut().for_each(order));
                 }
             });
         } else {
-            for (plan, mine) in plans.iter_mut().zip(&mine) {
-                build(plan, mine);
-            }
+            plans.iter_mut().for_each(order);
         }
         plans
     }
@@ -219,12 +337,13 @@ pub mod limits {
     /// Total answers of one run (a hard cap; memory is checked separately by
     /// [`super::Workload::estimated_bytes`]).
     pub const MAX_ANSWERS: u64 = 200_000_000;
-    /// Bytes per planned answer: its plan entry (24), submission time,
-    /// outcome, value and duration (17), and slack for vectors that grow by
-    /// doubling. (Histories, 32 bytes per answer, are kept only up to
-    /// 2 million answers.)
-    pub const BYTES_PER_ANSWER: u64 = 56;
-    /// Bytes per room-round: a padded counter (128), the merged observations
+    /// Bytes per planned answer: its submission time, outcome, value and
+    /// duration (17), its place in an answer window's order (4), and slack.
+    /// (Plans keep each worker's players once, not each answer; histories,
+    /// 32 bytes per answer, are kept only up to 2 million answers.)
+    pub const BYTES_PER_ANSWER: u64 = 28;
+    /// Bytes per room-round: a padded counter (128, for strategies such as
+    /// `semaphore` that pad every room-round), the merged observations
     /// (36), the checker's arrays (16) and slack.
     pub const BYTES_PER_SLOT: u64 = 200;
     /// Workers per process.
@@ -238,8 +357,9 @@ pub mod limits {
 impl Workload {
     /// A generous estimate of the memory one trial needs: per answer (plan
     /// and per-worker results) and per room-round (counters, observations,
-    /// checks). Measured on x86-64: ~240 bytes per answer at one player per
-    /// room, ~60 at eight.
+    /// checks). Measured on x86-64 (peak RSS of 10 M-answer bursts, 5
+    /// rounds): at one player per room up to ~200 bytes per answer
+    /// (`semaphore`; `atomic` ~95), at eight ~40.
     pub fn estimated_bytes(&self) -> u64 {
         let slots = self.rooms as u64 * self.rounds as u64;
         self.total_answers()
@@ -364,23 +484,72 @@ mod tests {
         }
     }
 
+    /// Every worker's plan, flattened: its rounds' answers in order.
+    fn flat(plans: Vec<WorkerPlan>) -> Vec<Vec<Planned>> {
+        plans.iter().map(|p| p.iter().collect()).collect()
+    }
+
+    /// The plans as the simulator planned them before plans were compact:
+    /// each worker's (room, player) pairs in room order, every round, by
+    /// arrival time with a window (stable, so ties keep that order).
+    fn reference(wl: &Workload, process: u32) -> Vec<Vec<Planned>> {
+        let layout = wl.layout();
+        let window = wl.window.as_nanos() as u64;
+        (0..wl.workers)
+            .map(|worker| {
+                let mine: Vec<(u32, u32)> = (0..wl.rooms)
+                    .flat_map(|room| (0..wl.players).map(move |player| (room, player)))
+                    .filter(|&(room, player)| wl.assign(room, player) == (process, worker))
+                    .collect();
+                let mut all = Vec::new();
+                for round in 0..wl.rounds {
+                    let mut this: Vec<Planned> = mine
+                        .iter()
+                        .map(|&(room, player)| Planned {
+                            answer: layout.answer(room, round, player),
+                            at_ns: if window == 0 {
+                                0
+                            } else {
+                                arrival(wl.seed, window, room, player, round)
+                            },
+                        })
+                        .collect();
+                    this.sort_by_key(|p| p.at_ns);
+                    all.extend(this);
+                }
+                all
+            })
+            .collect()
+    }
+
     #[test]
-    fn every_answer_is_planned_exactly_once() {
+    fn plans_are_the_reference_plans_and_plan_every_answer_once() {
         for balance in [Balance::RoundRobin, Balance::Hash] {
             for window in [Duration::ZERO, Duration::from_millis(1)] {
                 let wl = w(3, 4, balance, window);
                 let mut seen = std::collections::HashSet::new();
                 for p in 0..3 {
-                    for plan in wl.plans(p) {
-                        assert_eq!(plan.round_starts.len(), 4);
-                        for (r, _) in (0..3).enumerate() {
-                            assert!(plan.round(r).iter().all(|a| a.answer.round == r as u32));
+                    let plans = wl.plans(p);
+                    for plan in &plans {
+                        assert_eq!(plan.len(), plan.players().len() * 3);
+                        for r in 0..3 {
+                            let round: Vec<Planned> = plan.round(r).collect();
+                            assert_eq!(round.len(), plan.round(r).len());
+                            assert_eq!(round.len(), plan.round_start(r + 1) - plan.round_start(r));
+                            assert!(round.iter().all(|a| a.answer.round == r as u32));
+                            assert!(round.windows(2).all(|x| x[0].at_ns <= x[1].at_ns));
                         }
-                        for a in plan.answers {
+                        for a in plan.iter() {
                             assert!(seen.insert(a.answer), "{a:?} planned twice");
+                            assert_eq!(
+                                a.answer,
+                                wl.layout()
+                                    .answer(a.answer.room, a.answer.round, a.answer.player)
+                            );
                             assert!(a.at_ns < window.as_nanos().max(1) as u64);
                         }
                     }
+                    assert_eq!(flat(plans), reference(&wl, p));
                 }
                 assert_eq!(seen.len() as u64, wl.total_answers());
             }
@@ -391,13 +560,7 @@ mod tests {
     fn same_seed_same_plan_other_seed_other_plan() {
         let a = w(2, 2, Balance::Hash, Duration::from_millis(1));
         let mut b = a.clone();
-        let plan = |wl: &Workload| -> Vec<(Answer, u64)> {
-            wl.plans(0)
-                .into_iter()
-                .flat_map(|p| p.answers)
-                .map(|p| (p.answer, p.at_ns))
-                .collect()
-        };
+        let plan = |wl: &Workload| flat(wl.plans(0));
         assert_eq!(plan(&a), plan(&b));
         b.seed = 43;
         assert_ne!(plan(&a), plan(&b));
@@ -411,12 +574,6 @@ mod tests {
             for window in [Duration::ZERO, Duration::from_millis(1)] {
                 let mut wl = w(2, 5, balance, window);
                 wl.workers = 7;
-                let flat = |plans: Vec<WorkerPlan>| -> Vec<(Vec<usize>, Vec<Planned>)> {
-                    plans
-                        .into_iter()
-                        .map(|p| (p.round_starts, p.answers))
-                        .collect()
-                };
                 for p in 0..2 {
                     assert_eq!(flat(wl.plans_on(p, true)), flat(wl.plans_on(p, false)));
                 }
