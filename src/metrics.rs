@@ -41,6 +41,21 @@ impl Recorder {
         let _ = self.hist.record(ns.max(1));
     }
 
+    /// Records every value of `values`, exactly as [`Recorder::record`]
+    /// would one by one, through a [`Batch`].
+    pub fn record_many(&mut self, values: impl Iterator<Item = u64>) {
+        let mut batch = self.batch();
+        values.for_each(|v| batch.record(v));
+    }
+
+    /// A batch of values to record: see [`Batch`].
+    pub fn batch(&mut self) -> Batch<'_> {
+        Batch {
+            small: vec![0; Batch::SMALL],
+            to: self,
+        }
+    }
+
     /// Adds another recorder's values.
     pub fn merge(&mut self, other: &Recorder) {
         // Auto-resizing histograms accept any values, so `add` cannot fail.
@@ -92,6 +107,40 @@ impl Recorder {
     }
 }
 
+/// Values on their way into a [`Recorder`], exactly as if recorded one by
+/// one. Values under 4,096 ns (in a burst, nearly all of them) are counted
+/// in a plain array and each count is added to the histogram once, when the
+/// batch is dropped: an increment per value instead of a histogram record,
+/// which was most of the cost of filling a 200 M-answer run's histograms.
+pub struct Batch<'a> {
+    to: &'a mut Recorder,
+    small: Vec<u64>,
+}
+
+impl Batch<'_> {
+    const SMALL: usize = 4_096;
+
+    /// Records one latency.
+    #[inline]
+    pub fn record(&mut self, ns: u64) {
+        match self.small.get_mut(ns as usize) {
+            Some(n) => *n += 1,
+            None => self.to.record(ns),
+        }
+    }
+}
+
+impl Drop for Batch<'_> {
+    fn drop(&mut self) {
+        for (v, &n) in self.small.iter().enumerate() {
+            if n > 0 {
+                // As in `Recorder::record`: auto-resizing, and 0 is filed as 1.
+                let _ = self.to.hist.record_n((v as u64).max(1), n);
+            }
+        }
+    }
+}
+
 /// Histogram buckets as `(value, count)` pairs.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Buckets(pub Vec<(u64, u64)>);
@@ -99,6 +148,19 @@ pub struct Buckets(pub Vec<(u64, u64)>);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn record_many_is_recording_one_by_one() {
+        let values: Vec<u64> = (0..50_000u64)
+            .map(|i| (i * 7919) % 5_000 + if i % 97 == 0 { 1_000_000 + i } else { 0 })
+            .collect();
+        let mut one = Recorder::new();
+        values.iter().for_each(|&v| one.record(v));
+        let mut many = Recorder::new();
+        many.record_many(values.iter().copied());
+        assert_eq!(one.to_buckets().0, many.to_buckets().0);
+        assert_eq!(one.len(), many.len());
+    }
 
     #[test]
     fn merge_and_round_trip_keep_percentiles() {

@@ -125,8 +125,8 @@ pub fn evaluate(id: StrategyId, w: &Workload, env: &Env, raw: &RawRun) -> Strate
 /// slipped is not hidden.
 pub fn evaluate_trial(id: StrategyId, w: &Workload, env: &Env, raw: &RawRun) -> Trial {
     let slots = raw.submitted.len();
-    let mut fires = vec![0u32; slots];
-    let mut first_fire = vec![u64::MAX; slots];
+    let mut fires = super::mem::filled(slots, 0u32);
+    let mut first_fire = super::mem::filled(slots, u64::MAX);
     for &(s, t) in &raw.fires {
         let s = s as usize;
         fires[s] += 1;
@@ -141,6 +141,7 @@ pub fn evaluate_trial(id: StrategyId, w: &Workload, env: &Env, raw: &RawRun) -> 
     // The first room-round with an anomaly, to draw when the history check
     // found none.
     let mut first_anomalous: Option<(usize, &'static str)> = None;
+    let mut end_batch = end_latency.batch();
     for s in 0..slots {
         let ok = raw.ok[s] as u64;
         let upper = ok + raw.unknown[s] as u64;
@@ -199,7 +200,7 @@ pub fn evaluate_trial(id: StrategyId, w: &Workload, env: &Env, raw: &RawRun) -> 
                     .copied()
                     .filter(|&p| p > 0)
                     .unwrap_or(raw.last_submit[s]);
-                end_latency.record(first_fire[s].saturating_sub(planned));
+                end_batch.record(first_fire[s].saturating_sub(planned));
             }
         }
         let class = if abandoned {
@@ -223,6 +224,7 @@ pub fn evaluate_trial(id: StrategyId, w: &Workload, env: &Env, raw: &RawRun) -> 
         };
         *class += 1;
     }
+    drop(end_batch);
     // Histories: every room-round whose calls returned counts must be
     // linearizable; one room-round (a broken one, if any) is kept to draw.
     let mut by_slot: Vec<u32> = (0..raw.history.len() as u32).collect();

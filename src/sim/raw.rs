@@ -134,11 +134,12 @@ impl WorkerOut {
     /// Fills the latency histogram from the submitted answers' `took`
     /// (those not already recorded by [`WorkerOut::record_long`]).
     pub(crate) fn latencies_from_took(&mut self) {
-        for (took, fate) in self.took.iter().zip(&self.outcome) {
-            if *fate != Fate::NotSubmitted && *took < u32::MAX {
-                self.latency.record(*took as u64);
-            }
-        }
+        let submitted = self.took.iter().zip(&self.outcome);
+        self.latency.record_many(
+            submitted
+                .filter(|&(&took, &fate)| fate != Fate::NotSubmitted && took < u32::MAX)
+                .map(|(&took, _)| took as u64),
+        );
     }
 
     /// Stores the count answer `i`'s call produced, if values are kept.
@@ -296,8 +297,15 @@ impl RawRun {
         let mut latency = Latency::new();
         let mut response = Latency::new();
         let mut lateness = Latency::new();
-        for out in outs {
-            raw.fires.extend_from_slice(&out.fires);
+        // The fires, in one vector: the first worker's, grown once.
+        let fires: usize = outs.iter().map(|o| o.fires.len()).sum();
+        for mut out in outs {
+            if raw.fires.is_empty() {
+                raw.fires = std::mem::take(&mut out.fires);
+                raw.fires.reserve_exact(fires - raw.fires.len());
+            } else {
+                raw.fires.extend_from_slice(&out.fires);
+            }
             raw.outcomes.retries += out.retries;
             latency.merge(&out.latency);
             response.merge(&out.response);
@@ -406,6 +414,20 @@ impl<'a> Tally<'a> {
             outcomes: Outcomes::default(),
         };
         (tally, history, outcomes)
+    }
+
+    /// Writes every element of the range once (zeros, as allocated). The
+    /// arrays come zeroed but unmapped: read before written, each page
+    /// would map the shared zero page and then be copied, with a TLB
+    /// shootdown across the tallying threads each time. Written first, it
+    /// is simply allocated, by the thread that will use it.
+    fn touch(&mut self) {
+        self.submitted.fill(0);
+        self.ok.fill(0);
+        self.unknown.fill(0);
+        self.abandoned.fill(0);
+        self.last_submit.fill(0);
+        self.last_planned.fill(0);
     }
 
     /// Splits the range at room-round `at` (relative to its start).
@@ -569,6 +591,7 @@ fn tally_bursts(raw: &mut RawRun, plans: &[WorkerPlan], outs: &[WorkerOut], part
             .into_iter()
             .map(|(mut tally, rooms)| {
                 scope.spawn(move || {
+                    tally.touch();
                     for (plan, out) in plans.iter().zip(outs) {
                         tally.add_burst(plan, out, rooms.clone());
                     }

@@ -270,13 +270,29 @@ impl Workload {
             })
             .collect();
         // Who answers for whom never changes between rounds.
+        let procs = self.effective_processes();
+        let (mut p, mut w) = (0, 0);
         for room in 0..self.rooms {
             for player in 0..self.players {
-                let (p, w) = self.assign(room, player);
-                if p == process {
-                    plans[w as usize]
+                // Round-robin deals players `g = 0, 1, 2…` to process
+                // `g % procs` and worker `(g / procs) % workers`
+                // ([`Workload::assign`]), counted here without dividing.
+                let (on, by) = match self.balance {
+                    Balance::RoundRobin => (p, w),
+                    Balance::Hash => self.assign(room, player),
+                };
+                if on == process {
+                    plans[by as usize]
                         .players
                         .push(layout.answer(room, 0, player));
+                }
+                p += 1;
+                if p == procs {
+                    p = 0;
+                    w += 1;
+                    if w == workers as u32 {
+                        w = 0;
+                    }
                 }
             }
         }
