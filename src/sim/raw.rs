@@ -287,11 +287,7 @@ impl RawRun {
             tally.outcomes.add_to(outcomes);
         } else {
             let answers: u64 = plans.iter().map(|p| p.len() as u64).sum();
-            let parts = if answers >= PARALLEL_TALLY_FROM {
-                std::thread::available_parallelism().map_or(1, |n| n.get())
-            } else {
-                1
-            };
+            let parts = super::workload::threads_for(answers);
             tally_bursts(&mut raw, plans, &outs, parts as u32);
         }
         let mut latency = Latency::new();
@@ -564,9 +560,6 @@ impl Outcomes {
         to.retries += self.retries;
     }
 }
-
-/// From this many answers a burst is tallied on every core.
-const PARALLEL_TALLY_FROM: u64 = 4_000_000;
 
 /// Tallies burst workers' answers without a history into `raw` in `parts`
 /// threads (one per core for a large run), each a range of rooms, so a

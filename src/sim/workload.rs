@@ -251,13 +251,12 @@ impl Workload {
     /// a seeded arrival time in `[0, window)` and a worker submits in
     /// arrival order.
     pub fn plans(&self, process: u32) -> Vec<WorkerPlan> {
-        let total = self.rooms as u64 * self.players as u64 * self.rounds as u64;
-        self.plans_on(process, total >= PARALLEL_PLANS_FROM)
+        self.plans_on(process, threads_for(self.total_answers()))
     }
 
-    /// [`Workload::plans`], built on every core when `parallel` (the same
-    /// plans either way).
-    fn plans_on(&self, process: u32, parallel: bool) -> Vec<WorkerPlan> {
+    /// [`Workload::plans`], the window's orders built on `threads` threads
+    /// (the same plans for any number).
+    fn plans_on(&self, process: u32, threads: usize) -> Vec<WorkerPlan> {
         let layout = self.layout();
         let workers = self.workers.max(1) as usize;
         let window = self.window.as_nanos() as u64;
@@ -316,9 +315,8 @@ impl Workload {
         // A large run's orders are gigabytes of fresh memory, and most of
         // their cost is the kernel clearing its pages: build them on every
         // core, a share of the workers each.
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        if parallel && cores > 1 && workers > 1 {
-            let share = workers.div_ceil(cores);
+        if threads > 1 && workers > 1 {
+            let share = workers.div_ceil(threads);
             std::thread::scope(|scope| {
                 for plans in plans.chunks_mut(share) {
                     scope.spawn(move || plans.iter_mut().for_each(order));
@@ -331,8 +329,17 @@ impl Workload {
     }
 }
 
-/// From this many answers, [`Workload::plans`] builds plans on every core.
-const PARALLEL_PLANS_FROM: u64 = 4_000_000;
+/// Threads for per-answer work outside the measured region (building a
+/// window's orders, tallying a burst) in a run of `answers` answers: every
+/// core from 4 million answers, where it pays for starting them; else one.
+pub(crate) fn threads_for(answers: u64) -> usize {
+    const PARALLEL_FROM: u64 = 4_000_000;
+    if answers >= PARALLEL_FROM {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        1
+    }
+}
 
 /// SplitMix64's finaliser: a fast, well-mixed 64-bit hash (Steele et al., 2014).
 pub(crate) fn mix(mut z: u64) -> u64 {
@@ -582,8 +589,8 @@ mod tests {
         assert_ne!(plan(&a), plan(&b));
     }
 
-    /// Plans built on every core are the plans built on one, worker by
-    /// worker, with and without a window.
+    /// Plans built on several threads are the plans built on one, worker
+    /// by worker, with and without a window (whatever the machine's cores).
     #[test]
     fn plans_built_in_parallel_are_the_same_plans() {
         for balance in [Balance::RoundRobin, Balance::Hash] {
@@ -591,7 +598,7 @@ mod tests {
                 let mut wl = w(2, 5, balance, window);
                 wl.workers = 7;
                 for p in 0..2 {
-                    assert_eq!(flat(wl.plans_on(p, true)), flat(wl.plans_on(p, false)));
+                    assert_eq!(flat(wl.plans_on(p, 3)), flat(wl.plans_on(p, 1)));
                 }
             }
         }
