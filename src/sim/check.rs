@@ -132,99 +132,41 @@ pub fn evaluate_trial(id: StrategyId, w: &Workload, env: &Env, raw: &RawRun) -> 
         fires[s] += 1;
         first_fire[s] = first_fire[s].min(t);
     }
-    let mut a = Anomalies::default();
-    let mut end_latency = Latency::new();
-    let mut bounds_violations = 0;
-    let mut timed_out = 0;
-    let mut unjudged = 0;
-    let mut rounds = RoundOutcomes::default();
-    // The first room-round with an anomaly, to draw when the history check
-    // found none.
-    let mut first_anomalous: Option<(usize, &'static str)> = None;
-    let mut end_batch = end_latency.batch();
-    for s in 0..slots {
-        let ok = raw.ok[s] as u64;
-        let upper = ok + raw.unknown[s] as u64;
-        let c = raw.counts.get(s).copied().unwrap_or(0) as u64;
-        if c < ok {
-            a.lost_updates += ok - c;
-        }
-        if c > upper {
-            a.over_counts += c - upper;
-        }
-        if c < ok || c > upper {
-            bounds_violations += 1;
-        }
-        let abandoned = raw.abandoned.get(s).copied().unwrap_or(0) > 0;
-        if abandoned {
-            timed_out += 1;
-            unjudged += 1;
-        }
-        // An answer that failed or whose reply never came carries the
-        // round's end decision with it: a round holding one is judged by
-        // the counter bounds alone, never as the strategy's missed end.
-        let uncertain = raw.submitted[s] > raw.ok[s];
-        match fires[s] {
-            // Answers the harness never submitted cannot end the round: that
-            // is the run overrunning its time limit, not the strategy.
-            0 if abandoned => {}
-            0 if uncertain => unjudged += 1,
-            0 => a.missed_end += 1,
-            1 => {}
-            _ => a.duplicate_end += 1,
-        }
-        let early = fires[s] > 0 && first_fire[s] < raw.last_submit[s];
-        if first_anomalous.is_none() {
-            let why = if c < ok {
-                Some("lost_updates")
-            } else if c > upper {
-                Some("over_counts")
-            } else if fires[s] == 0 && !uncertain && !abandoned {
-                Some("missed_end")
-            } else if fires[s] > 1 {
-                Some("duplicate_end")
-            } else if early {
-                Some("early_end")
-            } else {
-                None
-            };
-            first_anomalous = why.map(|w| (s, w));
-        }
-        if fires[s] > 0 {
-            if early {
-                a.early_end += 1;
-            } else {
-                let planned = raw
-                    .last_planned
-                    .get(s)
-                    .copied()
-                    .filter(|&p| p > 0)
-                    .unwrap_or(raw.last_submit[s]);
-                end_batch.record(first_fire[s].saturating_sub(planned));
-            }
-        }
-        let class = if abandoned {
-            &mut rounds.timed_out
-        } else if fires[s] == 0 && uncertain && c >= ok && c <= upper {
-            &mut rounds.end_unjudged
-        } else if fires[s] == 0 && !uncertain {
-            &mut rounds.missed
-        } else if fires[s] > 1 {
-            &mut rounds.ended_twice
-        } else if early {
-            &mut rounds.ended_early
-        } else if c + 1 < ok {
-            &mut rounds.lost_2_plus
-        } else if c < ok {
-            &mut rounds.lost_1
-        } else if c > upper {
-            &mut rounds.over_counted
-        } else {
-            &mut rounds.exact
-        };
-        *class += 1;
+    // Room-rounds are judged each on its own: in parts, on every core for
+    // a large run, then added up in order (the first anomalous room-round
+    // is the first part's that has one).
+    let parts = super::workload::threads_for(slots as u64).clamp(1, slots.max(1));
+    let share = slots.div_ceil(parts).max(1);
+    let (fires, first_fire) = (&fires[..], &first_fire[..]);
+    let judged: Vec<Judged> = if parts == 1 {
+        vec![Judged::of(raw, fires, first_fire, 0..slots)]
+    } else {
+        std::thread::scope(|scope| {
+            let joins: Vec<_> = (0..parts)
+                .map(|p| {
+                    let range = (p * share).min(slots)..((p + 1) * share).min(slots);
+                    scope.spawn(move || Judged::of(raw, fires, first_fire, range))
+                })
+                .collect();
+            joins
+                .into_iter()
+                .map(|j| j.join().expect("judging room-rounds cannot panic"))
+                .collect()
+        })
+    };
+    let mut all = Judged::default();
+    for part in judged {
+        all.add(part);
     }
-    drop(end_batch);
+    let Judged {
+        anomalies: mut a,
+        rounds,
+        end_latency,
+        bounds_violations,
+        timed_out,
+        unjudged,
+        first_anomalous,
+    } = all;
     // Histories: every room-round whose calls returned counts must be
     // linearizable; one room-round (a broken one, if any) is kept to draw.
     let mut by_slot: Vec<u32> = (0..raw.history.len() as u32).collect();
@@ -319,6 +261,142 @@ pub fn evaluate_trial(id: StrategyId, w: &Workload, env: &Env, raw: &RawRun) -> 
         lateness,
         end_latency,
         history: Vec::new(),
+    }
+}
+
+/// What the room-rounds of one range came to: [`evaluate_trial`] judges
+/// ranges in parallel and adds them up in order.
+#[derive(Default)]
+struct Judged {
+    anomalies: Anomalies,
+    rounds: RoundOutcomes,
+    end_latency: Latency,
+    bounds_violations: u64,
+    timed_out: u64,
+    unjudged: u64,
+    /// The first room-round with an anomaly, to draw when the history
+    /// check found none.
+    first_anomalous: Option<(usize, &'static str)>,
+}
+
+impl Judged {
+    /// Judges room-rounds `range` of `raw`, given each one's number of
+    /// fires and first fire.
+    fn of(
+        raw: &RawRun,
+        fires: &[u32],
+        first_fire: &[u64],
+        range: std::ops::Range<usize>,
+    ) -> Judged {
+        let mut a = Anomalies::default();
+        let mut rounds = RoundOutcomes::default();
+        let mut end_latency = Latency::new();
+        let (mut bounds_violations, mut timed_out, mut unjudged) = (0, 0, 0);
+        let mut first_anomalous = None;
+        let mut end_batch = end_latency.batch();
+        for s in range {
+            let ok = raw.ok[s] as u64;
+            let upper = ok + raw.unknown[s] as u64;
+            let c = raw.counts.get(s).copied().unwrap_or(0) as u64;
+            if c < ok {
+                a.lost_updates += ok - c;
+            }
+            if c > upper {
+                a.over_counts += c - upper;
+            }
+            if c < ok || c > upper {
+                bounds_violations += 1;
+            }
+            let abandoned = raw.abandoned.get(s).copied().unwrap_or(0) > 0;
+            if abandoned {
+                timed_out += 1;
+                unjudged += 1;
+            }
+            // An answer that failed or whose reply never came carries the
+            // round's end decision with it: a round holding one is judged by
+            // the counter bounds alone, never as the strategy's missed end.
+            let uncertain = raw.submitted[s] > raw.ok[s];
+            match fires[s] {
+                // Answers the harness never submitted cannot end the round: that
+                // is the run overrunning its time limit, not the strategy.
+                0 if abandoned => {}
+                0 if uncertain => unjudged += 1,
+                0 => a.missed_end += 1,
+                1 => {}
+                _ => a.duplicate_end += 1,
+            }
+            let early = fires[s] > 0 && first_fire[s] < raw.last_submit[s];
+            if first_anomalous.is_none() {
+                let why = if c < ok {
+                    Some("lost_updates")
+                } else if c > upper {
+                    Some("over_counts")
+                } else if fires[s] == 0 && !uncertain && !abandoned {
+                    Some("missed_end")
+                } else if fires[s] > 1 {
+                    Some("duplicate_end")
+                } else if early {
+                    Some("early_end")
+                } else {
+                    None
+                };
+                first_anomalous = why.map(|w| (s, w));
+            }
+            if fires[s] > 0 {
+                if early {
+                    a.early_end += 1;
+                } else {
+                    let planned = raw
+                        .last_planned
+                        .get(s)
+                        .copied()
+                        .filter(|&p| p > 0)
+                        .unwrap_or(raw.last_submit[s]);
+                    end_batch.record(first_fire[s].saturating_sub(planned));
+                }
+            }
+            let class = if abandoned {
+                &mut rounds.timed_out
+            } else if fires[s] == 0 && uncertain && c >= ok && c <= upper {
+                &mut rounds.end_unjudged
+            } else if fires[s] == 0 && !uncertain {
+                &mut rounds.missed
+            } else if fires[s] > 1 {
+                &mut rounds.ended_twice
+            } else if early {
+                &mut rounds.ended_early
+            } else if c + 1 < ok {
+                &mut rounds.lost_2_plus
+            } else if c < ok {
+                &mut rounds.lost_1
+            } else if c > upper {
+                &mut rounds.over_counted
+            } else {
+                &mut rounds.exact
+            };
+            *class += 1;
+        }
+        drop(end_batch);
+        Judged {
+            anomalies: a,
+            rounds,
+            end_latency,
+            bounds_violations,
+            timed_out,
+            unjudged,
+            first_anomalous,
+        }
+    }
+
+    /// Adds the judgement of the range that follows this one.
+    fn add(&mut self, later: Judged) {
+        self.anomalies.add(&later.anomalies);
+        self.rounds.add(&later.rounds);
+        self.end_latency.merge(&later.end_latency);
+        self.bounds_violations += later.bounds_violations;
+        self.timed_out += later.timed_out;
+        self.unjudged += later.unjudged;
+        self.first_anomalous = self.first_anomalous.or(later.first_anomalous);
     }
 }
 

@@ -162,7 +162,7 @@ fn worker<H: Recorder>(
                 out.lateness.record(t0.saturating_sub(planned));
                 out.response.record(t1.saturating_sub(planned));
             }
-            out.submitted_at[first + i] = t0;
+            out.set_submitted(first + i, round_start, t0);
             out.took[first + i] = took(t0, t1);
             out.set_value(first + i, c.value.unwrap_or(NO_VALUE));
             out.outcome[first + i] = Fate::Ok;

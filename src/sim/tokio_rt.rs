@@ -300,7 +300,7 @@ async fn worker<H: AsyncRecorder>(
                 out.lateness.record(t0.saturating_sub(planned));
                 out.response.record(t1.saturating_sub(planned));
             }
-            out.submitted_at[first + i] = t0;
+            out.set_submitted(first + i, round_start, t0);
             out.took[first + i] = took(t0, t1);
             if let Outcome::Ok { ended, value } = outcome {
                 out.set_value(first + i, value.unwrap_or(NO_VALUE));
