@@ -125,27 +125,19 @@ pub fn evaluate(id: StrategyId, w: &Workload, env: &Env, raw: &RawRun) -> Strate
 /// slipped is not hidden.
 pub fn evaluate_trial(id: StrategyId, w: &Workload, env: &Env, raw: &RawRun) -> Trial {
     let slots = raw.submitted.len();
-    let mut fires = super::mem::filled(slots, 0u32);
-    let mut first_fire = super::mem::filled(slots, u64::MAX);
-    for &(s, t) in &raw.fires {
-        let s = s as usize;
-        fires[s] += 1;
-        first_fire[s] = first_fire[s].min(t);
-    }
     // Room-rounds are judged each on its own: in parts, on every core for
     // a large run, then added up in order (the first anomalous room-round
     // is the first part's that has one).
     let parts = super::workload::threads_for(slots as u64).clamp(1, slots.max(1));
     let share = slots.div_ceil(parts).max(1);
-    let (fires, first_fire) = (&fires[..], &first_fire[..]);
     let judged: Vec<Judged> = if parts == 1 {
-        vec![Judged::of(raw, fires, first_fire, 0..slots)]
+        vec![Judged::of(raw, 0..slots)]
     } else {
         std::thread::scope(|scope| {
             let joins: Vec<_> = (0..parts)
                 .map(|p| {
                     let range = (p * share).min(slots)..((p + 1) * share).min(slots);
-                    scope.spawn(move || Judged::of(raw, fires, first_fire, range))
+                    scope.spawn(move || Judged::of(raw, range))
                 })
                 .collect();
             joins
@@ -280,14 +272,20 @@ struct Judged {
 }
 
 impl Judged {
-    /// Judges room-rounds `range` of `raw`, given each one's number of
-    /// fires and first fire.
-    fn of(
-        raw: &RawRun,
-        fires: &[u32],
-        first_fire: &[u64],
-        range: std::ops::Range<usize>,
-    ) -> Judged {
+    /// Judges room-rounds `range` of `raw`.
+    fn of(raw: &RawRun, range: std::ops::Range<usize>) -> Judged {
+        // Each room-round's fires and first fire, in this range's own
+        // arrays (indexed from its start).
+        let base = range.start;
+        // 0, 1 or more is all that matters: one byte, saturating.
+        let mut fires = super::mem::filled(range.len(), 0u8);
+        let mut first_fire = super::mem::filled(range.len(), u64::MAX);
+        for &(s, t) in &raw.fires {
+            if let Some(i) = (s as usize).checked_sub(base).filter(|&i| i < fires.len()) {
+                fires[i] = fires[i].saturating_add(1);
+                first_fire[i] = first_fire[i].min(t);
+            }
+        }
         let mut a = Anomalies::default();
         let mut rounds = RoundOutcomes::default();
         let mut end_latency = Latency::new();
@@ -295,6 +293,7 @@ impl Judged {
         let mut first_anomalous = None;
         let mut end_batch = end_latency.batch();
         for s in range {
+            let (fired, first_fired) = (fires[s - base], first_fire[s - base]);
             let ok = raw.ok[s] as u64;
             let upper = ok + raw.unknown[s] as u64;
             let c = raw.counts.get(s).copied().unwrap_or(0) as u64;
@@ -316,7 +315,7 @@ impl Judged {
             // round's end decision with it: a round holding one is judged by
             // the counter bounds alone, never as the strategy's missed end.
             let uncertain = raw.submitted[s] > raw.ok[s];
-            match fires[s] {
+            match fired {
                 // Answers the harness never submitted cannot end the round: that
                 // is the run overrunning its time limit, not the strategy.
                 0 if abandoned => {}
@@ -325,15 +324,15 @@ impl Judged {
                 1 => {}
                 _ => a.duplicate_end += 1,
             }
-            let early = fires[s] > 0 && first_fire[s] < raw.last_submit[s];
+            let early = fired > 0 && first_fired < raw.last_submit[s];
             if first_anomalous.is_none() {
                 let why = if c < ok {
                     Some("lost_updates")
                 } else if c > upper {
                     Some("over_counts")
-                } else if fires[s] == 0 && !uncertain && !abandoned {
+                } else if fired == 0 && !uncertain && !abandoned {
                     Some("missed_end")
-                } else if fires[s] > 1 {
+                } else if fired > 1 {
                     Some("duplicate_end")
                 } else if early {
                     Some("early_end")
@@ -342,7 +341,7 @@ impl Judged {
                 };
                 first_anomalous = why.map(|w| (s, w));
             }
-            if fires[s] > 0 {
+            if fired > 0 {
                 if early {
                     a.early_end += 1;
                 } else {
@@ -352,16 +351,16 @@ impl Judged {
                         .copied()
                         .filter(|&p| p > 0)
                         .unwrap_or(raw.last_submit[s]);
-                    end_batch.record(first_fire[s].saturating_sub(planned));
+                    end_batch.record(first_fired.saturating_sub(planned));
                 }
             }
             let class = if abandoned {
                 &mut rounds.timed_out
-            } else if fires[s] == 0 && uncertain && c >= ok && c <= upper {
+            } else if fired == 0 && uncertain && c >= ok && c <= upper {
                 &mut rounds.end_unjudged
-            } else if fires[s] == 0 && !uncertain {
+            } else if fired == 0 && !uncertain {
                 &mut rounds.missed
-            } else if fires[s] > 1 {
+            } else if fired > 1 {
                 &mut rounds.ended_twice
             } else if early {
                 &mut rounds.ended_early

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::workload::WorkerPlan;
-use crate::metrics::{Buckets, Recorder as Latency};
+use crate::metrics::{Batch, Buckets, Recorder as Latency};
 use crate::result::Outcomes;
 
 /// What happened to one planned answer (one byte per answer).
@@ -94,7 +94,7 @@ pub(crate) fn took(t0: u64, t1: u64) -> u32 {
 }
 
 /// What one worker saw. Built in the hot loop with no sharing.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct WorkerOut {
     /// Service time: one record call.
     pub(crate) latency: Latency,
@@ -122,8 +122,17 @@ pub(crate) struct WorkerOut {
     /// history ([`keeps_history`]).
     pub(crate) value: Vec<u32>,
     /// How long each submitted answer's call took, in ns (saturating at
-    /// about 4.3 s: [`took`]).
+    /// about 4.3 s: [`took`]); empty when the worker's calls are
+    /// `chained`. Read through [`WorkerOut::took_at`].
     pub(crate) took: Vec<u32>,
+    /// Whether each call started the instant the previous one ended (a
+    /// burst on the threads runtime: one clock read per answer). A call's
+    /// duration is then the next submission minus its own, or, for a
+    /// round's last call, `round_end` minus it: no `took` column, 4 bytes
+    /// per answer less.
+    chained: bool,
+    /// When each round's last call ended (`chained` workers only).
+    pub(crate) round_end: Vec<u64>,
     pub(crate) fires: Vec<(u32, u64)>,
     pub(crate) start_ns: u64,
     pub(crate) end_ns: u64,
@@ -132,9 +141,9 @@ pub(crate) struct WorkerOut {
 
 impl WorkerOut {
     /// Records a call too long for [`WorkerOut::took`] (over ~4.3 s) in the
-    /// latency histogram now; every other call is recorded from `took` after
-    /// the run ([`WorkerOut::latencies_from_took`]), keeping the histogram
-    /// out of the hot loop.
+    /// latency histogram now; every other call's duration is recorded when
+    /// the answers are tallied after the run ([`RawRun::from_workers`]),
+    /// keeping the histogram out of the hot loop.
     #[inline(always)]
     pub(crate) fn record_long(&mut self, t0: u64, t1: u64) {
         let d = t1.saturating_sub(t0);
@@ -143,15 +152,30 @@ impl WorkerOut {
         }
     }
 
-    /// Fills the latency histogram from the submitted answers' `took`
-    /// (those not already recorded by [`WorkerOut::record_long`]).
-    pub(crate) fn latencies_from_took(&mut self) {
-        let submitted = self.took.iter().zip(&self.outcome);
-        self.latency.record_many(
-            submitted
-                .filter(|&(&took, &fate)| fate != Fate::NotSubmitted && took < u32::MAX)
-                .map(|(&took, _)| took as u64),
-        );
+    /// How long submitted answer `i` of round `r` took (ns, saturating as
+    /// [`took`] does); `end` is where the round's answers end in the plan.
+    #[inline(always)]
+    pub(crate) fn took_at(&self, i: usize, r: usize, end: usize) -> u32 {
+        if !self.chained {
+            return self.took[i];
+        }
+        // A round's answers are submitted in plan order until the first
+        // that is not: the next one submitted started when this one ended.
+        let t1 = if i + 1 < end && self.outcome[i + 1] != Fate::NotSubmitted {
+            self.submitted_at(i + 1, r)
+        } else {
+            self.round_end[r]
+        };
+        took(self.submitted_at(i, r), t1)
+    }
+
+    /// Stores how long answer `i`'s call took (nothing for a `chained`
+    /// worker, whose durations follow from its submissions).
+    #[inline(always)]
+    pub(crate) fn set_took(&mut self, i: usize, t0: u64, t1: u64) {
+        if !self.chained {
+            self.took[i] = took(t0, t1);
+        }
     }
 
     /// Stores when answer `i`, of the round that started at `round_start`,
@@ -207,8 +231,9 @@ impl WorkerOut {
     }
 
     /// Empty observations of a worker with `answers` planned answers, with
-    /// room for their values if `values` (the trial keeps its history).
-    pub(crate) fn new(answers: usize, values: bool) -> Self {
+    /// room for their values if `values` (the trial keeps its history), and
+    /// for their durations unless `chained` (see the field).
+    pub(crate) fn new(answers: usize, values: bool, chained: bool) -> Self {
         WorkerOut {
             latency: Latency::new(),
             response: Latency::new(),
@@ -224,7 +249,13 @@ impl WorkerOut {
             } else {
                 Vec::new()
             },
-            took: super::mem::filled(answers, 0),
+            took: if chained {
+                Vec::new()
+            } else {
+                super::mem::filled(answers, 0)
+            },
+            chained,
+            round_end: Vec::new(),
             fires: Vec::new(),
             start_ns: 0,
             end_ns: 0,
@@ -337,10 +368,14 @@ impl RawRun {
                 .sum();
             raw.history.reserve_exact(submitted);
         }
+        // The durations, recorded while tallying (the calls too long for
+        // `took` are in the workers' own histograms already).
+        let mut latency = Latency::new();
         if keep_history || plans.iter().any(|p| !p.is_burst()) {
             let (mut tally, history, outcomes) = Tally::whole(&mut raw);
+            let mut durations = latency.batch();
             for (worker, (plan, out)) in plans.iter().zip(&outs).enumerate() {
-                tally.add_in_order(history, worker, plan, out, keep_history);
+                tally.add_in_order(history, worker, plan, out, keep_history, &mut durations);
             }
             tally.outcomes.add_to(outcomes);
         } else {
@@ -349,9 +384,8 @@ impl RawRun {
             raw.last_planned = Vec::new();
             let answers: u64 = plans.iter().map(|p| p.len() as u64).sum();
             let parts = super::workload::threads_for(answers);
-            tally_bursts(&mut raw, plans, &outs, parts as u32);
+            latency = tally_bursts(&mut raw, plans, &outs, parts as u32);
         }
-        let mut latency = Latency::new();
         let mut response = Latency::new();
         let mut lateness = Latency::new();
         // The fires, in one vector: the first worker's, grown once.
@@ -473,16 +507,16 @@ impl<'a> Tally<'a> {
         (tally, history, outcomes)
     }
 
-    /// Writes every element of the range once (zeros, as allocated). The
-    /// arrays come zeroed but unmapped: read before written, each page
-    /// would map the shared zero page and then be copied, with a TLB
-    /// shootdown across the tallying threads each time. Written first, it
-    /// is simply allocated, by the thread that will use it.
+    /// Writes every element of the range that every answer writes once
+    /// (zeros, as allocated). The arrays come zeroed but unmapped: read
+    /// before written, each page would map the shared zero page and then
+    /// be copied, with a TLB shootdown across the tallying threads each
+    /// time. Written first, it is simply allocated, by the thread that will
+    /// use it. `unknown` and `abandoned` are left alone: only answers of
+    /// those rare fates write them, and untouched they cost no memory.
     fn touch(&mut self) {
         self.submitted.fill(0);
         self.ok.fill(0);
-        self.unknown.fill(0);
-        self.abandoned.fill(0);
         self.last_submit.fill(0);
         self.last_planned.fill(0);
     }
@@ -560,6 +594,7 @@ impl<'a> Tally<'a> {
         plan: &WorkerPlan,
         out: &WorkerOut,
         keep_history: bool,
+        durations: &mut Batch<'_>,
     ) {
         // Fires were pushed in answer order: walk them alongside.
         let mut fires = out.fires.iter().peekable();
@@ -571,18 +606,26 @@ impl<'a> Tally<'a> {
                 _ => t0,
             };
             self.observe(p.answer.slot as usize, out.outcome[i], t0, Some(planned));
-            if !keep_history || out.outcome[i] == Fate::NotSubmitted {
+            if out.outcome[i] == Fate::NotSubmitted {
                 continue;
             }
-            let t1 = t0 + out.took[i] as u64;
+            let round = p.answer.round as usize;
+            let took = out.took_at(i, round, plan.round_start(round + 1));
+            if took < u32::MAX {
+                durations.record(took as u64);
+            }
+            if !keep_history {
+                continue;
+            }
+            let t1 = t0 + took as u64;
             let fired = fires
                 .next_if(|&&(slot, at)| {
-                    slot == p.answer.slot && (at == t1 || (out.took[i] == u32::MAX && at >= t1))
+                    slot == p.answer.slot && (at == t1 || (took == u32::MAX && at >= t1))
                 })
                 .is_some();
             history.push(HistOp {
                 invoke_ns: t0,
-                took_ns: out.took[i],
+                took_ns: took,
                 late_ns: t0.saturating_sub(planned).min(u32::MAX as u64) as u32,
                 slot: p.answer.slot,
                 player: p.answer.player,
@@ -598,22 +641,42 @@ impl<'a> Tally<'a> {
         }
     }
 
-    /// Adds the answers of a burst worker's players in rooms
-    /// `rooms`, player by player and each player's rounds in turn. A
-    /// player's room-rounds are neighbours (`room * rounds + round`), so the
-    /// arrays are swept once per worker instead of once per round: most of
-    /// the memory traffic of tallying a large run. Counts and latest times
-    /// do not depend on the order.
-    fn add_burst(&mut self, plan: &WorkerPlan, out: &WorkerOut, rooms: std::ops::Range<u32>) {
+    /// Adds the answers of a burst worker's players in rooms `rooms`, and
+    /// their durations to `durations`. A player's room-rounds are
+    /// neighbours (`room * rounds + round`), so a block of players' rounds
+    /// are one stretch of the arrays, swept once per worker instead of once
+    /// per round: most of the memory traffic of tallying a large run.
+    /// Counts and latest times do not depend on the order.
+    fn add_burst(
+        &mut self,
+        plan: &WorkerPlan,
+        out: &WorkerOut,
+        rooms: std::ops::Range<u32>,
+        durations: &mut Batch<'_>,
+    ) {
         let players = plan.players();
         // A plan lists its players in room order.
         let from = players.partition_point(|a| a.room < rooms.start);
         let to = players.partition_point(|a| a.room < rooms.end);
-        for (k, first) in players.iter().enumerate().take(to).skip(from) {
+        // In blocks of players, each block round by round: the block's
+        // room-rounds stay in cache across its rounds, and each round's
+        // columns are read as one sequential run.
+        const BLOCK: usize = 4096;
+        for block in (from..to).step_by(BLOCK) {
+            let block = block..(block + BLOCK).min(to);
             for r in 0..plan.rounds() {
-                let i = plan.round_start(r) + k;
-                let t0 = out.submitted_at(i, r);
-                self.observe(first.slot as usize + r, out.outcome[i], t0, None);
+                let (start, end) = (plan.round_start(r), plan.round_start(r + 1));
+                for (k, first) in players[block.clone()].iter().enumerate() {
+                    let i = start + block.start + k;
+                    let t0 = out.submitted_at(i, r);
+                    self.observe(first.slot as usize + r, out.outcome[i], t0, None);
+                    if out.outcome[i] != Fate::NotSubmitted {
+                        let took = out.took_at(i, r, end);
+                        if took < u32::MAX {
+                            durations.record(took as u64);
+                        }
+                    }
+                }
             }
         }
     }
@@ -631,8 +694,9 @@ impl Outcomes {
 
 /// Tallies burst workers' answers without a history into `raw` in `parts`
 /// threads (one per core for a large run), each a range of rooms, so a
-/// range of room-rounds: the parts never share an array element.
-fn tally_bursts(raw: &mut RawRun, plans: &[WorkerPlan], outs: &[WorkerOut], parts: u32) {
+/// range of room-rounds: the parts never share an array element. Returns
+/// the histogram of the answers' durations.
+fn tally_bursts(raw: &mut RawRun, plans: &[WorkerPlan], outs: &[WorkerOut], parts: u32) -> Latency {
     let slots = raw.submitted.len();
     let rounds = plans.first().map_or(1, |p| p.rounds().max(1));
     let rooms = (slots / rounds) as u32;
@@ -647,16 +711,19 @@ fn tally_bursts(raw: &mut RawRun, plans: &[WorkerPlan], outs: &[WorkerOut], part
         tallies.push((this, start..end));
         rest = more;
     }
-    let tallied: Vec<Outcomes> = std::thread::scope(|scope| {
+    let tallied: Vec<(Outcomes, Latency)> = std::thread::scope(|scope| {
         let joins: Vec<_> = tallies
             .into_iter()
             .map(|(mut tally, rooms)| {
                 scope.spawn(move || {
                     tally.touch();
+                    let mut latency = Latency::new();
+                    let mut durations = latency.batch();
                     for (plan, out) in plans.iter().zip(outs) {
-                        tally.add_burst(plan, out, rooms.clone());
+                        tally.add_burst(plan, out, rooms.clone(), &mut durations);
                     }
-                    tally.outcomes
+                    drop(durations);
+                    (tally.outcomes, latency)
                 })
             })
             .collect();
@@ -665,9 +732,12 @@ fn tally_bursts(raw: &mut RawRun, plans: &[WorkerPlan], outs: &[WorkerOut], part
             .map(|j| j.join().expect("tallying a burst cannot panic"))
             .collect()
     });
-    for o in tallied {
+    let mut latency = Latency::new();
+    for (o, part) in tallied {
         o.add_to(total);
+        latency.merge(&part);
     }
+    latency
 }
 
 #[cfg(test)]
@@ -676,6 +746,91 @@ mod tests {
     use crate::sim::{Balance, Workload};
     use crate::strategy::{Runtime, ScoringWork};
     use std::time::Duration;
+
+    /// A chained worker (each call starting when the previous one ended)
+    /// keeps no durations, yet reports the same ones: the next submission,
+    /// or the round's end, minus its own, also across abandoned answers and
+    /// times kept whole.
+    #[test]
+    fn chained_calls_report_the_durations_they_took() {
+        let w = Workload {
+            rooms: 3,
+            rounds: 3,
+            players: 4,
+            workers: 1,
+            processes: 1,
+            runtime: Runtime::Threads,
+            seed: 1,
+            window: Duration::ZERO,
+            work: ScoringWork::None,
+            time_limit: Duration::from_secs(1),
+            balance: Balance::RoundRobin,
+        };
+        let plan = &w.plans(0)[0];
+        let mut chained = WorkerOut::new(plan.len(), true, true);
+        let mut stored = WorkerOut::new(plan.len(), true, false);
+        assert!(chained.took.is_empty());
+        let mut durations = Vec::new();
+        for r in 0..plan.rounds() {
+            let start = 10_000 * r as u64;
+            let (from, end) = (plan.round_start(r), plan.round_start(r + 1));
+            // Round 1 stops two answers early; round 2 runs past 4.3 s.
+            let submitted = if r == 1 { end - 2 } else { end };
+            let mut t = start + 7;
+            for i in from..submitted {
+                let d = if r == 2 && i == from + 1 {
+                    5_000_000_000
+                } else {
+                    (i as u64 * 13) % 29 + 1
+                };
+                for out in [&mut chained, &mut stored] {
+                    out.set_submitted(i, start, t);
+                    out.set_took(i, t, t + d);
+                    out.outcome[i] = Fate::Ok;
+                }
+                durations.push(took(t, t + d));
+                t += d;
+            }
+            for out in [&mut chained, &mut stored] {
+                out.round_start.push(start);
+                out.round_end.push(t);
+            }
+        }
+        let mut got = Vec::new();
+        for r in 0..plan.rounds() {
+            let end = plan.round_start(r + 1);
+            for i in plan.round_start(r)..end {
+                if chained.outcome[i] != Fate::NotSubmitted {
+                    assert_eq!(chained.took_at(i, r, end), stored.took_at(i, r, end));
+                    got.push(chained.took_at(i, r, end));
+                }
+            }
+        }
+        assert_eq!(got, durations);
+        assert!(got.contains(&u32::MAX));
+        // The durations under 4.3 s reach the histogram, tallied in order
+        // (with a history) or player by player (without), from either kind.
+        let slots = w.layout().slots();
+        let plans = std::slice::from_ref(plan);
+        let run = |out: &WorkerOut, history| {
+            RawRun::from_workers(slots, plans, vec![out.clone()], vec![], history)
+        };
+        let (a, b) = (run(&chained, true), run(&stored, true));
+        assert_eq!(a.history, b.history);
+        assert_eq!(a.history.len(), durations.len());
+        let mut expected = Latency::new();
+        expected.record_many(
+            durations
+                .iter()
+                .filter(|&&d| d < u32::MAX)
+                .map(|&d| d as u64),
+        );
+        for raw in [a, b, run(&chained, false), run(&stored, false)] {
+            let latency = Latency::from_buckets(&raw.latency);
+            assert_eq!(latency.len(), durations.len() as u64 - 1);
+            assert_eq!(latency.percentiles(), expected.percentiles());
+        }
+    }
 
     /// A burst's tally without a history, player by player, is the tally in
     /// the order answers were submitted, also when some were abandoned.
@@ -707,7 +862,7 @@ mod tests {
                 .iter()
                 .enumerate()
                 .map(|(worker, plan)| {
-                    let mut out = WorkerOut::new(plan.len(), true);
+                    let mut out = WorkerOut::new(plan.len(), true, false);
                     for r in 0..plan.rounds() {
                         // Some answers' times do not fit an offset from
                         // their round's start: before it, or ~5 s after.

@@ -8,7 +8,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use super::barrier::Barrier;
 
-use super::raw::{keeps_history, took, NO_VALUE};
+use super::raw::{keeps_history, NO_VALUE};
 use super::workload::{WorkerPlan, Workload};
 use super::{Clock, Fate, Progress, RawRun, RunOptions, SimError, WorkerOut};
 use crate::strategy::{AsyncStrategy, Recorder, StrategyId, SyncStrategy, Visitor};
@@ -120,12 +120,14 @@ fn worker<H: Recorder>(
     progress: &Progress,
     (start_at, stop_at): (u64, u64),
 ) -> Option<WorkerOut> {
-    let mut out = WorkerOut::new(plan.len(), keeps_history(w));
     let work = w.work;
     let limit = w.time_limit.as_nanos() as u64;
     let stop_at = if stop_at == 0 { u64::MAX } else { stop_at };
     // Only a schedule (an answer window) has planned arrivals to be late for.
     let scheduled = !w.window.is_zero();
+    // Without one, each call starts when the previous one ended: durations
+    // follow from the submissions (`WorkerOut::chained`).
+    let mut out = WorkerOut::new(plan.len(), keeps_history(w), !scheduled);
     super::precise_timers();
     let released = barrier.wait_stamped(|| clock.now()).ok()?;
     clock.wait_until(start_at);
@@ -163,18 +165,18 @@ fn worker<H: Recorder>(
                 out.response.record(t1.saturating_sub(planned));
             }
             out.set_submitted(first + i, round_start, t0);
-            out.took[first + i] = took(t0, t1);
+            out.set_took(first + i, t0, t1);
             out.set_value(first + i, c.value.unwrap_or(NO_VALUE));
             out.outcome[first + i] = Fate::Ok;
             if c.ended {
                 out.fires.push((p.answer.slot, t1));
             }
         }
+        out.round_end.push(last);
         out.end_ns = clock.now();
         progress.add(plan.round(r).len() as u64);
         round_start = barrier.wait_stamped(|| clock.now()).ok()?;
     }
-    out.latencies_from_took();
     Some(out)
 }
 

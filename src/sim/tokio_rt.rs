@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use tokio::sync::Barrier;
 
-use super::raw::{keeps_history, took, NO_VALUE};
+use super::raw::{keeps_history, NO_VALUE};
 use super::workload::{WorkerPlan, Workload};
 use super::{Clock, Fate, Progress, RawRun, RunOptions, SimError, WorkerOut};
 use crate::strategy::{
@@ -260,7 +260,7 @@ async fn worker<H: AsyncRecorder>(
     progress: &Progress,
     (start_at, stop_at): (u64, u64),
 ) -> WorkerOut {
-    let mut out = WorkerOut::new(plan.len(), keeps_history(w));
+    let mut out = WorkerOut::new(plan.len(), keeps_history(w), false);
     let work = w.work;
     let limit = w.time_limit.as_nanos() as u64;
     let stop_at = if stop_at == 0 { u64::MAX } else { stop_at };
@@ -301,7 +301,7 @@ async fn worker<H: AsyncRecorder>(
                 out.response.record(t1.saturating_sub(planned));
             }
             out.set_submitted(first + i, round_start, t0);
-            out.took[first + i] = took(t0, t1);
+            out.set_took(first + i, t0, t1);
             if let Outcome::Ok { ended, value } = outcome {
                 out.set_value(first + i, value.unwrap_or(NO_VALUE));
                 if ended {
@@ -315,6 +315,5 @@ async fn worker<H: AsyncRecorder>(
         round_start = sync.wait(r + 1).await;
     }
     out.retries = h.retries();
-    out.latencies_from_took();
     out
 }
