@@ -1,12 +1,13 @@
 //! Large per-answer buffers on huge pages.
 //!
-//! A burst of 200 M answers holds about 2.6 GB of per-answer arrays (the
-//! `WorkerOut` columns, 13 bytes per answer without a history; an answer
-//! window's plans add 4). Backed by 4 KiB pages, each buffer takes a page
-//! fault per 4 KiB the first time it is written: over 600,000 faults for
-//! 2.6 GB, each a trip into the kernel (and, on a VM, often out to the
-//! hypervisor), and as many pages to unmap at the end. That storm, not the
-//! answers, was most of such a run's wall time.
+//! A burst of 200 M answers holds about 1 GB of per-answer arrays (the
+//! `WorkerOut` columns: 5 bytes per answer on the threads runtime without
+//! a history, 9 where durations are stored; an answer window's plans add
+//! 4). Backed by 4 KiB pages, each buffer takes a page fault per 4 KiB the
+//! first time it is written: over 250,000 faults for 1 GB, each a trip
+//! into the kernel (and, on a VM, often out to the hypervisor), and as many
+//! pages to unmap at the end. That storm, not the answers, was most of such
+//! a run's wall time.
 //!
 //! Linux backs memory with 2 MiB transparent huge pages when a range asks
 //! for them (`madvise(MADV_HUGEPAGE)`; Debian's default THP mode is
