@@ -191,12 +191,17 @@ pub fn evaluate_trial(id: StrategyId, w: &Workload, env: &Env, raw: &RawRun) -> 
                 slot,
                 why: why.to_string(),
                 ops,
-                fires: raw
-                    .fires
-                    .iter()
-                    .filter(|(s, _)| *s == slot)
-                    .map(|&(_, t)| t)
-                    .collect(),
+                fires: {
+                    // In time order, whichever worker's came first.
+                    let mut at: Vec<u64> = raw
+                        .fires
+                        .iter()
+                        .filter(|(s, _)| *s == slot)
+                        .map(|&(_, t)| t)
+                        .collect();
+                    at.sort_unstable();
+                    at
+                },
             })
         }
         _ => None,

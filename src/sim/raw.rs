@@ -388,21 +388,28 @@ impl RawRun {
         }
         let mut response = Latency::new();
         let mut lateness = Latency::new();
-        // The fires, in one vector: the first worker's, grown once.
+        // The fires, in one vector: the first worker's, grown once after
+        // the columns are freed (on a VM, memory just freed is much cheaper
+        // to fault in again than memory the host has taken back: tens of
+        // millions of fires copied into the latter took half a second).
         let fires: usize = outs.iter().map(|o| o.fires.len()).sum();
+        let mut each = Vec::with_capacity(outs.len());
         for mut out in outs {
-            if raw.fires.is_empty() {
-                raw.fires = std::mem::take(&mut out.fires);
-                raw.fires.reserve_exact(fires - raw.fires.len());
-            } else {
-                raw.fires.extend_from_slice(&out.fires);
-            }
+            each.push(std::mem::take(&mut out.fires));
             raw.outcomes.retries += out.retries;
             latency.merge(&out.latency);
             response.merge(&out.response);
             lateness.merge(&out.lateness);
             raw.start_ns = raw.start_ns.min(out.start_ns);
             raw.end_ns = raw.end_ns.max(out.end_ns);
+        }
+        for mut f in each {
+            if raw.fires.is_empty() {
+                f.reserve_exact(fires - f.len());
+                raw.fires = f;
+            } else {
+                raw.fires.extend_from_slice(&f);
+            }
         }
         if raw.start_ns == u64::MAX {
             raw.start_ns = 0;
@@ -666,15 +673,33 @@ impl<'a> Tally<'a> {
             let block = block..(block + BLOCK).min(to);
             for r in 0..plan.rounds() {
                 let (start, end) = (plan.round_start(r), plan.round_start(r + 1));
+                // This round's columns, indexed by player.
+                let offsets = &out.submitted[start..end];
+                let fates = &out.outcome[start..end];
+                let round_start = out.round_start.get(r).copied().unwrap_or(0);
                 for (k, first) in players[block.clone()].iter().enumerate() {
-                    let i = start + block.start + k;
-                    let t0 = out.submitted_at(i, r);
-                    self.observe(first.slot as usize + r, out.outcome[i], t0, None);
-                    if out.outcome[i] != Fate::NotSubmitted {
-                        let took = out.took_at(i, r, end);
-                        if took < u32::MAX {
-                            durations.record(took as u64);
-                        }
+                    let j = block.start + k;
+                    let (off, fate) = (offsets[j], fates[j]);
+                    // The common case: the time is an offset, and in a
+                    // chained round so is the next call's start.
+                    let next = match fates.get(j + 1) {
+                        Some(&f) if f != Fate::NotSubmitted => offsets[j + 1],
+                        _ => FAR,
+                    };
+                    let (t0, took) = if off != FAR && next != FAR && out.chained {
+                        (round_start + off as u64, next.saturating_sub(off))
+                    } else {
+                        let i = start + j;
+                        let t0 = out.submitted_at(i, r);
+                        let took = match fate {
+                            Fate::NotSubmitted => 0,
+                            _ => out.took_at(i, r, end),
+                        };
+                        (t0, took)
+                    };
+                    self.observe(first.slot as usize + r, fate, t0, None);
+                    if fate != Fate::NotSubmitted && took < u32::MAX {
+                        durations.record(took as u64);
                     }
                 }
             }
