@@ -125,31 +125,14 @@ pub fn evaluate(id: StrategyId, w: &Workload, env: &Env, raw: &RawRun) -> Strate
 /// slipped is not hidden.
 pub fn evaluate_trial(id: StrategyId, w: &Workload, env: &Env, raw: &RawRun) -> Trial {
     let slots = raw.submitted.len();
-    // Room-rounds are judged each on its own: in parts, on every core for
-    // a large run, then added up in order (the first anomalous room-round
-    // is the first part's that has one).
-    let parts = super::workload::threads_for(slots as u64).clamp(1, slots.max(1));
-    let share = slots.div_ceil(parts).max(1);
-    let judged: Vec<Judged> = if parts == 1 {
-        vec![Judged::of(raw, 0..slots)]
-    } else {
-        std::thread::scope(|scope| {
-            let joins: Vec<_> = (0..parts)
-                .map(|p| {
-                    let range = (p * share).min(slots)..((p + 1) * share).min(slots);
-                    scope.spawn(move || Judged::of(raw, range))
-                })
-                .collect();
-            joins
-                .into_iter()
-                .map(|j| j.join().expect("judging room-rounds cannot panic"))
-                .collect()
-        })
-    };
-    let mut all = Judged::default();
-    for part in judged {
-        all.add(part);
-    }
+    // Every fire names a room-round of the run (the judging ranges below
+    // would not see one that did not).
+    debug_assert!(
+        raw.fires.iter().all(|&(s, _)| (s as usize) < slots),
+        "a fire outside the run's room-rounds"
+    );
+    // Room-rounds are judged in ranges, on every core for a large run.
+    let parts = super::workload::threads_for(slots as u64);
     let Judged {
         anomalies: mut a,
         rounds,
@@ -158,7 +141,7 @@ pub fn evaluate_trial(id: StrategyId, w: &Workload, env: &Env, raw: &RawRun) -> 
         timed_out,
         unjudged,
         first_anomalous,
-    } = all;
+    } = judge(raw, parts);
     // Histories: every room-round whose calls returned counts must be
     // linearizable; one room-round (a broken one, if any) is kept to draw.
     let mut by_slot: Vec<u32> = (0..raw.history.len() as u32).collect();
@@ -259,6 +242,36 @@ pub fn evaluate_trial(id: StrategyId, w: &Workload, env: &Env, raw: &RawRun) -> 
         end_latency,
         history: Vec::new(),
     }
+}
+
+/// Judges every room-round of `raw` in `parts` ranges, each on a thread of
+/// its own when there are several, and adds them up in order (the first
+/// anomalous room-round is the first range's that has one).
+fn judge(raw: &RawRun, parts: usize) -> Judged {
+    let slots = raw.submitted.len();
+    let parts = parts.clamp(1, slots.max(1));
+    let share = slots.div_ceil(parts).max(1);
+    let judged: Vec<Judged> = if parts == 1 {
+        vec![Judged::of(raw, 0..slots)]
+    } else {
+        std::thread::scope(|scope| {
+            let joins: Vec<_> = (0..parts)
+                .map(|p| {
+                    let range = (p * share).min(slots)..((p + 1) * share).min(slots);
+                    scope.spawn(move || Judged::of(raw, range))
+                })
+                .collect();
+            joins
+                .into_iter()
+                .map(|j| j.join().expect("judging room-rounds cannot panic"))
+                .collect()
+        })
+    };
+    let mut all = Judged::default();
+    for part in judged {
+        all.add(part);
+    }
+    all
 }
 
 /// What the room-rounds of one range came to: [`evaluate_trial`] judges
@@ -410,6 +423,54 @@ mod tests {
     use crate::sim::workload::Balance;
     use crate::strategy::{Runtime, ScoringWork};
     use std::time::Duration;
+
+    /// Judged in ranges (on threads), room-rounds add up to what one range
+    /// finds, first anomalous room-round included, whatever the split.
+    #[test]
+    fn judging_in_ranges_is_judging_in_one() {
+        let slots = 37;
+        let mut raw = RawRun {
+            submitted: vec![3; slots],
+            ok: vec![3; slots],
+            unknown: vec![0; slots],
+            abandoned: vec![0; slots],
+            last_submit: (0..slots as u64).map(|s| 1_000 + s * 10).collect(),
+            last_planned: Vec::new(),
+            counts: vec![3; slots],
+            ..RawRun::default()
+        };
+        for s in 0..slots as u32 {
+            let at = 2_000 + s as u64 * 7;
+            match s % 9 {
+                3 => {}                                              // missed
+                5 => raw.fires.extend([(s, at), (s, at + 1)]),       // twice
+                7 => raw.fires.push((s, 1_000 + s as u64 * 10 - 1)), // early
+                _ => raw.fires.push((s, at)),
+            }
+        }
+        raw.counts[11] = 2; // lost
+        raw.counts[30] = 4; // over
+        raw.ok[20] = 2; // an unknown answer
+        raw.unknown[20] = 1;
+        raw.abandoned[25] = 1; // timed out
+        let one = judge(&raw, 1);
+        assert_eq!(one.first_anomalous, Some((3, "missed_end")));
+        assert!(one.anomalies.lost_updates > 0 && one.anomalies.early_end > 0);
+        for parts in 2..=8 {
+            let split = judge(&raw, parts);
+            assert_eq!(split.anomalies, one.anomalies, "{parts} parts");
+            assert_eq!(split.rounds, one.rounds, "{parts} parts");
+            assert_eq!(split.first_anomalous, one.first_anomalous, "{parts} parts");
+            assert_eq!(split.bounds_violations, one.bounds_violations);
+            assert_eq!(split.timed_out, one.timed_out);
+            assert_eq!(split.unjudged, one.unjudged);
+            assert_eq!(
+                split.end_latency.to_buckets().0,
+                one.end_latency.to_buckets().0,
+                "{parts} parts"
+            );
+        }
+    }
 
     fn wl() -> Workload {
         Workload {

@@ -360,16 +360,17 @@ pub mod limits {
     /// Total answers of one run (a hard cap; memory is checked separately by
     /// [`super::Workload::estimated_bytes`]).
     pub const MAX_ANSWERS: u64 = 200_000_000;
-    /// Bytes per planned answer: its submission time (an offset, 4),
-    /// outcome (1), duration (4, none in a threads burst), value (4, only
-    /// with a history), its place in an answer window's order (4), and
-    /// slack.
+    /// Bytes per planned answer: its submission time (an offset, 4; 16
+    /// more when it lies over ~4.3 s into its round), outcome (1),
+    /// duration (4, none in a threads burst), value (4, only with a
+    /// history), its place in an answer window's order (4), and slack.
     /// (Plans keep each worker's players once, not each answer; histories,
     /// 32 bytes per answer, are kept only up to 2 million answers.)
     pub const BYTES_PER_ANSWER: u64 = 28;
     /// Bytes per room-round: a padded counter (128, for strategies such as
     /// `semaphore` that pad every room-round), the merged observations
-    /// (32), the checker's arrays (9) and slack.
+    /// (36; 28 in a burst without a history), the checker's arrays (9) and
+    /// slack.
     pub const BYTES_PER_SLOT: u64 = 200;
     /// Workers per process.
     pub const MAX_WORKERS: u32 = 100_000;
