@@ -20,5 +20,14 @@ pub(crate) fn bench(c: &mut Criterion) {
             total
         })
     });
+    g.bench_function("clock-read", |b| {
+        let clock = quizrace::sim::Clock::start();
+        b.iter(|| clock.now())
+    });
+    #[cfg(target_arch = "x86_64")]
+    g.bench_function("rdtsc-unordered", |b| {
+        // SAFETY: rdtsc exists on every x86-64 CPU and has no preconditions.
+        b.iter(|| unsafe { core::arch::x86_64::_rdtsc() })
+    });
     g.finish();
 }

@@ -1,7 +1,11 @@
 //! The baseline for `redis-incrby`: a bare INCR loop of N tasks over ONE
 //! multiplexed connection (or over C connections, the tasks dealt
-//! round-robin, as quizrace deals its handles), with nothing of quizrace's
-//! harness around it.
+//! round-robin), with nothing of quizrace's harness around it.
+//!
+//! With the layout `per-core` (fifth argument) the loop runs as quizrace's
+//! `tokio` runtime runs a Redis strategy: one thread per connection, each
+//! with a current-thread runtime of its own driving its connection and its
+//! share of the tasks, so no command or reply crosses threads.
 //!
 //! `scripts/redis-vs-benchmark.sh` runs it next to `redis-benchmark` and
 //! `quizrace run --strategy redis-incrby`, so the simulator's overhead can be
@@ -9,7 +13,7 @@
 //! region; tasks start together behind a barrier.
 //!
 //! ```text
-//! cargo run --release --example raw_incr -- [URL] [TASKS] [TOTAL_OPS] [CONNECTIONS]
+//! cargo run --release --example raw_incr -- [URL] [TASKS] [TOTAL_OPS] [CONNECTIONS] [multi|per-core]
 //! ```
 //!
 //! The URL defaults to `QUIZRACE_REDIS_URL`, then `redis://127.0.0.1:6379`.
@@ -28,7 +32,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let tasks: usize = args.next().map_or(Ok(50), |s| s.parse())?;
     let total: usize = args.next().map_or(Ok(200_000), |s| s.parse())?;
     let connections: usize = args.next().map_or(Ok(1), |s| s.parse())?;
+    let per_core = match args.next().as_deref() {
+        None | Some("multi") => false,
+        Some("per-core") => true,
+        Some(other) => return Err(format!("layout {other:?}: expected multi or per-core").into()),
+    };
     let per_task = total / tasks.max(1);
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_nanos();
+    let key = Arc::new(format!(
+        "quizrace:raw-incr-{}-{stamp:x}:counter",
+        std::process::id()
+    ));
+    if per_core {
+        return per_core_loop(&url, tasks, per_task, connections.max(1), &key);
+    }
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -41,10 +60,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .set_response_timeout(Some(Duration::from_secs(2)));
         let mut conns = Vec::new();
         for _ in 0..connections.max(1) {
-            conns.push(client.get_multiplexed_async_connection_with_config(&config).await?);
+            conns.push(
+                client
+                    .get_multiplexed_async_connection_with_config(&config)
+                    .await?,
+            );
         }
-        let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos();
-        let key = Arc::new(format!("quizrace:raw-incr-{}-{stamp:x}:counter", std::process::id()));
         let barrier = Arc::new(tokio::sync::Barrier::new(tasks + 1));
         let handles: Vec<_> = (0..tasks)
             .map(|t| {
@@ -53,7 +74,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 tokio::spawn(async move {
                     barrier.wait().await;
                     for _ in 0..per_task {
-                        let _: u64 = redis::cmd("INCR").arg(key.as_str()).query_async(&mut conn).await?;
+                        let _: u64 = redis::cmd("INCR")
+                            .arg(key.as_str())
+                            .query_async(&mut conn)
+                            .await?;
                     }
                     Ok::<_, redis::RedisError>(())
                 })
@@ -66,16 +90,104 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         let elapsed = start.elapsed();
         let connections = conns.len();
-        let mut conn = conns.swap_remove(0);
-        let count: u64 = redis::cmd("GET").arg(key.as_str()).query_async(&mut conn).await?;
-        let _: u64 = redis::cmd("DEL").arg(key.as_str()).query_async(&mut conn).await?;
-        let ops = (per_task * tasks) as f64;
-        println!(
-            "raw INCR: {tasks} tasks x {per_task} on {} multiplexed connection(s): {:.0} ops/s ({:.3} s; counter {count})",
-            connections,
-            ops / elapsed.as_secs_f64(),
-            elapsed.as_secs_f64()
+        let count = read_and_delete(&client, &key).await?;
+        report(
+            tasks,
+            per_task,
+            &format!("{connections} multiplexed connection(s)"),
+            elapsed,
+            count,
         );
         Ok::<_, Box<dyn std::error::Error>>(())
     })
+}
+
+/// One thread per connection, each running a current-thread runtime with
+/// its connection and every `threads`-th task; a barrier shared by all
+/// runtimes releases the tasks together.
+fn per_core_loop(
+    url: &str,
+    tasks: usize,
+    per_task: usize,
+    threads: usize,
+    key: &Arc<String>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let client = redis::Client::open(url)
+        .map_err(|_| "invalid Redis URL (not shown: it may hold a password)")?;
+    let barrier = Arc::new(tokio::sync::Barrier::new(tasks + 1));
+    let workers: Vec<_> = (0..threads)
+        .map(|t| {
+            let (client, key, barrier) = (client.clone(), key.clone(), barrier.clone());
+            let mine = (t..tasks).step_by(threads).count();
+            std::thread::spawn(move || -> Result<(), String> {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| e.to_string())?;
+                rt.block_on(async move {
+                    let config = redis::AsyncConnectionConfig::new()
+                        .set_connection_timeout(Some(Duration::from_secs(2)))
+                        .set_response_timeout(Some(Duration::from_secs(2)));
+                    let conn = client
+                        .get_multiplexed_async_connection_with_config(&config)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let mut set = tokio::task::JoinSet::new();
+                    for _ in 0..mine {
+                        let (mut conn, key, barrier) = (conn.clone(), key.clone(), barrier.clone());
+                        set.spawn(async move {
+                            barrier.wait().await;
+                            for _ in 0..per_task {
+                                let _: u64 = redis::cmd("INCR")
+                                    .arg(key.as_str())
+                                    .query_async(&mut conn)
+                                    .await?;
+                            }
+                            Ok::<_, redis::RedisError>(())
+                        });
+                    }
+                    while let Some(done) = set.join_next().await {
+                        done.map_err(|e| e.to_string())?
+                            .map_err(|e| e.to_string())?;
+                    }
+                    Ok(())
+                })
+            })
+        })
+        .collect();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(barrier.wait());
+    let start = Instant::now();
+    for w in workers {
+        w.join().map_err(|_| "a worker thread panicked")??;
+    }
+    let elapsed = start.elapsed();
+    let count = rt.block_on(read_and_delete(&client, key))?;
+    report(
+        tasks,
+        per_task,
+        &format!("{threads} threads, a current-thread runtime and connection each"),
+        elapsed,
+        count,
+    );
+    Ok(())
+}
+
+/// The counter's final value; the key is deleted.
+async fn read_and_delete(client: &redis::Client, key: &str) -> redis::RedisResult<u64> {
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    let count: u64 = redis::cmd("GET").arg(key).query_async(&mut conn).await?;
+    let _: u64 = redis::cmd("DEL").arg(key).query_async(&mut conn).await?;
+    Ok(count)
+}
+
+fn report(tasks: usize, per_task: usize, layout: &str, elapsed: Duration, count: u64) {
+    let ops = (per_task * tasks) as f64;
+    println!(
+        "raw INCR: {tasks} tasks x {per_task} on {layout}: {:.0} ops/s ({:.3} s; counter {count})",
+        ops / elapsed.as_secs_f64(),
+        elapsed.as_secs_f64()
+    );
 }

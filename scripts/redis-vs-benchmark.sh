@@ -6,9 +6,11 @@
 #      (the server's ceiling, with a C client);
 #   2. a raw 50-task INCR loop over ONE multiplexed redis-rs connection
 #      (examples/raw_incr.rs: the same client library, no harness), the
-#      issue's baseline, and the same loop over one connection per core,
-#      the layout quizrace's tokio runtime uses (so the harness's own cost
-#      can be read off too);
+#      issue's baseline; the same loop over one connection per core; and the
+#      loop thread-per-core (a current-thread runtime and a connection per
+#      core, tasks dealt round-robin), the layout quizrace's tokio runtime
+#      gives a strategy on a server, so the harness's own cost can be read
+#      off too;
 #   3. quizrace run --runtime tokio --workers 50 --strategy redis-incrby
 #      (the whole simulator: plans, timing, outcome bookkeeping, checks);
 #   4. the same with --strategy redis-incrby-batched (answers coalesced
@@ -97,26 +99,29 @@ median() { tr ' ' '\n' | sort -n | sed -n "$(( (${1} + 1) / 2 ))p"; }
 # each is measured RUNS times, interleaved, and the medians are compared.
 RUNS=${RUNS:-3}
 CORES=$(nproc)
-echo "== 2. raw redis-rs: $TASKS tasks, one multiplexed connection, and $CORES connections (examples/raw_incr.rs)"
+echo "== 2. raw redis-rs: $TASKS tasks, one multiplexed connection, $CORES connections, and thread-per-core (examples/raw_incr.rs)"
 echo "== 3. quizrace run --runtime tokio --workers $TASKS --strategy redis-incrby --rooms $rooms --players $players --rounds 1"
 echo "== 4. the same with --strategy redis-incrby-batched"
-raws=() rawcs=() sims=() bats=() verdict=exact
+raws=() rawcs=() rawps=() sims=() bats=() verdict=exact
 for r in $(seq "$RUNS"); do
     raw_line=$("$RAW_INCR_BIN" "$url" "$TASKS" "$N")
     raws+=("$(sed -E 's/.*: ([0-9]+) ops\/s.*/\1/' <<<"$raw_line")")
     rawc_line=$("$RAW_INCR_BIN" "$url" "$TASKS" "$N" "$CORES")
     rawcs+=("$(sed -E 's/.*: ([0-9]+) ops\/s.*/\1/' <<<"$rawc_line")")
+    rawp_line=$("$RAW_INCR_BIN" "$url" "$TASKS" "$N" "$CORES" per-core)
+    rawps+=("$(sed -E 's/.*: ([0-9]+) ops\/s.*/\1/' <<<"$rawp_line")")
     read -r sim v < <(quizrace_incrby "$rooms" "$players")
     sims+=("$sim")
     [[ "$v" == exact ]] || verdict=$v
     read -r bat v < <(quizrace_incrby "$rooms" "$players" redis-incrby-batched)
     bats+=("$bat")
     [[ "$v" == exact ]] || verdict=$v
-    printf '  run %s: raw %8s ops/s   raw x%s %8s ops/s   incrby %8s answers/s   batched %8s answers/s (%s)\n' \
-        "$r" "${raws[-1]}" "$CORES" "${rawcs[-1]}" "$sim" "$bat" "$v"
+    printf '  run %s: raw %8s ops/s   raw x%s %8s ops/s   raw per-core %8s ops/s   incrby %8s answers/s   batched %8s answers/s (%s)\n' \
+        "$r" "${raws[-1]}" "$CORES" "${rawcs[-1]}" "${rawps[-1]}" "$sim" "$bat" "$v"
 done
 raw=$(echo "${raws[@]}" | median "$RUNS")
 rawc=$(echo "${rawcs[@]}" | median "$RUNS")
+rawp=$(echo "${rawps[@]}" | median "$RUNS")
 sim=$(echo "${sims[@]}" | median "$RUNS")
 bat=$(echo "${bats[@]}" | median "$RUNS")
 echo "  last raw_incr output: $raw_line"
@@ -126,8 +131,9 @@ echo "== medians (min-max over $RUNS runs)"
 spread() { tr ' ' '\n' | sort -n | sed -n '1p;$p' | paste -sd- ; }
 printf '  raw loop   %9s  (%s)  one connection\n' "$raw" "$(echo "${raws[@]}" | spread)"
 printf '  raw loop   %9s  (%s)  %s connections\n' "$rawc" "$(echo "${rawcs[@]}" | spread)" "$CORES"
-printf '  incrby     %9s  (%s)  = %3s%% of raw, %3s%% of raw x%s, %3s%% of -P 1, %3s%% of -P 16\n' "$sim" \
-    "$(echo "${sims[@]}" | spread)" $((100 * sim / raw)) $((100 * sim / rawc)) "$CORES" $((100 * sim / bench[1])) $((100 * sim / bench[16]))
+printf '  raw loop   %9s  (%s)  thread-per-core\n' "$rawp" "$(echo "${rawps[@]}" | spread)"
+printf '  incrby     %9s  (%s)  = %3s%% of raw, %3s%% of raw x%s, %3s%% of raw per-core, %3s%% of -P 1, %3s%% of -P 16\n' "$sim" \
+    "$(echo "${sims[@]}" | spread)" $((100 * sim / raw)) $((100 * sim / rawc)) "$CORES" $((100 * sim / rawp)) $((100 * sim / bench[1])) $((100 * sim / bench[16]))
 printf '  batched    %9s  (%s)  = %3s%% of raw, %3s%% of -P 1, %3s%% of -P 16\n' "$bat" \
     "$(echo "${bats[@]}" | spread)" $((100 * bat / raw)) $((100 * bat / bench[1])) $((100 * bat / bench[16]))
 

@@ -371,7 +371,9 @@ impl Kind {
 pub enum Runtime {
     /// Barrier-started OS threads.
     Threads,
-    /// Tasks on tokio's multi-thread runtime.
+    /// Tasks on tokio's multi-thread runtime; a strategy on a back end runs
+    /// thread-per-core instead (a current-thread runtime, set-up and
+    /// connections per core thread; see `sim::tokio_rt`).
     Tokio,
     /// Tasks on one thread: concurrency without parallelism.
     TokioCurrent,

@@ -147,12 +147,14 @@ async fn open(site: &Site) -> Result<Connection, RedisError> {
 /// and a shared future on every command; here a lane's lock is only taken
 /// after its connection broke.
 ///
-/// One lane per runtime worker thread ([`Link::connect_per_worker`]) lets
-/// each thread drive a socket of its own instead of every command passing
-/// through one connection's driver task. On the 2-core VM, with the server
-/// on the same cores, that bought little: about +4 % for `redis-incrby` and
-/// +8 % for `redis-incrby-batched` at 50 tokio workers, and a bare INCR
-/// loop was no faster on two connections than on one.
+/// One lane per runtime worker thread ([`Link::connect_per_worker`]) gives
+/// each thread of a multi-thread runtime a socket of its own. On the 2-core
+/// VM that bought little (about +4 % for `redis-incrby` at 50 workers): a
+/// task still wakes on whichever thread is free, away from its socket's
+/// driver. Runs therefore use current-thread runtimes, one lane each: the
+/// `tokio` runtime runs a server's strategy thread-per-core
+/// (`sim::tokio_rt`), which made a bare INCR loop ~1.7 times as fast. The
+/// benches still set strategies up on a multi-thread runtime.
 pub(crate) struct Link {
     site: Site,
     lanes: Vec<Lane>,
