@@ -123,7 +123,8 @@ impl Visitor for Tokio<'_> {
 
     fn visit_async<S: AsyncStrategy>(self, id: StrategyId) -> Self::Output {
         if self.runtime == Runtime::Tokio && id.networked() {
-            return self.per_core::<S>(id);
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            return self.per_core::<S>(id, cores);
         }
         let Tokio {
             runtime,
@@ -156,12 +157,13 @@ impl Visitor for Tokio<'_> {
 }
 
 impl Tokio<'_> {
-    /// Thread-per-core (see the module's docs): one scoped thread per core,
-    /// each setting the strategy up on a current-thread runtime of its own
-    /// and driving workers `t`, `t + cores`, … A thread that fails (set-up,
-    /// a panicking worker) tells the others, whose workers may be waiting
-    /// for it at the barrier, to stop.
-    fn per_core<S: AsyncStrategy>(self, id: StrategyId) -> Result<RawRun, SimError> {
+    /// Thread-per-core (see the module's docs): one scoped thread per core
+    /// (no more than there are workers), each setting the strategy up on a
+    /// current-thread runtime of its own and driving workers `t`,
+    /// `t + cores`, … A thread that fails (set-up, a panicking worker) tells
+    /// the others, whose workers may be waiting for it at the barrier, to
+    /// stop.
+    fn per_core<S: AsyncStrategy>(self, id: StrategyId, cores: usize) -> Result<RawRun, SimError> {
         let Tokio {
             w,
             plans,
@@ -173,38 +175,35 @@ impl Tokio<'_> {
             !opts.handshake,
             "per-core is never a worker process's layout"
         );
-        let cores = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .clamp(1, plans.len().max(1));
+        let cores = cores.clamp(1, plans.len().max(1));
         let start_at = opts.start_window()?;
         let team = Team::new(w, plans, clock, opts, start_at);
         let team = &team;
-        let results: Vec<Result<Option<Vec<(usize, WorkerOut)>>, SimError>> =
-            std::thread::scope(|scope| {
-                let threads: Vec<_> = (0..cores)
-                    .map(|t| {
-                        scope.spawn(move || {
-                            let alarm = team.alarm();
-                            super::precise_timers();
-                            let rt = build_runtime(Runtime::TokioCurrent)?;
-                            let outs = rt.block_on(async {
-                                let strategy = S::setup(w.layout(), &opts.env, None).await?;
-                                let mut workers = Vec::new();
-                                for i in (t..team.plans.len()).step_by(cores) {
-                                    workers.push((i, strategy.handle().await?));
-                                }
-                                Ok::<_, SimError>(team.drive(workers).await)
-                            })?;
-                            alarm.disarm();
-                            Ok(outs)
-                        })
+        let results: Vec<Result<Part, SimError>> = std::thread::scope(|scope| {
+            let threads: Vec<_> = (0..cores)
+                .map(|t| {
+                    scope.spawn(move || {
+                        let alarm = team.alarm();
+                        super::precise_timers();
+                        let rt = build_runtime(Runtime::TokioCurrent)?;
+                        let outs = rt.block_on(async {
+                            let strategy = S::setup(w.layout(), &opts.env, None).await?;
+                            let mut workers = Vec::new();
+                            for i in (t..team.plans.len()).step_by(cores) {
+                                workers.push((i, strategy.handle().await?));
+                            }
+                            Ok::<_, SimError>(team.drive(workers).await)
+                        })?;
+                        alarm.disarm();
+                        Ok(outs)
                     })
-                    .collect();
-                threads
-                    .into_iter()
-                    .map(|t| t.join().unwrap_or(Ok(None)))
-                    .collect()
-            });
+                })
+                .collect();
+            threads
+                .into_iter()
+                .map(|t| t.join().unwrap_or(Ok(None)))
+                .collect()
+        });
         let mut parts = Vec::with_capacity(results.len());
         for r in results {
             parts.push(r?);
@@ -212,6 +211,10 @@ impl Tokio<'_> {
         team.finish(id, parts, Vec::new())
     }
 }
+
+/// One thread's workers' outputs, numbered; `None` if a worker panicked
+/// (here or on another thread).
+type Part = Option<Vec<(usize, WorkerOut)>>;
 
 /// What every worker of a run shares, whichever thread it runs on: the
 /// plans, the barrier and the instants it opened, and the alarm a failing
@@ -260,10 +263,7 @@ impl Team {
     /// outputs. `None` if a worker panicked, here or on another thread: the
     /// remaining tasks are aborted (they may be waiting on the barrier for
     /// it), so a broken worker is an error, never a hang.
-    async fn drive<H: AsyncRecorder>(
-        &self,
-        workers: Vec<(usize, H)>,
-    ) -> Option<Vec<(usize, WorkerOut)>> {
+    async fn drive<H: AsyncRecorder>(&self, workers: Vec<(usize, H)>) -> Part {
         let mut tasks = tokio::task::JoinSet::new();
         let n = workers.len();
         for (i, h) in workers {
@@ -313,7 +313,7 @@ impl Team {
     fn finish(
         &self,
         id: StrategyId,
-        parts: Vec<Option<Vec<(usize, WorkerOut)>>>,
+        parts: Vec<Part>,
         counts: Vec<u32>,
     ) -> Result<RawRun, SimError> {
         let mut outs: Vec<Option<WorkerOut>> = (0..self.plans.len()).map(|_| None).collect();
@@ -446,4 +446,107 @@ async fn worker<H: AsyncRecorder>(
     }
     out.retries = h.retries();
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::strategy::{Env, Layout, SetupError, Tracer};
+
+    /// Set-ups so far, and the worker whose first answer panics.
+    static SETUPS: AtomicUsize = AtomicUsize::new(0);
+    static HANDLES: AtomicUsize = AtomicUsize::new(0);
+
+    /// A strategy whose second set-up fails when `FAIL_SETUP`, else whose
+    /// worker 1 panics at its first answer: what one broken core thread
+    /// looks like to the others.
+    struct Breaks<const FAIL_SETUP: bool>;
+    struct Handle {
+        panics: bool,
+    }
+
+    impl<const FAIL_SETUP: bool> AsyncStrategy for Breaks<FAIL_SETUP> {
+        type Handle = Handle;
+        async fn setup(_: Layout, _: &Env, _: Option<Tracer>) -> Result<Self, SetupError> {
+            if FAIL_SETUP && SETUPS.fetch_add(1, Ordering::SeqCst) == 1 {
+                return Err(SetupError::Backend("the second set-up fails".into()));
+            }
+            Ok(Breaks)
+        }
+        async fn handle(&self) -> Result<Handle, SetupError> {
+            // Only the panicking kind counts handles (tests run in parallel).
+            let panics = !FAIL_SETUP && HANDLES.fetch_add(1, Ordering::SeqCst) == 1;
+            Ok(Handle { panics })
+        }
+        async fn counts(&self) -> Result<Vec<u32>, SetupError> {
+            Ok(Vec::new())
+        }
+    }
+
+    impl AsyncRecorder for Handle {
+        async fn record(&mut self, _: Answer, _: &ScoringWork) -> Outcome {
+            assert!(!self.panics, "worker 1 breaks");
+            crate::strategy::yield_now().await;
+            Outcome::Ok {
+                ended: false,
+                value: None,
+            }
+        }
+    }
+
+    /// Runs `S` thread-per-core on 3 threads of 2 workers each; fails the
+    /// test, instead of hanging it, if the run does not return in time.
+    fn per_core<S: AsyncStrategy>() -> Result<RawRun, SimError> {
+        let w = Workload {
+            rooms: 6,
+            rounds: 3,
+            players: 4,
+            workers: 6,
+            processes: 1,
+            runtime: Runtime::Tokio,
+            seed: 1,
+            window: Duration::ZERO,
+            work: ScoringWork::None,
+            time_limit: Duration::from_secs(60),
+            balance: super::super::Balance::RoundRobin,
+        };
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let opts = RunOptions::default();
+            let t = Tokio {
+                runtime: Runtime::Tokio,
+                plans: w.plans(0),
+                w: &w,
+                clock: Clock::start(),
+                opts: &opts,
+            };
+            let _ = tx.send(t.per_core::<S>(StrategyId::RedisIncrby, 3));
+        });
+        rx.recv_timeout(Duration::from_secs(60))
+            .expect("the other threads' workers were not stopped: the run hung")
+    }
+
+    #[test]
+    fn one_thread_failing_set_up_stops_the_others_and_its_error_is_the_runs() {
+        SETUPS.store(0, Ordering::SeqCst);
+        match per_core::<Breaks<true>>() {
+            Err(SimError::Setup(SetupError::Backend(m))) => {
+                assert_eq!(m, "the second set-up fails")
+            }
+            other => panic!("expected the set-up error, got {:?}", other.map(|_| ())),
+        }
+    }
+
+    #[test]
+    fn a_worker_panicking_on_one_thread_stops_the_others() {
+        HANDLES.store(0, Ordering::SeqCst);
+        match per_core::<Breaks<false>>() {
+            Err(SimError::WorkerPanicked(_)) => {}
+            other => panic!("expected a panicked worker, got {:?}", other.map(|_| ())),
+        }
+    }
 }

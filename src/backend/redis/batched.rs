@@ -1,11 +1,11 @@
 //! `redis-incrby-batched`: the story's fix, coalesced. Each process (each
 //! strategy instance) has one flusher task per runtime worker thread, each
 //! with its own connection; a record call hands its answer to its handle's
-//! flusher and waits for the decision. While one pipeline of `INCRBY`s is on
-//! the wire, the answers that arrive queue up; when it returns, the flusher
-//! sends them all as the next pipeline, one `INCRBY k` per room-round with
-//! `k` answers in it (group commit: no timer, and never more than one
-//! pipeline in flight per flusher).
+//! flusher and waits for the decision. The flusher keeps at most
+//! [`IN_FLIGHT`] pipelines of `INCRBY`s on the wire; while they are out, the
+//! answers that arrive queue up, and when one returns, the flusher sends
+//! everything queued as the next pipeline, one `INCRBY k` per room-round
+//! with `k` answers in it (group commit: no timer).
 //!
 //! `INCRBY k` returns the count after the batch's `k` answers, so the
 //! answers of the batch get the consecutive values `after - k + 1 ..=
@@ -30,6 +30,11 @@ pub(crate) const INCRBY_BATCHED_EXPLAIN: &str = include_str!("text/incrby-batche
 /// At most this many answers per pipeline: bounds the pipeline's size and
 /// the flusher's memory, whatever the number of workers.
 const MAX_BATCH: usize = 1024;
+
+/// Pipelines a flusher keeps on the wire at once. With one, a flusher and
+/// its workers take turns (the batch is out, then the workers queue the
+/// next); with two, the next batch gathers while one is out.
+const IN_FLIGHT: usize = 2;
 
 /// One answer waiting for its decision.
 struct Pending {
@@ -87,9 +92,14 @@ impl AsyncStrategy for IncrbyBatched {
         let mut queues = Vec::with_capacity(link.lanes());
         for _ in 0..link.lanes() {
             let (queue, rx) = mpsc::channel(MAX_BATCH * 4);
-            let conn = link.conn(false).await;
+            // The link deals lanes round-robin: this flusher's connections
+            // are the next lane's, `IN_FLIGHT` views of one socket.
+            let mut conns = Vec::with_capacity(IN_FLIGHT);
+            for _ in 0..IN_FLIGHT {
+                conns.push(link.conn_on(queues.len(), false).await);
+            }
             // A flusher ends when every sender (strategy and handles) is gone.
-            tokio::spawn(flusher(base.clone(), conn, rx));
+            tokio::spawn(flusher(base.clone(), conns, rx));
             queues.push(queue);
         }
         Ok(IncrbyBatched {
@@ -130,15 +140,20 @@ impl AsyncRecorder for IncrbyBatchedHandle {
     }
 }
 
-/// The flusher: takes whatever queued, sends it as one pipeline, hands out
-/// the decisions, repeats.
-async fn flusher(base: Arc<Base>, mut conn: Conn, mut rx: mpsc::Receiver<Pending>) {
-    let cluster = base.site.cfg.is_cluster();
-    let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
-    // Per room-round of the batch: (slot, indices into `batch`), in order
-    // of first arrival.
-    let mut groups: Vec<(u32, Vec<usize>)> = Vec::new();
-    while let Some(first) = rx.recv().await {
+/// The flusher: waits for one of its connections to be free, takes
+/// whatever queued, sends it as one pipeline on that connection (a task of
+/// its own, so the next batch can gather meanwhile), repeats.
+async fn flusher(base: Arc<Base>, conns: Vec<Conn>, mut rx: mpsc::Receiver<Pending>) {
+    // Free connections, each with an empty batch buffer to reuse.
+    let (free_tx, mut free) = mpsc::unbounded_channel::<(Conn, Vec<Pending>)>();
+    for conn in conns {
+        let _ = free_tx.send((conn, Vec::with_capacity(MAX_BATCH)));
+    }
+    // `free_tx` lives here, so `recv` only waits, never ends.
+    while let Some((mut conn, mut batch)) = free.recv().await {
+        let Some(first) = rx.recv().await else {
+            break; // every handle is gone: the run is over
+        };
         batch.push(first);
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
@@ -146,55 +161,66 @@ async fn flusher(base: Arc<Base>, mut conn: Conn, mut rx: mpsc::Receiver<Pending
                 Err(_) => break,
             }
         }
-        groups.clear();
-        for (i, p) in batch.iter().enumerate() {
-            match groups.iter_mut().find(|(s, _)| *s == p.slot) {
-                Some((_, members)) => members.push(i),
-                None => groups.push((p.slot, vec![i])),
-            }
+        let (base, free_tx) = (base.clone(), free_tx.clone());
+        tokio::spawn(async move {
+            send(&base, &mut conn, &mut batch).await;
+            let _ = free_tx.send((conn, batch));
+        });
+    }
+}
+
+/// Sends one batch as one pipeline (`INCRBY k` per room-round, in order of
+/// first arrival) and hands out the decisions; leaves `batch` empty.
+async fn send(base: &Base, conn: &mut Conn, batch: &mut Vec<Pending>) {
+    // Per room-round of the batch: (slot, indices into `batch`).
+    let mut groups: Vec<(u32, Vec<usize>)> = Vec::new();
+    for (i, p) in batch.iter().enumerate() {
+        match groups.iter_mut().find(|(s, _)| *s == p.slot) {
+            Some((_, members)) => members.push(i),
+            None => groups.push((p.slot, vec![i])),
         }
-        let results: Vec<Result<u32, Outcome>> = if cluster {
-            // Keys of different room-rounds may live on different nodes:
-            // one INCRBY each (redis-rs routes them).
-            let mut out = Vec::with_capacity(groups.len());
-            for (slot, members) in &groups {
-                let cmd = incrby(&base, *slot, members.len());
-                out.push(
-                    conn.call::<u32>(Op::Cmd(&cmd))
-                        .await
-                        .map_err(|f| f.outcome()),
-                );
-            }
-            out
-        } else {
-            let mut pipe = redis::pipe();
-            for (slot, members) in &groups {
-                pipe.add_command(incrby(&base, *slot, members.len()));
-            }
-            match conn.call::<Vec<u32>>(Op::Pipe(&pipe)).await {
-                Ok(after) if after.len() == groups.len() => after.into_iter().map(Ok).collect(),
-                Ok(_) => vec![Err(Outcome::Unknown); groups.len()],
-                Err(f) => vec![Err(f.outcome()); groups.len()],
-            }
-        };
-        let mut replies: Vec<Option<oneshot::Sender<Outcome>>> =
-            batch.drain(..).map(|p| Some(p.reply)).collect();
-        for ((_, members), result) in groups.iter().zip(results) {
-            let k = members.len() as u32;
-            for (j, &i) in members.iter().enumerate() {
-                let outcome = match result {
-                    Ok(after) => {
-                        let value = (after + 1).saturating_sub(k) + j as u32;
-                        Outcome::Ok {
-                            ended: value == base.players,
-                            value: Some(value),
-                        }
+    }
+    let results: Vec<Result<u32, Outcome>> = if base.site.cfg.is_cluster() {
+        // Keys of different room-rounds may live on different nodes: one
+        // INCRBY each (redis-rs routes them).
+        let mut out = Vec::with_capacity(groups.len());
+        for (slot, members) in &groups {
+            let cmd = incrby(base, *slot, members.len());
+            out.push(
+                conn.call::<u32>(Op::Cmd(&cmd))
+                    .await
+                    .map_err(|f| f.outcome()),
+            );
+        }
+        out
+    } else {
+        let mut pipe = redis::pipe();
+        for (slot, members) in &groups {
+            pipe.add_command(incrby(base, *slot, members.len()));
+        }
+        match conn.call::<Vec<u32>>(Op::Pipe(&pipe)).await {
+            Ok(after) if after.len() == groups.len() => after.into_iter().map(Ok).collect(),
+            Ok(_) => vec![Err(Outcome::Unknown); groups.len()],
+            Err(f) => vec![Err(f.outcome()); groups.len()],
+        }
+    };
+    let mut replies: Vec<Option<oneshot::Sender<Outcome>>> =
+        batch.drain(..).map(|p| Some(p.reply)).collect();
+    for ((_, members), result) in groups.iter().zip(results) {
+        let k = members.len() as u32;
+        for (j, &i) in members.iter().enumerate() {
+            let outcome = match result {
+                Ok(after) => {
+                    let value = (after + 1).saturating_sub(k) + j as u32;
+                    Outcome::Ok {
+                        ended: value == base.players,
+                        value: Some(value),
                     }
-                    Err(o) => o,
-                };
-                if let Some(reply) = replies[i].take() {
-                    let _ = reply.send(outcome);
                 }
+                Err(o) => o,
+            };
+            if let Some(reply) = replies[i].take() {
+                let _ = reply.send(outcome);
             }
         }
     }

@@ -215,7 +215,13 @@ impl Link {
     /// server-side state of the connection (`WATCH`, an open `MULTI`) is
     /// unknown, so the handle starts afresh on a new connection.
     pub(crate) async fn conn(self: &Arc<Link>, reset_on_any_error: bool) -> Conn {
-        let lane = self.next.fetch_add(1, Ordering::Relaxed) % self.lanes.len();
+        let lane = self.next.fetch_add(1, Ordering::Relaxed);
+        self.conn_on(lane, reset_on_any_error).await
+    }
+
+    /// A handle's own view of lane `lane` (modulo the number of lanes).
+    pub(crate) async fn conn_on(self: &Arc<Link>, lane: usize, reset_on_any_error: bool) -> Conn {
+        let lane = lane % self.lanes.len();
         let g = self.lanes[lane].lock().await;
         Conn {
             link: self.clone(),
