@@ -184,21 +184,28 @@ fn collect(spawned: Spawned, w: &Workload, opts: &RunOptions) -> Result<Vec<RawR
         budget = budget.min(Duration::from_nanos(opts.stop_at_ns) + Duration::from_secs(30));
     }
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<bool>();
+    // A child's stdout ends when it exits (or is killed): its reader says
+    // which child, so the parent reaps each one the moment it is done.
+    let (ended_tx, ended_rx) = std::sync::mpsc::channel::<usize>();
     let mut readers = Vec::new();
     let mut running = Vec::new();
-    for mut child in children {
+    for (index, mut child) in children.into_iter().enumerate() {
         let stdout = child.stdout.take();
         let stderr = child.stderr.take();
         let progress = opts.progress.clone();
         let ready = ready_tx.clone();
+        let ended = ended_tx.clone();
         // Pipes are drained on their own threads so a chatty child never
-        // blocks on a full pipe while we wait for another one.
+        // blocks on a full pipe while we wait for another one. Each reader
+        // also parses its child's results (megabytes of JSON when the run
+        // keeps a history), in parallel and while other children still run.
         let out = std::thread::spawn(move || {
             let mut buf = Vec::new();
             if let Some(mut s) = stdout {
                 let _ = s.read_to_end(&mut buf);
             }
-            buf
+            let _ = ended.send(index);
+            serde_json::from_slice::<RawRun>(&buf).map_err(|e| e.to_string())
         });
         let err = std::thread::spawn(move || {
             let mut tail: Vec<String> = Vec::new();
@@ -231,6 +238,7 @@ fn collect(spawned: Spawned, w: &Workload, opts: &RunOptions) -> Result<Vec<RawR
         running.push(Some(child));
     }
     drop(ready_tx);
+    drop(ended_tx);
     // Every child set up: one go message for all. A child that ended
     // before it was ready, or set-up that overruns its budget, sends no go:
     // closing stdin ends the children that wait for it, and their errors
@@ -265,29 +273,51 @@ fn collect(spawned: Spawned, w: &Workload, opts: &RunOptions) -> Result<Vec<RawR
     let deadline = std::time::Instant::now() + budget;
     let mut statuses = vec![None; running.len()];
     let mut overran = false;
-    while statuses.iter().any(Option::is_none) {
-        for (i, slot) in running.iter_mut().enumerate() {
-            if let Some(child) = slot {
-                if let Ok(Some(status)) = child.try_wait() {
+    let mut left = running.len();
+    while left > 0 {
+        let wait = if overran {
+            Duration::from_millis(5)
+        } else {
+            deadline.saturating_duration_since(std::time::Instant::now())
+        };
+        let ended = match ended_rx.recv_timeout(wait) {
+            Ok(i) => Some(i),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => None,
+            // Every reader is done: whoever is left has ended too.
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                running.iter().position(Option::is_some)
+            }
+        };
+        match ended {
+            // Its stdout is closed: it has exited or is exiting (a child
+            // never closes stdout early), so waiting for it is brief.
+            Some(i) => {
+                if let Some(mut child) = running[i].take() {
+                    let status = child.wait().map_err(|e| SimError::Os {
+                        what: format!("waiting for worker process {i}"),
+                        source: e,
+                    })?;
                     unregister_child(child.id());
                     statuses[i] = Some(status);
-                    *slot = None;
+                    left -= 1;
                 }
             }
-        }
-        if std::time::Instant::now() > deadline && !overran {
-            overran = true;
-            for child in running.iter_mut().flatten() {
-                let _ = child.kill();
+            None if !overran => {
+                overran = true;
+                for child in running.iter_mut().flatten() {
+                    let _ = child.kill();
+                }
             }
+            None => {}
         }
-        std::thread::sleep(Duration::from_millis(5));
     }
     let mut raws = Vec::with_capacity(readers.len());
     let mut first_error = None;
     for (index, ((out, err), status)) in readers.into_iter().zip(statuses).enumerate() {
         let index = index as u32;
-        let stdout = out.join().unwrap_or_default();
+        let parsed = out
+            .join()
+            .unwrap_or_else(|_| Err("its reader thread panicked".into()));
         let tail = err.join().unwrap_or_default();
         let status = status.expect("every child was reaped");
         let fail = |status: String, stderr: String| SimError::ChildFailed {
@@ -311,7 +341,7 @@ fn collect(spawned: Spawned, w: &Workload, opts: &RunOptions) -> Result<Vec<RawR
             first_error.get_or_insert(fail(status.to_string(), tail));
             continue;
         }
-        match serde_json::from_slice::<RawRun>(&stdout) {
+        match parsed {
             Ok(raw) => raws.push(raw),
             Err(e) => {
                 first_error.get_or_insert(fail(
