@@ -55,32 +55,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     rt.block_on(async move {
         let client = redis::Client::open(url.as_str())
             .map_err(|_| "invalid Redis URL (not shown: it may hold a password)")?;
-        let config = redis::AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(2)));
         let mut conns = Vec::new();
         for _ in 0..connections.max(1) {
             conns.push(
                 client
-                    .get_multiplexed_async_connection_with_config(&config)
+                    .get_multiplexed_async_connection_with_config(&config())
                     .await?,
             );
         }
         let barrier = Arc::new(tokio::sync::Barrier::new(tasks + 1));
         let handles: Vec<_> = (0..tasks)
             .map(|t| {
-                let mut conn = conns[t % conns.len()].clone();
+                let conn = conns[t % conns.len()].clone();
                 let (key, barrier) = (key.clone(), barrier.clone());
-                tokio::spawn(async move {
-                    barrier.wait().await;
-                    for _ in 0..per_task {
-                        let _: u64 = redis::cmd("INCR")
-                            .arg(key.as_str())
-                            .query_async(&mut conn)
-                            .await?;
-                    }
-                    Ok::<_, redis::RedisError>(())
-                })
+                tokio::spawn(incr_loop(conn, key, barrier, per_task))
             })
             .collect();
         barrier.wait().await;
@@ -102,9 +90,34 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     })
 }
 
+/// The connection settings of both layouts.
+fn config() -> redis::AsyncConnectionConfig {
+    redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(2)))
+        .set_response_timeout(Some(Duration::from_secs(2)))
+}
+
+/// One task's loop: wait for the start, then `n` INCRs of `key`.
+async fn incr_loop(
+    mut conn: redis::aio::MultiplexedConnection,
+    key: Arc<String>,
+    barrier: Arc<tokio::sync::Barrier>,
+    n: usize,
+) -> redis::RedisResult<()> {
+    barrier.wait().await;
+    for _ in 0..n {
+        let _: u64 = redis::cmd("INCR")
+            .arg(key.as_str())
+            .query_async(&mut conn)
+            .await?;
+    }
+    Ok(())
+}
+
 /// One thread per connection, each running a current-thread runtime with
 /// its connection and every `threads`-th task; a barrier shared by all
-/// runtimes releases the tasks together.
+/// runtimes releases the tasks together, once every thread has connected
+/// (a thread that could not connect ends the program with its error).
 fn per_core_loop(
     url: &str,
     tasks: usize,
@@ -115,9 +128,11 @@ fn per_core_loop(
     let client = redis::Client::open(url)
         .map_err(|_| "invalid Redis URL (not shown: it may hold a password)")?;
     let barrier = Arc::new(tokio::sync::Barrier::new(tasks + 1));
+    let (connected_tx, connected) = std::sync::mpsc::channel::<Result<(), String>>();
     let workers: Vec<_> = (0..threads)
         .map(|t| {
             let (client, key, barrier) = (client.clone(), key.clone(), barrier.clone());
+            let connected = connected_tx.clone();
             let mine = (t..tasks).step_by(threads).count();
             std::thread::spawn(move || -> Result<(), String> {
                 let rt = tokio::runtime::Builder::new_current_thread()
@@ -125,26 +140,16 @@ fn per_core_loop(
                     .build()
                     .map_err(|e| e.to_string())?;
                 rt.block_on(async move {
-                    let config = redis::AsyncConnectionConfig::new()
-                        .set_connection_timeout(Some(Duration::from_secs(2)))
-                        .set_response_timeout(Some(Duration::from_secs(2)));
                     let conn = client
-                        .get_multiplexed_async_connection_with_config(&config)
+                        .get_multiplexed_async_connection_with_config(&config())
                         .await
-                        .map_err(|e| e.to_string())?;
+                        .map_err(|e| e.to_string());
+                    let _ = connected.send(conn.as_ref().map(|_| ()).map_err(Clone::clone));
+                    let conn = conn?;
                     let mut set = tokio::task::JoinSet::new();
                     for _ in 0..mine {
-                        let (mut conn, key, barrier) = (conn.clone(), key.clone(), barrier.clone());
-                        set.spawn(async move {
-                            barrier.wait().await;
-                            for _ in 0..per_task {
-                                let _: u64 = redis::cmd("INCR")
-                                    .arg(key.as_str())
-                                    .query_async(&mut conn)
-                                    .await?;
-                            }
-                            Ok::<_, redis::RedisError>(())
-                        });
+                        let (key, barrier) = (key.clone(), barrier.clone());
+                        set.spawn(incr_loop(conn.clone(), key, barrier, per_task));
                     }
                     while let Some(done) = set.join_next().await {
                         done.map_err(|e| e.to_string())?
@@ -155,6 +160,12 @@ fn per_core_loop(
             })
         })
         .collect();
+    drop(connected_tx);
+    for _ in 0..threads {
+        connected
+            .recv()
+            .map_err(|_| "a worker thread ended before connecting")??;
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

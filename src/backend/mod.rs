@@ -66,6 +66,12 @@ pub struct Family {
     pub default_url: &'static str,
     /// Whether it can inject the pause fault (`[faults] pause_at`).
     pub can_pause: bool,
+    /// Whether its strategies run thread-per-core on the `tokio` runtime
+    /// (`sim::tokio_rt`): true for a client that multiplexes one connection
+    /// per runtime (Redis), false for one that keeps a pool sized per
+    /// process (the SQL families), whose connections a set-up per core
+    /// thread would multiply.
+    pub per_core: bool,
     /// A configured back end for `url` (no I/O yet). The error never
     /// contains the URL, which may hold a password.
     pub configure: fn(url: &str) -> Result<Arc<dyn Backend>, BackendError>,

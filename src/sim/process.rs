@@ -196,16 +196,14 @@ fn collect(spawned: Spawned, w: &Workload, opts: &RunOptions) -> Result<Vec<RawR
         let ready = ready_tx.clone();
         let ended = ended_tx.clone();
         // Pipes are drained on their own threads so a chatty child never
-        // blocks on a full pipe while we wait for another one. Each reader
-        // also parses its child's results (megabytes of JSON when the run
-        // keeps a history), in parallel and while other children still run.
+        // blocks on a full pipe while we wait for another one.
         let out = std::thread::spawn(move || {
             let mut buf = Vec::new();
             if let Some(mut s) = stdout {
                 let _ = s.read_to_end(&mut buf);
             }
             let _ = ended.send(index);
-            serde_json::from_slice::<RawRun>(&buf).map_err(|e| e.to_string())
+            buf
         });
         let err = std::thread::spawn(move || {
             let mut tail: Vec<String> = Vec::new();
@@ -272,53 +270,76 @@ fn collect(spawned: Spawned, w: &Workload, opts: &RunOptions) -> Result<Vec<RawR
     stdins.clear();
     let deadline = std::time::Instant::now() + budget;
     let mut statuses = vec![None; running.len()];
+    // Children whose stdout has closed: they have exited or are exiting (a
+    // child never closes stdout early), so they are polled until reaped.
+    let mut closed = vec![false; running.len()];
     let mut overran = false;
-    let mut left = running.len();
-    while left > 0 {
-        let wait = if overran {
-            Duration::from_millis(5)
+    while statuses.iter().any(Option::is_none) {
+        for (i, slot) in running.iter_mut().enumerate() {
+            if let (true, Some(child)) = (closed[i], slot.as_mut()) {
+                if let Ok(Some(status)) = child.try_wait() {
+                    unregister_child(child.id());
+                    statuses[i] = Some(status);
+                    *slot = None;
+                }
+            }
+        }
+        if statuses.iter().all(Option::is_some) {
+            break;
+        }
+        if std::time::Instant::now() > deadline && !overran {
+            overran = true;
+            for child in running.iter_mut().flatten() {
+                let _ = child.kill();
+            }
+        }
+        let exiting = (0..running.len()).any(|i| closed[i] && running[i].is_some());
+        let wait = if exiting || overran {
+            Duration::from_millis(1)
         } else {
             deadline.saturating_duration_since(std::time::Instant::now())
         };
-        let ended = match ended_rx.recv_timeout(wait) {
-            Ok(i) => Some(i),
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => None,
-            // Every reader is done: whoever is left has ended too.
+        match ended_rx.recv_timeout(wait) {
+            Ok(i) => closed[i] = true,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            // Every reader is done (one that panicked sent nothing): poll
+            // whoever is left.
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                running.iter().position(Option::is_some)
+                closed.iter_mut().for_each(|c| *c = true);
+                std::thread::sleep(Duration::from_millis(1));
             }
-        };
-        match ended {
-            // Its stdout is closed: it has exited or is exiting (a child
-            // never closes stdout early), so waiting for it is brief.
-            Some(i) => {
-                if let Some(mut child) = running[i].take() {
-                    let status = child.wait().map_err(|e| SimError::Os {
-                        what: format!("waiting for worker process {i}"),
-                        source: e,
-                    })?;
-                    unregister_child(child.id());
-                    statuses[i] = Some(status);
-                    left -= 1;
-                }
-            }
-            None if !overran => {
-                overran = true;
-                for child in running.iter_mut().flatten() {
-                    let _ = child.kill();
-                }
-            }
-            None => {}
         }
     }
-    let mut raws = Vec::with_capacity(readers.len());
+    // The children are done, so parsing their results (megabytes of JSON
+    // when the run keeps a history) takes no CPU from a run still being
+    // timed; one thread per child.
+    let outputs: Vec<(Result<RawRun, String>, String)> = std::thread::scope(|scope| {
+        let parsing: Vec<_> = readers
+            .into_iter()
+            .map(|(out, err)| {
+                scope.spawn(move || {
+                    let parsed = match out.join() {
+                        Ok(stdout) => {
+                            serde_json::from_slice::<RawRun>(&stdout).map_err(|e| e.to_string())
+                        }
+                        Err(_) => Err("its reader thread panicked".into()),
+                    };
+                    (parsed, err.join().unwrap_or_default())
+                })
+            })
+            .collect();
+        parsing
+            .into_iter()
+            .map(|p| {
+                p.join()
+                    .unwrap_or_else(|_| (Err("parsing panicked".into()), String::new()))
+            })
+            .collect()
+    });
+    let mut raws = Vec::with_capacity(outputs.len());
     let mut first_error = None;
-    for (index, ((out, err), status)) in readers.into_iter().zip(statuses).enumerate() {
+    for (index, ((parsed, tail), status)) in outputs.into_iter().zip(statuses).enumerate() {
         let index = index as u32;
-        let parsed = out
-            .join()
-            .unwrap_or_else(|_| Err("its reader thread panicked".into()));
-        let tail = err.join().unwrap_or_default();
         let status = status.expect("every child was reaped");
         let fail = |status: String, stderr: String| SimError::ChildFailed {
             index,

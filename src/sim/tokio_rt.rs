@@ -3,16 +3,19 @@
 //! `tokio-current` runs every task on one thread, so any lost update there
 //! comes from interleaving at `.await` points alone, not from parallelism.
 //!
-//! On `tokio`, in-process strategies run on tokio's multi-thread runtime
-//! (work-stealing: a task may resume on any thread). A strategy whose state
-//! lives on a back end runs *thread-per-core* instead, as a server built on
-//! actix-web or glommio does: one thread per core, each with a
-//! current-thread runtime, its own set-up of the strategy (so its own
-//! connections, driven on that thread) and every `cores`-th worker. A
+//! On `tokio`, strategies run on tokio's multi-thread runtime
+//! (work-stealing: a task may resume on any thread), except those of a
+//! back end whose client multiplexes one connection (Redis:
+//! [`crate::backend::Family::per_core`]). These run *thread-per-core*, as a
+//! server built on actix-web or glommio does: one thread per core, each
+//! with a current-thread runtime, its own set-up of the strategy (so its own
+//! connection, driven on that thread) and every `cores`-th worker. A
 //! command and its reply then never cross threads; on the 2-core VM a bare
 //! INCR loop laid out this way runs ~1.7 times as fast as the same loop of
 //! 50 tasks on the multi-thread runtime (`examples/raw_incr.rs`). Workers on
-//! all threads still share one barrier per round.
+//! all threads still share one barrier per round. (The SQL families keep
+//! the multi-thread runtime: their pools are sized per process, and a
+//! set-up per core thread would multiply their connections.)
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -122,7 +125,7 @@ impl Visitor for Tokio<'_> {
     }
 
     fn visit_async<S: AsyncStrategy>(self, id: StrategyId) -> Self::Output {
-        if self.runtime == Runtime::Tokio && id.networked() {
+        if self.runtime == Runtime::Tokio && id.info().backend.is_some_and(|f| f.per_core) {
             let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
             return self.per_core::<S>(id, cores);
         }
@@ -135,11 +138,7 @@ impl Visitor for Tokio<'_> {
         } = self;
         let rt = build_runtime(runtime)?;
         let (team, outs, counts) = rt.block_on(async move {
-            let strategy = S::setup(w.layout(), &opts.env, None).await?;
-            let mut workers = Vec::with_capacity(plans.len());
-            for i in 0..plans.len() {
-                workers.push((i, strategy.handle().await?));
-            }
+            let (strategy, workers) = set_up::<S>(w, opts, 0..plans.len()).await?;
             let start_at = opts.start_window()?;
             let team = Team::new(w, plans, clock, opts, start_at);
             let outs = team.drive(workers).await;
@@ -171,10 +170,13 @@ impl Tokio<'_> {
             opts,
             ..
         } = self;
-        debug_assert!(
-            !opts.handshake,
-            "per-core is never a worker process's layout"
-        );
+        if opts.handshake {
+            // A worker process plays on tokio-current (`sim::run_share`);
+            // only a hand-fed spec gets here.
+            return Err(SimError::BadSpec(
+                "a worker process runs its share on tokio-current, not thread-per-core".into(),
+            ));
+        }
         let cores = cores.clamp(1, plans.len().max(1));
         let start_at = opts.start_window()?;
         let team = Team::new(w, plans, clock, opts, start_at);
@@ -187,11 +189,8 @@ impl Tokio<'_> {
                         super::precise_timers();
                         let rt = build_runtime(Runtime::TokioCurrent)?;
                         let outs = rt.block_on(async {
-                            let strategy = S::setup(w.layout(), &opts.env, None).await?;
-                            let mut workers = Vec::new();
-                            for i in (t..team.plans.len()).step_by(cores) {
-                                workers.push((i, strategy.handle().await?));
-                            }
+                            let mine = (t..team.plans.len()).step_by(cores);
+                            let (_strategy, workers) = set_up::<S>(w, opts, mine).await?;
                             Ok::<_, SimError>(team.drive(workers).await)
                         })?;
                         alarm.disarm();
@@ -210,6 +209,20 @@ impl Tokio<'_> {
         }
         team.finish(id, parts, Vec::new())
     }
+}
+
+/// Sets `S` up and makes a handle for each of the workers `which`.
+async fn set_up<S: AsyncStrategy>(
+    w: &Workload,
+    opts: &RunOptions,
+    which: impl Iterator<Item = usize>,
+) -> Result<(S, Vec<(usize, S::Handle)>), SimError> {
+    let strategy = S::setup(w.layout(), &opts.env, None).await?;
+    let mut workers = Vec::new();
+    for i in which {
+        workers.push((i, strategy.handle().await?));
+    }
+    Ok((strategy, workers))
 }
 
 /// One thread's workers' outputs, numbered; `None` if a worker panicked

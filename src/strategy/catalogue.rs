@@ -221,7 +221,7 @@ catalogue! {
         backend: Some(&redis::FAMILY), under_retries: UnderRetries::MayDoubleCount,
         replication: Replication::PrimaryOnly,
         proven_by: &[Proof::Integration], demo: Demo::Confirm, widen: "",
-        description: "INCRBY k per room-round for the answers that queued while the last pipeline was out",
+        description: "INCRBY k per room-round for the answers that queued while the flusher's pipelines were out",
         explanation: redis::INCRBY_BATCHED_EXPLAIN,
     }
     RedisIncrbyWait => async redis::IncrbyWait {

@@ -371,9 +371,9 @@ impl Kind {
 pub enum Runtime {
     /// Barrier-started OS threads.
     Threads,
-    /// Tasks on tokio's multi-thread runtime; a strategy on a back end runs
+    /// Tasks on tokio's multi-thread runtime; a Redis strategy runs
     /// thread-per-core instead (a current-thread runtime, set-up and
-    /// connections per core thread; see `sim::tokio_rt`).
+    /// connection per core thread; see `sim::tokio_rt`).
     Tokio,
     /// Tasks on one thread: concurrency without parallelism.
     TokioCurrent,

@@ -38,6 +38,7 @@ pub const FAMILY: Family = Family {
                it is never printed)",
     default_url: DEFAULT_URL,
     can_pause: false,
+    per_core: false,
     configure,
     decode,
 };

@@ -52,6 +52,7 @@ pub const FAMILY: Family = Family {
                in it is never printed)",
     default_url: DEFAULT_URL,
     can_pause: false,
+    per_core: false,
     configure,
     decode,
 };

@@ -43,14 +43,15 @@ struct Pending {
 }
 
 /// `redis-incrby-batched`: `INCRBY k` per room-round for the answers that
-/// queued while the previous pipeline was on the wire.
+/// queued while the flusher's pipelines were on the wire.
 ///
 /// * **Guarantees:** as `redis-incrby`: exact counts and exactly one end
 ///   per round, without client retries (a retried pipeline that had landed
 ///   counts its answers twice).
 /// * **Costs:** one pipeline per batch instead of one round trip per
-///   answer; each answer waits for the pipeline in flight, then its own.
-/// * **Scaling:** the busier the process, the bigger the batches.
+///   answer; an answer may wait for a pipeline in flight, then its own.
+/// * **Scaling:** the busier the flusher (one per runtime thread), the
+///   bigger the batches.
 /// * **Checked by:** `tests/redis.rs` (exact on tokio and on 2 processes,
 ///   and on a cluster in `tests/redis_distributed.rs`).
 pub struct IncrbyBatched {
@@ -86,14 +87,14 @@ impl AsyncStrategy for IncrbyBatched {
             "redis-incrby-batched",
         )?;
         // One lane (connection) per runtime worker thread, one flusher per
-        // lane: each flusher's `conn` is dealt the next lane.
+        // lane.
         let link = Link::connect_per_worker(&base.site).await?;
         base.create_counters(&link.get().await).await?;
         let mut queues = Vec::with_capacity(link.lanes());
         for _ in 0..link.lanes() {
             let (queue, rx) = mpsc::channel(MAX_BATCH * 4);
-            // The link deals lanes round-robin: this flusher's connections
-            // are the next lane's, `IN_FLIGHT` views of one socket.
+            // Flusher i's connections are `IN_FLIGHT` views of lane i's
+            // socket.
             let mut conns = Vec::with_capacity(IN_FLIGHT);
             for _ in 0..IN_FLIGHT {
                 conns.push(link.conn_on(queues.len(), false).await);
@@ -143,14 +144,26 @@ impl AsyncRecorder for IncrbyBatchedHandle {
 /// The flusher: waits for one of its connections to be free, takes
 /// whatever queued, sends it as one pipeline on that connection (a task of
 /// its own, so the next batch can gather meanwhile), repeats.
+///
+/// If a send task fails (panics), the flusher ends: its queue closes, so
+/// handles fail at once instead of waiting for a decision that will never
+/// come, and dropping the tasks still out drops their answers' reply
+/// channels (`unknown`: they may have been sent).
 async fn flusher(base: Arc<Base>, conns: Vec<Conn>, mut rx: mpsc::Receiver<Pending>) {
     // Free connections, each with an empty batch buffer to reuse.
-    let (free_tx, mut free) = mpsc::unbounded_channel::<(Conn, Vec<Pending>)>();
-    for conn in conns {
-        let _ = free_tx.send((conn, Vec::with_capacity(MAX_BATCH)));
-    }
-    // `free_tx` lives here, so `recv` only waits, never ends.
-    while let Some((mut conn, mut batch)) = free.recv().await {
+    let mut free: Vec<(Conn, Vec<Pending>)> = conns
+        .into_iter()
+        .map(|conn| (conn, Vec::with_capacity(MAX_BATCH)))
+        .collect();
+    let mut sending = tokio::task::JoinSet::new();
+    loop {
+        let (mut conn, mut batch) = match free.pop() {
+            Some(idle) => idle,
+            None => match sending.join_next().await {
+                Some(Ok(idle)) => idle,
+                Some(Err(_)) | None => break,
+            },
+        };
         let Some(first) = rx.recv().await else {
             break; // every handle is gone: the run is over
         };
@@ -161,10 +174,10 @@ async fn flusher(base: Arc<Base>, conns: Vec<Conn>, mut rx: mpsc::Receiver<Pendi
                 Err(_) => break,
             }
         }
-        let (base, free_tx) = (base.clone(), free_tx.clone());
-        tokio::spawn(async move {
+        let base = base.clone();
+        sending.spawn(async move {
             send(&base, &mut conn, &mut batch).await;
-            let _ = free_tx.send((conn, batch));
+            (conn, batch)
         });
     }
 }

@@ -93,6 +93,7 @@ pub const FAMILY: Family = Family {
                never printed)",
     default_url: DEFAULT_URL,
     can_pause: true,
+    per_core: true,
     configure,
     decode,
 };
