@@ -11,7 +11,7 @@
 //! with a current-thread runtime, its own set-up of the strategy (so its own
 //! connection, driven on that thread) and every `cores`-th worker. A
 //! command and its reply then never cross threads; on the 2-core VM a bare
-//! INCR loop laid out this way runs ~1.7 times as fast as the same loop of
+//! INCR loop laid out this way runs ~1.6 times as fast as the same loop of
 //! 50 tasks on the multi-thread runtime (`examples/raw_incr.rs`). Workers on
 //! all threads still share one barrier per round. (The SQL families keep
 //! the multi-thread runtime: their pools are sized per process, and a

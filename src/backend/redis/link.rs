@@ -153,7 +153,7 @@ async fn open(site: &Site) -> Result<Connection, RedisError> {
 /// task still wakes on whichever thread is free, away from its socket's
 /// driver. Runs therefore use current-thread runtimes, one lane each: the
 /// `tokio` runtime runs a server's strategy thread-per-core
-/// (`sim::tokio_rt`), which made a bare INCR loop ~1.7 times as fast. The
+/// (`sim::tokio_rt`), which made a bare INCR loop ~1.6 times as fast. The
 /// benches still set strategies up on a multi-thread runtime.
 pub(crate) struct Link {
     site: Site,
