@@ -251,22 +251,10 @@ fn judge(raw: &RawRun, parts: usize) -> Judged {
     let slots = raw.submitted.len();
     let parts = parts.clamp(1, slots.max(1));
     let share = slots.div_ceil(parts).max(1);
-    let judged: Vec<Judged> = if parts == 1 {
-        vec![Judged::of(raw, 0..slots)]
-    } else {
-        std::thread::scope(|scope| {
-            let joins: Vec<_> = (0..parts)
-                .map(|p| {
-                    let range = (p * share).min(slots)..((p + 1) * share).min(slots);
-                    scope.spawn(move || Judged::of(raw, range))
-                })
-                .collect();
-            joins
-                .into_iter()
-                .map(|j| j.join().expect("judging room-rounds cannot panic"))
-                .collect()
-        })
-    };
+    let ranges = (0..parts)
+        .map(|p| (p * share).min(slots)..((p + 1) * share).min(slots))
+        .collect();
+    let judged = super::on_threads(ranges, |range| Judged::of(raw, range));
     let mut all = Judged::default();
     for part in judged {
         all.add(part);

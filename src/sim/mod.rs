@@ -372,6 +372,26 @@ fn shared_counts(id: StrategyId, w: &Workload, env: &Env) -> Result<Vec<u32>, Si
     id.visit(Counts { w, env })
 }
 
+/// Runs `f` on each of `parts`, each on a scoped thread of its own (a single
+/// part on this thread), and returns the results in the parts' order. A
+/// panic in `f` is resumed here.
+pub(crate) fn on_threads<P: Send, T: Send>(parts: Vec<P>, f: impl Fn(P) -> T + Sync) -> Vec<T> {
+    if parts.len() <= 1 {
+        return parts.into_iter().map(f).collect();
+    }
+    let f = &f;
+    std::thread::scope(|scope| {
+        let joins: Vec<_> = parts
+            .into_iter()
+            .map(|p| scope.spawn(move || f(p)))
+            .collect();
+        joins
+            .into_iter()
+            .map(|j| j.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
+}
+
 /// Runs process `process`'s share of the workload in this process. For a
 /// strategy on a back end, the counts are left empty: [`run_trial`] reads
 /// them once every process is done.

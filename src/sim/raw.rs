@@ -746,26 +746,15 @@ fn tally_bursts(raw: &mut RawRun, plans: &[WorkerPlan], outs: &[WorkerOut], part
         tallies.push((this, start..end));
         rest = more;
     }
-    let tallied: Vec<(Outcomes, Latency)> = std::thread::scope(|scope| {
-        let joins: Vec<_> = tallies
-            .into_iter()
-            .map(|(mut tally, rooms)| {
-                scope.spawn(move || {
-                    tally.touch();
-                    let mut latency = Latency::new();
-                    let mut durations = latency.batch();
-                    for (plan, out) in plans.iter().zip(outs) {
-                        tally.add_burst(plan, out, rooms.clone(), &mut durations);
-                    }
-                    drop(durations);
-                    (tally.outcomes, latency)
-                })
-            })
-            .collect();
-        joins
-            .into_iter()
-            .map(|j| j.join().expect("tallying a burst cannot panic"))
-            .collect()
+    let tallied = super::on_threads(tallies, |(mut tally, rooms)| {
+        tally.touch();
+        let mut latency = Latency::new();
+        let mut durations = latency.batch();
+        for (plan, out) in plans.iter().zip(outs) {
+            tally.add_burst(plan, out, rooms.clone(), &mut durations);
+        }
+        drop(durations);
+        (tally.outcomes, latency)
     });
     let mut latency = Latency::new();
     for (o, part) in tallied {
